@@ -177,3 +177,38 @@ def _keras_layers():
     from keras import layers
 
     return layers
+
+
+def _builder(name):
+    def build(weights):
+        size = LITE_VARIANTS[name][2]
+        model = build_efficientnet_lite(name, (size, size, 3))
+        if weights is not None:
+            path = default_checkpoint(name) if isinstance(weights, str) and weights == "imagenet" else weights
+            if str(path).endswith((".h5", ".keras")):
+                model.load_weights(path)
+            else:
+                load_torch_weights(model, path)
+        return model
+
+    return build
+
+
+def _register():
+    from ._registry import Backbone, register_backbone
+
+    for name, (width, depth, size, _module, filename) in LITE_VARIANTS.items():
+        register_backbone(
+            Backbone(
+                name=name,
+                input_size=size,
+                embedding_dim=_HEAD,
+                preprocessing="lite",
+                build=_builder(name),
+                imagenet_id=filename,
+                description=f"EfficientNet-Lite (width {width}, depth {depth}, {size} px), offline ImageNet weights",
+            )
+        )
+
+
+_register()

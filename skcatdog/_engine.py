@@ -1,0 +1,326 @@
+"""The engine: images in, cached rows of (embedding, logits) out.
+
+Every estimator that needs a CNN asks :func:`embed` for rows; none decodes
+images or calls a model itself.  One call does::
+
+    items ──► read + digest + cache lookup (threads) ──► hits ─────────────┐
+                          misses ──► decode + resize (threads, ahead) ──►   │
+                                     uint8 batches ──► compiled forward ──► rows in input order
+                                                                 └──► cache write per batch
+
+Preprocessing runs inside the compiled model (so the accelerator gets uint8,
+a quarter of the bytes of float32), batches have one fixed shape (no
+retracing on any backend), and decoding for the next batches overlaps the
+forward pass of the current one.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _images
+from ._cache import EmbeddingStore, model_fingerprint, open_store, resolve_cache_dir
+from ._images import ImageLoadError, _Bad, describe
+from .backbones import get_backbone
+
+__all__ = ["embed", "Rows", "stats", "get_runner", "PRECISIONS"]
+
+PRECISIONS = ("auto", "float32", "mixed")
+
+
+class _Stats:
+    """Counts of work done by forward passes in this process (tests read them)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with self._lock:
+            self.forward_batches = 0
+            self.images_forwarded = 0
+            self.models_built = 0
+
+    def add(self, **counts):
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+
+stats = _Stats()
+
+
+@dataclass
+class Rows:
+    """What one forward pass gives for each input row."""
+
+    embeddings: np.ndarray
+    logits: np.ndarray
+
+
+def _gpu_available():
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001 - a broken accelerator stack means "use the CPU"
+        return False
+    return False
+
+
+def resolve_precision(precision):
+    """``"auto"`` is mixed precision on a GPU and float32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "mixed" if _gpu_available() else "float32"
+    return precision
+
+
+def _preprocessing_layer(mode):
+    import keras
+    from keras import ops
+
+    class Preprocess(keras.layers.Layer):
+        def call(self, x):
+            x = ops.cast(x, "float32")
+            if mode == "lite":
+                x = (x - 127.0) / 128.0
+            elif mode == "tf":
+                x = x / 127.5 - 1.0
+            elif mode == "caffe":
+                x = ops.flip(x, axis=-1) - ops.convert_to_tensor([103.939, 116.779, 123.68])
+            return ops.cast(x, self.compute_dtype)
+
+    return Preprocess(name="preprocess")
+
+
+class _Runner:
+    """A built model and its fixed-shape compiled forward pass."""
+
+    def __init__(self, backbone, weights, precision):
+        import keras
+
+        self.backbone = backbone
+        size = backbone.input_size
+        previous = keras.config.dtype_policy()
+        try:
+            if precision == "mixed":
+                keras.config.set_dtype_policy("mixed_float16")
+            core = backbone.build_model(weights)
+            inputs = keras.Input((size, size, 3), dtype="uint8", name="pixels")
+            embedding, logits = core(_preprocessing_layer(backbone.preprocessing)(inputs))
+            outputs = [
+                keras.layers.Activation("linear", dtype="float32", name="embedding")(embedding),
+                keras.layers.Activation("linear", dtype="float32", name="logits")(logits),
+            ]
+        finally:
+            keras.config.set_dtype_policy(previous)
+        self.model = keras.Model(inputs, outputs, name=f"skcatdog_{backbone.name}")
+        self.lock = threading.Lock()
+        stats.add(models_built=1)
+
+    def forward(self, batch):
+        """``(n, size, size, 3)`` uint8 -> float32 ``(n, dim + n_classes)``."""
+        with self.lock:
+            embedding, logits = self.model.predict_on_batch(batch)
+        stats.add(forward_batches=1, images_forwarded=len(batch))
+        return np.concatenate([np.asarray(embedding, np.float32), np.asarray(logits, np.float32)], axis=1)
+
+
+_RUNNERS: dict[tuple, _Runner] = {}
+_RUNNERS_LOCK = threading.Lock()
+
+
+def get_runner(backbone, weights, precision):
+    """The process-wide runner for this model; built once, never pickled."""
+    backbone = get_backbone(backbone)
+    key = (backbone.name, backbone.weights_identity(weights), precision)
+    with _RUNNERS_LOCK:
+        if key not in _RUNNERS:
+            _RUNNERS[key] = _Runner(backbone, weights, precision)
+        return _RUNNERS[key]
+
+
+def fingerprint(backbone, weights, precision):
+    """Everything that decides a row's values, hashed (see :mod:`skcatdog._cache`)."""
+    import keras
+
+    backbone = get_backbone(backbone)
+    return model_fingerprint(
+        backbone=backbone.name,
+        weights=backbone.weights_identity(weights),
+        input_size=backbone.input_size,
+        preprocessing=backbone.preprocessing,
+        pooling="avg",
+        outputs=["embedding", backbone.embedding_dim, "logits", backbone.n_classes],
+        precision=precision,
+        decoder=_images.DECODER_ID,
+        backend=keras.backend.backend() if precision == "mixed" else "any",
+    )
+
+
+def _chunks(n, size):
+    return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def embed(
+    items,
+    backbone,
+    weights="imagenet",
+    *,
+    view="full",
+    batch_size=64,
+    cache="auto",
+    n_jobs=-1,
+    precision="auto",
+    verbose=0,
+):
+    """Rows of (embedding, logits) for ``items``, from the cache or one forward pass.
+
+    Parameters
+    ----------
+    items : sequence of str, path-like or ndarray
+        Validated by the caller to be one-dimensional.
+    backbone : str or Backbone
+    weights : "imagenet", path or None
+    view : {"full", "mirror"}
+    batch_size : int
+    cache : "auto", None or path
+    n_jobs : int
+        Decode threads, joblib convention (-1 = all cores).
+    precision : {"auto", "float32", "mixed"}
+    verbose : int
+
+    Returns
+    -------
+    Rows
+
+    Raises
+    ------
+    ImageLoadError
+        Naming every bad item.  Good items computed in the same call are
+        cached before it is raised; nothing is ever cached for a bad one.
+    """
+    from joblib import effective_n_jobs
+    from tqdm.auto import tqdm
+
+    backbone = get_backbone(backbone)
+    precision = resolve_precision(precision)
+    if view not in _images.VIEWS:
+        raise ValueError(f"view must be one of {_images.VIEWS}, got {view!r}")
+    items = list(items)
+    n = len(items)
+    dim = backbone.embedding_dim
+    width = dim + backbone.n_classes
+    out = np.empty((n, width), dtype=np.float32)
+    cache_dir = resolve_cache_dir(cache)
+    store: EmbeddingStore | None = open_store(cache_dir) if cache_dir is not None else None
+    fp = fingerprint(backbone, weights, precision)
+    threads = max(1, effective_n_jobs(n_jobs))
+
+    def probe(chunk):
+        # Read, digest, look up; misses get a header check now so that a
+        # non-image fails before any forward pass is spent.
+        results = []
+        for i in chunk:
+            try:
+                src = _images.read_source(items[i], keep_bytes=True)
+                key = EmbeddingStore.key(fp, view, src.digest)
+                row = store.get(key, width) if store is not None else None
+                if row is None:
+                    _images.check_header(src)
+                src.data = None
+                results.append((i, key, src, row, None))
+            except _Bad as exc:
+                results.append((i, None, None, None, str(exc)))
+        return results
+
+    problems = []
+    pending: dict[str, list[int]] = {}  # key -> rows waiting for it, first-seen order
+    sources: dict[str, _images.Source] = {}
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for results in pool.map(probe, _chunks(n, 64)):
+            for i, key, src, row, reason in results:
+                if reason is not None:
+                    problems.append((describe(items[i], i), reason))
+                elif row is not None:
+                    out[i] = row
+                else:
+                    pending.setdefault(key, []).append(i)
+                    sources.setdefault(key, src)
+        if problems:
+            raise ImageLoadError(problems)
+        if pending:
+            problems = _compute(pending, sources, items, out, backbone, weights, precision, view, batch_size, store, pool, threads, verbose, tqdm)
+    if problems:
+        problems.sort(key=lambda p: p[2])
+        raise ImageLoadError([(name, reason) for name, reason, _ in problems])
+    return Rows(embeddings=np.ascontiguousarray(out[:, :dim]), logits=np.ascontiguousarray(out[:, dim:]))
+
+
+def _compute(pending, sources, items, out, backbone, weights, precision, view, batch_size, store, pool, threads, verbose, tqdm):
+    runner = get_runner(backbone, weights, precision)
+    size = backbone.input_size
+    keys = list(pending)
+    # One fixed batch shape per call: no retracing, and a handful of images
+    # does not pay for a full batch of padding.
+    step = min(batch_size, 1 << max(0, (len(keys) - 1).bit_length()))
+    problems = []
+
+    def load(key):
+        try:
+            return _images.decode(sources[key], size, view), None
+        except _Bad as exc:
+            return None, str(exc)
+
+    bar = tqdm(total=len(keys), desc=f"{backbone.name} ({view})", unit="img", disable=not verbose, leave=False)
+    lookahead = max(2 * step, 2 * threads)
+    futures = collections.deque()
+    batch = np.zeros((step, size, size, 3), dtype=np.uint8)
+    batch_keys = []
+    next_key = 0
+    try:
+        while next_key < len(keys) or futures or batch_keys:
+            while next_key < len(keys) and len(futures) < lookahead:
+                futures.append((keys[next_key], pool.submit(load, keys[next_key])))
+                next_key += 1
+            if futures:
+                key, future = futures.popleft()
+                pixels, reason = future.result()
+                if reason is not None:
+                    problems.extend((describe(items[i], i), reason, i) for i in pending[key])
+                    bar.update(1)
+                else:
+                    batch[len(batch_keys)] = pixels
+                    batch_keys.append(key)
+            if batch_keys and (len(batch_keys) == step or (not futures and next_key == len(keys))):
+                rows = runner.forward(batch)[: len(batch_keys)]
+                for key, row in zip(batch_keys, rows):
+                    out[pending[key]] = row
+                if store is not None:
+                    store.put_many(zip(batch_keys, rows))
+                bar.update(len(batch_keys))
+                batch_keys = []
+    finally:
+        for _, future in futures:
+            future.cancel()
+        bar.close()
+    return problems

@@ -1,0 +1,268 @@
+"""One image loader for every estimator: sources, decoding, colour modes, views.
+
+An *item* is what a user passes in one row of ``X``: a file path or an
+``HxWx3`` uint8 array.  Loading an item happens in two steps so that the
+cache can be consulted before any pixel is decoded:
+
+1. :func:`read_source` reads the file's bytes (or validates the array) and
+   returns its content digest; the cache key is built from that digest.
+2. :func:`decode` turns a source into the ``size x size`` RGB uint8 array a
+   backbone sees, with EXIF orientation applied and the requested view.
+
+Every failure is reported as :class:`ImageLoadError`, which names each bad
+item and the reason, so one bad photo among thousands is easy to find.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+__all__ = ["ImageLoadError", "Source", "read_source", "check_header", "decode", "VIEWS", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+#: Views of an image that the engine can embed; each is cached separately.
+VIEWS = ("full", "mirror")
+
+# Pillow's own bomb limit is only a warning below 2x; treat the warning level as the limit.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+# Part of every cache key: bump when decoding or resizing changes any pixel.
+DECODER_ID = "pil-draft-bilinear-squash-exif-white-alpha/1"
+
+
+class ImageLoadError(ValueError):
+    """One or more inputs could not be read as images.
+
+    Attributes
+    ----------
+    problems : list of (str, str)
+        ``(item, reason)`` for every bad item, in input order.
+    """
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        shown = self.problems[:20]
+        lines = [f"  {name}: {reason}" for name, reason in shown]
+        if len(self.problems) > len(shown):
+            lines.append(f"  ... and {len(self.problems) - len(shown)} more")
+        noun = "input" if len(self.problems) == 1 else "inputs"
+        super().__init__(f"{len(self.problems)} bad image {noun}:\n" + "\n".join(lines))
+
+    def __reduce__(self):
+        return (type(self), (self.problems,))
+
+
+class _Bad(Exception):
+    """Internal: the reason one item is bad (collected into ImageLoadError)."""
+
+
+@dataclass
+class Source:
+    """An item after :func:`read_source`: its digest and how to get its pixels again."""
+
+    digest: str
+    path: str | None = None
+    array: np.ndarray | None = None
+    data: bytes | None = None
+
+
+def describe(item, index):
+    """Name an item in an error message: the path, or its position for arrays."""
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    return f"X[{index}] (array)"
+
+
+def _digest_bytes(data):
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def _digest_array(arr):
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"array:{arr.shape}:{arr.dtype.str}:".encode())
+    h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
+
+
+def read_source(item, keep_bytes=False):
+    """Read an item's content and digest it.
+
+    Parameters
+    ----------
+    item : str, path-like or ndarray
+    keep_bytes : bool
+        Keep the file's bytes in the returned source (otherwise they are
+        re-read, and re-verified, at decode time).
+
+    Raises
+    ------
+    _Bad
+        With the reason the item is unusable.
+    """
+    if isinstance(item, (str, os.PathLike)):
+        path = os.fspath(item)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise _Bad("no such file") from None
+        except IsADirectoryError:
+            raise _Bad("is a directory, not an image file") from None
+        except OSError as exc:
+            raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+        if not data:
+            raise _Bad("file is empty (0 bytes)")
+        return Source(_digest_bytes(data), path=path, data=data if keep_bytes else None)
+    if isinstance(item, np.ndarray):
+        if item.dtype != np.uint8:
+            raise _Bad(f"array dtype is {item.dtype}, expected uint8 (values 0-255)")
+        if item.ndim != 3 or item.shape[2] != 3:
+            raise _Bad(f"array shape is {item.shape}, expected (height, width, 3)")
+        if item.shape[0] < 1 or item.shape[1] < 1:
+            raise _Bad(f"array shape is {item.shape}, which has no pixels")
+        return Source(_digest_array(item), array=item)
+    raise _Bad(f"expected a file path or an HxWx3 uint8 array, got {type(item).__name__}")
+
+
+def _open(data):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise _Bad(f"decompression bomb ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise _Bad("not an image file Pillow can identify") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt headers
+        raise _Bad(f"unreadable image header ({exc})") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise _Bad(f"decompression bomb: {w}x{h} = {w * h} pixels exceeds the limit of {MAX_PIXELS}")
+    if w < 1 or h < 1:
+        raise _Bad(f"image has no pixels ({w}x{h})")
+    return img
+
+
+def check_header(source):
+    """Cheap check that a file source is an image of sane size, without decoding it."""
+    if source.path is not None:
+        _open(_file_bytes(source))
+
+
+def _file_bytes(source):
+    if source.data is not None:
+        return source.data
+    try:
+        with open(source.path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+    # A file that changed since it was digested must not be cached under the old digest.
+    if _digest_bytes(data) != source.digest:
+        raise _Bad("file changed while it was being processed")
+    return data
+
+
+def _to_rgb(img):
+    """Any Pillow mode to 8-bit RGB; transparency is composited onto white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # 16-bit (and 32-bit integer) images carry 0-65535; float images are taken as 0-1.
+        arr = np.asarray(img, dtype=np.float64) * (255.0 if mode == "F" else 1 / 257)
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode(source, size, view="full"):
+    """Decode a source into the ``(size, size, 3)`` uint8 array a backbone sees.
+
+    The whole image is resized (squashed, not cropped) with Pillow's
+    antialiased bilinear filter; JPEGs are first decoded at the smallest DCT
+    scale that is still at least ``size`` on each side, which is exact for
+    the resize and several times faster on large photos.
+
+    Raises
+    ------
+    _Bad
+        If the image is truncated, corrupt, too large, or the view is unknown.
+    """
+    if view not in VIEWS:
+        raise _Bad(f"unknown view {view!r}")
+    if source.array is not None:
+        img = Image.fromarray(source.array, "RGB")
+    else:
+        img = _open(_file_bytes(source))
+        try:
+            img.seek(0)  # first frame of an animated GIF / WebP
+            if img.format == "JPEG":
+                img.draft("RGB", (size, size))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+        except Image.DecompressionBombError as exc:
+            raise _Bad(f"decompression bomb ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - truncated or corrupt data surfaces here
+            raise _Bad(f"corrupt or truncated image data ({exc})") from None
+    img = _to_rgb(img)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    if view == "mirror":
+        arr = arr[:, ::-1]
+    return np.ascontiguousarray(arr)
+
+
+def as_items(X):
+    """Validate ``X`` as a one-dimensional collection of images; return a list.
+
+    Accepts a list/tuple/Series/1-D array of paths or ``HxWx3`` uint8 arrays,
+    a single-column DataFrame or ``(n, 1)`` array of paths (as a
+    ``ColumnTransformer`` passes them), or an ``(n, H, W, 3)`` uint8 array.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not such a collection, or is empty.
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise ValueError(f"X must be a sequence of images, got a single path {X!r}; wrap it in a list")
+    if hasattr(X, "iloc") and hasattr(X, "columns"):  # DataFrame
+        if X.shape[1] != 1:
+            raise ValueError(f"X must be one column of image paths, got a DataFrame with {X.shape[1]} columns")
+        X = X.iloc[:, 0]
+    if hasattr(X, "iloc"):  # Series
+        items = X.tolist()
+    elif isinstance(X, np.ndarray):
+        if X.dtype == np.uint8 and X.ndim == 4:
+            items = list(X)
+        elif X.dtype.kind in "OUS" and (X.ndim == 1 or (X.ndim == 2 and X.shape[1] == 1)):
+            items = X.reshape(-1).tolist()
+        else:
+            raise ValueError(
+                f"X must be a 1-D array of image paths or an (n, height, width, 3) uint8 array of images, "
+                f"got an array of dtype {X.dtype} and shape {X.shape}"
+            )
+    elif isinstance(X, (list, tuple)):
+        items = list(X)
+    else:
+        try:
+            items = list(X)
+        except TypeError:
+            raise ValueError(f"X must be a sequence of image paths or arrays, got {type(X).__name__}") from None
+    if not items:
+        raise ValueError("X holds no images (0 samples)")
+    return [i.decode() if isinstance(i, bytes) else i for i in items]

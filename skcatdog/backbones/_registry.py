@@ -1,0 +1,147 @@
+"""The backbone registry: one place that says how to build, feed and name each CNN."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Backbone", "register_backbone", "get_backbone", "available_backbones", "PREPROCESSING"]
+
+#: How raw 0-255 RGB pixels become the network's input, per preprocessing mode.
+#: The engine runs this inside the compiled model, on the accelerator.
+PREPROCESSING = {
+    "lite": "(x - 127) / 128",
+    "tf": "x / 127.5 - 1",
+    "caffe": "RGB->BGR, minus ImageNet BGR mean",
+    "raw": "x (the network rescales itself)",
+}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """How to build one ImageNet CNN.
+
+    Parameters
+    ----------
+    name : str
+        Registry key, e.g. ``"efficientnet_lite2"``.
+    input_size : int
+        Square input side in pixels.
+    embedding_dim : int
+        Length of the pooled embedding.
+    preprocessing : str
+        A key of :data:`PREPROCESSING`.
+    build : callable
+        ``build(weights)`` returns a Keras model mapping a preprocessed float
+        batch to ``[embedding, logits]``. ``weights`` is ``"imagenet"``, a
+        local file path, or ``None`` (random weights).
+    imagenet_id : str
+        Identifies the ``"imagenet"`` weights in cache keys (e.g. the
+        checkpoint file name, which carries its hash).
+    n_classes : int
+        Number of logits (1000 for ImageNet).
+    """
+
+    name: str
+    input_size: int
+    embedding_dim: int
+    preprocessing: str
+    build: Callable = field(repr=False, compare=False)
+    imagenet_id: str = "imagenet"
+    n_classes: int = 1000
+    description: str = ""
+
+    def weights_identity(self, weights):
+        """A string that changes whenever the weights would give other outputs."""
+        if weights is None:
+            return "random-seed0"
+        if isinstance(weights, str) and weights == "imagenet":
+            return self.imagenet_id
+        return "file:" + _file_digest(os.fspath(weights))
+
+    def build_model(self, weights):
+        """Build the network with ``weights`` loaded (deterministic when random)."""
+        if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
+            path = os.fspath(weights)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"weights file {path!r} does not exist")
+        model = self.build(weights)
+        if weights is None:
+            _deterministic_init(model)
+        return model
+
+
+_REGISTRY: dict[str, Backbone] = {}
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_digest(path):
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise FileNotFoundError(f"weights file {path!r} does not exist") from exc
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()[:32]
+    return _DIGESTS[key]
+
+
+def _deterministic_init(model):
+    # Keras draws random kernels from a global seed; re-draw them from a fixed
+    # one so that "random weights" are the same network in every process and
+    # on every backend, and their cache entries stay valid.
+    rng = np.random.default_rng(0)
+    for var in model.weights:
+        shape = tuple(var.shape)
+        if len(shape) >= 2:
+            fan_in = int(np.prod(shape[:-1])) if len(shape) > 2 else shape[0]
+            limit = np.sqrt(3.0 / max(fan_in, 1))
+            var.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
+
+
+def register_backbone(backbone, *, replace=False):
+    """Add a backbone to the registry so every estimator can use it by name.
+
+    Parameters
+    ----------
+    backbone : Backbone
+    replace : bool, default=False
+        Allow overwriting an existing name.
+    """
+    if not isinstance(backbone, Backbone):
+        raise TypeError(f"expected a Backbone, got {type(backbone).__name__}")
+    if backbone.preprocessing not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing {backbone.preprocessing!r}; choose from {sorted(PREPROCESSING)}")
+    if backbone.name in _REGISTRY and not replace:
+        raise ValueError(f"a backbone named {backbone.name!r} is already registered")
+    _REGISTRY[backbone.name] = backbone
+    return backbone
+
+
+def get_backbone(name):
+    """Look a backbone up by name.
+
+    Raises
+    ------
+    ValueError
+        If no backbone has that name; the message lists the known ones.
+    """
+    if isinstance(name, Backbone):
+        return name
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(available_backbones())}") from None
+
+
+def available_backbones():
+    """Names of all registered backbones, sorted."""
+    return sorted(_REGISTRY)
