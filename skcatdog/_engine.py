@@ -137,12 +137,16 @@ class _Runner:
         self.lock = threading.Lock()
         stats.add(models_built=1)
 
-    def forward(self, batch):
-        """``(n, size, size, 3)`` uint8 -> float32 ``(n, dim + n_classes)``."""
+    def forward(self, batch, n_real=None):
+        """``(b, size, size, 3)`` uint8 -> float32 ``(n_real, dim + n_classes)``.
+
+        Rows past ``n_real`` are padding that keeps the batch shape fixed.
+        """
+        n_real = len(batch) if n_real is None else n_real
         with self.lock:
             embedding, logits = self.model.predict_on_batch(batch)
-        stats.add(forward_batches=1, images_forwarded=len(batch))
-        return np.concatenate([np.asarray(embedding, np.float32), np.asarray(logits, np.float32)], axis=1)
+        stats.add(forward_batches=1, images_forwarded=n_real)
+        return np.concatenate([np.asarray(embedding[:n_real], np.float32), np.asarray(logits[:n_real], np.float32)], axis=1)
 
 
 _RUNNERS: dict[tuple, _Runner] = {}
@@ -175,6 +179,13 @@ def fingerprint(backbone, weights, precision):
         decoder=_images.DECODER_ID,
         backend=keras.backend.backend() if precision == "mixed" else "any",
     )
+
+
+def _try_decode(source, size, view):
+    try:
+        return _images.decode(source, size, view), None
+    except _Bad as exc:
+        return None, str(exc)
 
 
 def _chunks(n, size):
@@ -260,19 +271,24 @@ def embed(
         for results in pool.map(probe, _chunks(n, 64)):
             for i, key, src, row, reason in results:
                 if reason is not None:
-                    problems.append((describe(items[i], i), reason))
+                    problems.append((describe(items[i], i), reason, i))
                 elif row is not None:
                     out[i] = row
                 else:
                     pending.setdefault(key, []).append(i)
                     sources.setdefault(key, src)
         if problems:
-            raise ImageLoadError(problems)
-        if pending:
+            # Name every bad item, not just the first kind found: decode the
+            # remaining misses too (no forward pass) to find truncated data.
+            keys = list(pending)
+            decoded = pool.map(lambda k: _try_decode(sources[k], backbone.input_size, view), keys)
+            for key, (_, reason) in zip(keys, decoded):
+                if reason is not None:
+                    problems.extend((describe(items[i], i), reason, i) for i in pending[key])
+        elif pending:
             problems = _compute(pending, sources, items, out, backbone, weights, precision, view, batch_size, store, pool, threads, verbose, tqdm)
     if problems:
-        problems.sort(key=lambda p: p[2])
-        raise ImageLoadError([(name, reason) for name, reason, _ in problems])
+        raise ImageLoadError([(name, reason) for name, reason, _ in sorted(problems, key=lambda p: p[2])])
     return Rows(embeddings=np.ascontiguousarray(out[:, :dim]), logits=np.ascontiguousarray(out[:, dim:]))
 
 
@@ -285,12 +301,6 @@ def _compute(pending, sources, items, out, backbone, weights, precision, view, b
     step = min(batch_size, 1 << max(0, (len(keys) - 1).bit_length()))
     problems = []
 
-    def load(key):
-        try:
-            return _images.decode(sources[key], size, view), None
-        except _Bad as exc:
-            return None, str(exc)
-
     bar = tqdm(total=len(keys), desc=f"{backbone.name} ({view})", unit="img", disable=not verbose, leave=False)
     lookahead = max(2 * step, 2 * threads)
     futures = collections.deque()
@@ -300,7 +310,7 @@ def _compute(pending, sources, items, out, backbone, weights, precision, view, b
     try:
         while next_key < len(keys) or futures or batch_keys:
             while next_key < len(keys) and len(futures) < lookahead:
-                futures.append((keys[next_key], pool.submit(load, keys[next_key])))
+                futures.append((keys[next_key], pool.submit(_try_decode, sources[keys[next_key]], size, view)))
                 next_key += 1
             if futures:
                 key, future = futures.popleft()
@@ -312,7 +322,7 @@ def _compute(pending, sources, items, out, backbone, weights, precision, view, b
                     batch[len(batch_keys)] = pixels
                     batch_keys.append(key)
             if batch_keys and (len(batch_keys) == step or (not futures and next_key == len(keys))):
-                rows = runner.forward(batch)[: len(batch_keys)]
+                rows = runner.forward(batch, len(batch_keys))
                 for key, row in zip(batch_keys, rows):
                     out[pending[key]] = row
                 if store is not None:

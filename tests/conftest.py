@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated cache, a tiny random-weights backbone, the shared photos."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+from skcatdog import _engine
+from skcatdog.backbones import Backbone, register_backbone
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TRAIN = SHARED / "data" / "dogs-vs-cats" / "train"
+OUTLIERS = SHARED / "data" / "dogs-vs-cats" / "outliers"
+
+needs_shared = pytest.mark.skipif(
+    not TRAIN.is_dir(), reason=f"the shared Dogs vs Cats photos are not at {TRAIN} (../shared beside the checkout)"
+)
+
+
+def _build_tiny(weights):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    embedding = keras.layers.GlobalAveragePooling2D()(x)
+    logits = keras.layers.Dense(1000)(embedding)
+    return keras.Model(inputs, [embedding, logits])
+
+
+TINY = register_backbone(
+    Backbone(name="tiny_test", input_size=32, embedding_dim=8, preprocessing="lite", build=_build_tiny),
+    replace=True,
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own default cache directory; ~/.cache is never touched."""
+    cache = tmp_path / "skcatdog-cache"
+    monkeypatch.setenv("SKCATDOG_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture
+def forward_count():
+    """Images that went through a forward pass since the test started."""
+    _engine.stats.reset()
+    return lambda: _engine.stats.images_forwarded
+
+
+def random_images(n, seed=0, size=(40, 30)):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size=(*size, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    """Write ``n`` distinct random JPEGs and return their paths."""
+    from PIL import Image
+
+    def make(n, seed=0, fmt="JPEG", suffix=".jpg"):
+        folder = tmp_path / f"images-{seed}"
+        folder.mkdir(exist_ok=True)
+        paths = []
+        for i, arr in enumerate(random_images(n, seed)):
+            p = folder / f"img{i}{suffix}"
+            Image.fromarray(arr).save(p, fmt)
+            paths.append(str(p))
+        return paths
+
+    return make

@@ -1,0 +1,119 @@
+"""The shared engine: order, deduplication, cache hits, batching, precision."""
+
+import numpy as np
+import pytest
+
+from skcatdog import _engine
+from skcatdog._engine import embed, resolve_precision
+from tests.conftest import random_images
+
+
+def _embed(items, **kw):
+    kw.setdefault("weights", None)
+    return embed(items, "tiny_test", **kw)
+
+
+def test_rows_keep_input_order_and_match_a_cacheless_run(image_files, forward_count):
+    paths = image_files(10)
+    cached = _embed(paths, batch_size=4)
+    fresh = _embed(paths[::-1], batch_size=3, cache=None)
+    np.testing.assert_allclose(cached.embeddings, fresh.embeddings[::-1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cached.logits, fresh.logits[::-1], rtol=1e-5, atol=1e-5)
+    assert cached.embeddings.shape == (10, 8) and cached.logits.shape == (10, 1000)
+    assert cached.embeddings.dtype == np.float32
+
+
+def test_second_call_is_all_cache_hits(image_files, forward_count):
+    paths = image_files(6)
+    first = _embed(paths)
+    assert forward_count() == 6
+    second = _embed(paths)
+    assert forward_count() == 6
+    np.testing.assert_array_equal(first.embeddings, second.embeddings)
+
+
+def test_identical_content_is_computed_once(tmp_path, forward_count):
+    from PIL import Image
+
+    arr = random_images(1)[0]
+    paths = []
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(arr).save(tmp_path / name)
+        paths.append(str(tmp_path / name))
+    rows = _embed(paths + [arr], cache=None)
+    assert forward_count() == 2  # the three files share bytes; the array is its own content
+    np.testing.assert_array_equal(rows.embeddings[0], rows.embeddings[2])
+
+
+def test_cache_key_is_content_not_path(tmp_path, forward_count):
+    from PIL import Image
+
+    arr = random_images(1)[0]
+    Image.fromarray(arr).save(tmp_path / "first.png")
+    _embed([str(tmp_path / "first.png")])
+    (tmp_path / "renamed.png").write_bytes((tmp_path / "first.png").read_bytes())
+    _embed([str(tmp_path / "renamed.png")])
+    assert forward_count() == 1
+
+
+def test_views_are_cached_separately_and_mirror_is_the_flipped_image(forward_count):
+    images = random_images(3)
+    full = _embed(images, view="full")
+    mirror = _embed(images, view="mirror")
+    assert forward_count() == 6
+    flipped = _embed([im[:, ::-1].copy() for im in images], view="full", cache=None)
+    np.testing.assert_allclose(mirror.embeddings, flipped.embeddings, atol=1e-6)
+    assert not np.allclose(full.embeddings, mirror.embeddings)
+
+
+def test_one_batch_shape_per_call(monkeypatch, forward_count):
+    shapes = []
+    original = _engine._Runner.forward
+
+    def spy(self, batch, n_real=None):
+        shapes.append(batch.shape)
+        return original(self, batch, n_real)
+
+    monkeypatch.setattr(_engine._Runner, "forward", spy)
+    _embed(random_images(10), batch_size=4, cache=None)
+    assert shapes == [(4, 32, 32, 3)] * 3
+    shapes.clear()
+    _embed(random_images(3, seed=1), batch_size=64, cache=None)
+    assert shapes == [(4, 32, 32, 3)]  # three images pay for one padded row, not 61
+
+
+def test_model_is_built_once_per_process():
+    _embed(random_images(2, seed=5), cache=None)
+    _engine.stats.reset()
+    _embed(random_images(2, seed=6), cache=None)
+    _embed(random_images(1, seed=7), cache=None, batch_size=1)
+    assert _engine.stats.models_built == 0
+
+
+def test_precision_choices():
+    assert resolve_precision("float32") == "float32"
+    assert resolve_precision("auto") in ("float32", "mixed")
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("half")
+
+
+def test_fingerprint_separates_weights_and_precision(tmp_path):
+    from skcatdog._engine import fingerprint
+
+    w = tmp_path / "w.weights.h5"
+    w.write_bytes(b"one")
+    a = fingerprint("tiny_test", None, "float32")
+    assert a == fingerprint("tiny_test", None, "float32")
+    assert a != fingerprint("tiny_test", None, "mixed")
+    assert a != fingerprint("tiny_test", "imagenet", "float32")
+    b = fingerprint("tiny_test", w, "float32")
+    w.write_bytes(b"two")
+    import os
+
+    os.utime(w, ns=(1, 1))
+    assert fingerprint("tiny_test", w, "float32") != b
+
+
+def test_unknown_view_is_rejected():
+    with pytest.raises(ValueError, match="view"):
+        _embed(random_images(1), view="upside-down")

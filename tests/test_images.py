@@ -1,0 +1,249 @@
+"""The one image loader: formats, colour modes, EXIF, views and every kind of bad input."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skcatdog import ImageLoadError, KerasEmbeddingTransformer
+from skcatdog._images import Source, _Bad, _digest_bytes, as_items, decode, read_source
+
+
+def _source(path):
+    return read_source(str(path))
+
+
+def _gradient(w=48, h=32):
+    x = np.linspace(0, 255, w, dtype=np.uint8)
+    y = np.linspace(0, 255, h, dtype=np.uint8)
+    return np.stack([np.tile(x, (h, 1)), np.tile(y[:, None], (1, w)), np.full((h, w), 90, np.uint8)], axis=-1)
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("WEBP", ".webp"), ("BMP", ".bmp"), ("JPEG", ".jpg"), ("TIFF", ".tif")])
+def test_formats_decode_to_rgb(tmp_path, fmt, suffix):
+    p = tmp_path / f"img{suffix}"
+    kwargs = {"lossless": True} if fmt == "WEBP" else {}
+    Image.fromarray(_gradient()).save(p, fmt, **kwargs)
+    out = decode(_source(p), 16)
+    assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+    expected = np.asarray(Image.fromarray(_gradient()).resize((16, 16), Image.BILINEAR))
+    tolerance = 20 if fmt == "JPEG" else 0
+    assert np.abs(out.astype(int) - expected).max() <= tolerance
+
+
+def test_gif_first_frame(tmp_path):
+    frames = [Image.new("RGB", (20, 20), c) for c in [(255, 0, 0), (0, 0, 255)]]
+    p = tmp_path / "anim.gif"
+    frames[0].save(p, save_all=True, append_images=frames[1:])
+    out = decode(_source(p), 8)
+    assert out[..., 0].min() > 200 and out[..., 2].max() < 50  # red, the first frame
+
+
+@pytest.mark.parametrize(
+    "mode,expected",
+    [
+        ("L", (100, 100, 100)),
+        ("RGBA", (255, 255, 255)),  # fully transparent: white background
+        ("LA", (255, 255, 255)),
+        ("CMYK", (255, 255, 255)),  # no ink
+        ("P", (100, 100, 100)),
+    ],
+)
+def test_colour_modes_become_rgb(tmp_path, mode, expected):
+    if mode == "L":
+        img = Image.new("L", (10, 10), 100)
+    elif mode == "RGBA":
+        img = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    elif mode == "LA":
+        img = Image.new("LA", (10, 10), (0, 0))
+    elif mode == "CMYK":
+        img = Image.new("CMYK", (10, 10), (0, 0, 0, 0))
+    else:
+        img = Image.new("L", (10, 10), 100).convert("P")
+    p = tmp_path / ("img.tif" if mode == "CMYK" else "img.png")
+    img.save(p)
+    out = decode(_source(p), 4)
+    assert out.shape == (4, 4, 3)
+    assert tuple(out[0, 0]) == expected
+
+
+def test_16_bit_png_is_scaled_not_clipped(tmp_path):
+    arr = np.full((10, 10), 32896, dtype=np.uint16)  # 128 * 257: mid grey
+    p = tmp_path / "deep.png"
+    Image.fromarray(arr).save(p)
+    assert Image.open(p).mode.startswith("I")
+    out = decode(_source(p), 4)
+    assert tuple(out[0, 0]) == (128, 128, 128)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = 255  # left half white
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    p = tmp_path / "rotated.jpg"
+    img.save(p, exif=exif, quality=95)
+    out = decode(_source(p), 20)
+    # Displayed upright, the white half is on top.
+    assert out[:8].mean() > 200 and out[-8:].mean() < 50
+
+
+def test_mirror_view_flips_left_right():
+    arr = _gradient()
+    src = read_source(arr)
+    assert np.array_equal(decode(src, 16, "mirror"), decode(src, 16, "full")[:, ::-1])
+
+
+def test_array_and_file_digests_differ_by_content_not_name(tmp_path):
+    a = tmp_path / "a.png"
+    b = tmp_path / "b.png"
+    Image.fromarray(_gradient()).save(a)
+    b.write_bytes(a.read_bytes())
+    assert read_source(str(a)).digest == read_source(str(b)).digest
+    assert read_source(_gradient()).digest != read_source(_gradient()[::-1].copy()).digest
+
+
+def _truncated_jpeg(path):
+    buf = io.BytesIO()
+    Image.fromarray(_gradient(200, 200)).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+def _bomb_png(path, side=20000):
+    # A valid 1x1 grey PNG whose header claims side x side pixels.
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00\x80")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    good = tmp_path / "good.jpg"
+    Image.fromarray(_gradient()).save(good)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("these are not pixels")
+    truncated = tmp_path / "truncated.jpg"
+    _truncated_jpeg(truncated)
+    bomb = tmp_path / "bomb.png"
+    _bomb_png(bomb)
+    return {
+        "good": str(good),
+        "missing": str(tmp_path / "missing.jpg"),
+        "empty": str(empty),
+        "text": str(text),
+        "truncated": str(truncated),
+        "bomb": str(bomb),
+        "directory": str(tmp_path),
+    }
+
+
+@pytest.mark.parametrize(
+    "name,reason",
+    [
+        ("missing", "no such file"),
+        ("empty", "empty"),
+        ("text", "not an image"),
+        ("truncated", "truncated"),
+        ("bomb", "decompression bomb"),
+        ("directory", "directory"),
+    ],
+)
+def test_each_bad_file_is_named_with_its_reason(bad_inputs, name, reason, forward_count):
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    with pytest.raises(ImageLoadError) as info:
+        est.transform([bad_inputs["good"], bad_inputs[name]])
+    assert isinstance(info.value, ValueError)
+    assert info.value.problems == [(bad_inputs[name], info.value.problems[0][1])]
+    assert reason in info.value.problems[0][1]
+    assert bad_inputs[name] in str(info.value)
+
+
+def test_every_bad_item_is_named_and_nothing_is_cached_for_them(bad_inputs, forward_count, isolated_cache):
+    from skcatdog._cache import open_store
+
+    names = ["missing", "empty", "text", "truncated", "bomb"]
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    with pytest.raises(ImageLoadError) as info:
+        est.transform([bad_inputs["good"]] + [bad_inputs[n] for n in names])
+    assert [p for p, _ in info.value.problems] == [bad_inputs[n] for n in names]
+    # Only the good image may have a cache entry; re-running it is a pure hit.
+    assert len(open_store(isolated_cache)) <= 1
+    forward_before = forward_count()
+    est.transform([bad_inputs["good"]])
+    assert forward_count() - forward_before <= 1
+
+
+def test_truncated_file_found_while_computing_leaves_good_rows_cached(bad_inputs, image_files, forward_count, isolated_cache):
+    from skcatdog._cache import open_store
+
+    good = image_files(5)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    with pytest.raises(ImageLoadError, match="truncated"):
+        est.transform(good + [bad_inputs["truncated"]])
+    assert len(open_store(isolated_cache)) == 5
+    before = forward_count()
+    est.transform(good)
+    assert forward_count() == before
+
+
+@pytest.mark.parametrize(
+    "array,reason",
+    [
+        (np.zeros((8, 8, 3), np.float32), "dtype"),
+        (np.zeros((8, 8), np.uint8), "shape"),
+        (np.zeros((8, 8, 4), np.uint8), "shape"),
+        (np.zeros((0, 8, 3), np.uint8), "no pixels"),
+    ],
+)
+def test_bad_arrays_are_named_by_position(array, reason):
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    good = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ImageLoadError) as info:
+        est.transform([good, array])
+    ((name, why),) = info.value.problems
+    assert name == "X[1] (array)" and reason in why
+
+
+def test_file_changed_after_digest_is_refused(tmp_path):
+    p = tmp_path / "a.png"
+    Image.fromarray(_gradient()).save(p)
+    src = read_source(str(p))
+    Image.fromarray(_gradient()[::-1].copy()).save(p)
+    with pytest.raises(_Bad, match="changed"):
+        decode(src, 8)
+    assert Source(_digest_bytes(p.read_bytes()), path=str(p)).digest != src.digest
+
+
+@pytest.mark.parametrize(
+    "X,message",
+    [
+        ("one/path.jpg", "single path"),
+        ([], "no images"),
+        (np.zeros((3, 4)), "dtype float64"),
+        (np.zeros((2, 8, 8, 3), np.uint8), None),
+        (np.array([["a.jpg"], ["b.jpg"]], dtype=object), None),
+    ],
+)
+def test_as_items_shapes(X, message):
+    if message is None:
+        assert len(as_items(X)) == 2
+    else:
+        with pytest.raises(ValueError, match=message):
+            as_items(X)
+
+
+def test_pandas_inputs():
+    pd = pytest.importorskip("pandas")
+    assert as_items(pd.Series(["a.jpg", "b.jpg"])) == ["a.jpg", "b.jpg"]
+    assert as_items(pd.DataFrame({"path": ["a.jpg"]})) == ["a.jpg"]
+    with pytest.raises(ValueError, match="2 columns"):
+        as_items(pd.DataFrame({"a": ["x"], "b": ["y"]}))
