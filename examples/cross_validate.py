@@ -10,9 +10,12 @@ Run from the repository root::
     python examples/cross_validate.py [IMAGE_FOLDER]
 """
 
+import os
 import sys
 import time
 from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hush TensorFlow's start-up chatter
 
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_validate

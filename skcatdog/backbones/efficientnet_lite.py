@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,7 @@ def build_efficientnet_lite(name, input_shape):
     -------
     keras.Model
         Maps a preprocessed batch to ``[pooled embedding (1280), logits (1000)]``.
-        Layers are named after the checkpoint's keys.
+        Layers are named after the checkpoint's keys (dots become underscores).
     """
     import keras
     from keras import layers
@@ -111,7 +112,7 @@ def build_efficientnet_lite(name, input_shape):
     x = layers.Conv2D(_STEM, 3, strides=2, padding="same", use_bias=False, name="_conv_stem")(inputs)
     x = relu6("stem_relu6")(bn("_bn0")(x))
     for i, (kernel, stride, expand, cin, cout) in enumerate(_block_args(width, depth)):
-        p = f"_blocks.{i}."
+        p = f"_blocks_{i}_"  # no dots: the torch backend refuses them in layer names
         shortcut = x
         if expand != 1:
             x = layers.Conv2D(cin * expand, 1, padding="same", use_bias=False, name=p + "_expand_conv")(x)
@@ -152,7 +153,7 @@ def load_torch_weights(model, path):
     for layer in model.layers:
         if not layer.weights:
             continue
-        n = layer.name
+        n = _checkpoint_prefix(layer.name)
         if isinstance(layer, _keras_layers().DepthwiseConv2D):
             values = [take(n + ".weight", (2, 3, 0, 1))]
         elif isinstance(layer, _keras_layers().Conv2D):
@@ -171,6 +172,12 @@ def load_torch_weights(model, path):
     leftover = {k for k in state if k not in used and not k.endswith("num_batches_tracked")}
     if leftover:
         raise ValueError(f"{path}: checkpoint has tensors the model does not use: {sorted(leftover)[:5]}")
+
+
+def _checkpoint_prefix(layer_name):
+    """``_blocks_3__expand_conv`` -> ``_blocks.3._expand_conv``; other names are unchanged."""
+    match = re.fullmatch(r"_blocks_(\d+)_(.+)", layer_name)
+    return f"_blocks.{match[1]}.{match[2]}" if match else layer_name
 
 
 def _keras_layers():
