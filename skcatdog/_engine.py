@@ -181,13 +181,6 @@ def fingerprint(backbone, weights, precision):
     )
 
 
-def _try_decode(source, size, view):
-    try:
-        return _images.decode(source, size, view), None
-    except _Bad as exc:
-        return None, str(exc)
-
-
 def _chunks(n, size):
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -231,31 +224,53 @@ def embed(
         cached before it is raised; nothing is ever cached for a bad one.
     """
     from joblib import effective_n_jobs
-    from tqdm.auto import tqdm
 
-    backbone = get_backbone(backbone)
-    precision = resolve_precision(precision)
     if view not in _images.VIEWS:
         raise ValueError(f"view must be one of {_images.VIEWS}, got {view!r}")
-    items = list(items)
-    n = len(items)
-    dim = backbone.embedding_dim
-    width = dim + backbone.n_classes
-    out = np.empty((n, width), dtype=np.float32)
-    cache_dir = resolve_cache_dir(cache)
-    store: EmbeddingStore | None = open_store(cache_dir) if cache_dir is not None else None
-    fp = fingerprint(backbone, weights, precision)
+    call = _Call(list(items), get_backbone(backbone), weights, resolve_precision(precision), view, cache)
     threads = max(1, effective_n_jobs(n_jobs))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for results in pool.map(call.probe, _chunks(len(call.items), 64)):
+            call.collect(results)
+        if call.problems:
+            # Name every bad item, not just the first kind found: decode the
+            # remaining misses too (no forward pass) to find truncated data.
+            call.check_pending(pool)
+        elif call.pending:
+            call.compute(pool, batch_size, lookahead=2 * threads, verbose=verbose)
+    if call.problems:
+        call.problems.sort(key=lambda p: p[2])
+        raise ImageLoadError([(name, reason) for name, reason, _ in call.problems])
+    dim = call.backbone.embedding_dim
+    return Rows(embeddings=np.ascontiguousarray(call.out[:, :dim]), logits=np.ascontiguousarray(call.out[:, dim:]))
 
-    def probe(chunk):
-        # Read, digest, look up; misses get a header check now so that a
-        # non-image fails before any forward pass is spent.
+
+class _Call:
+    """The state of one :func:`embed` call: which rows are hits, misses or bad."""
+
+    def __init__(self, items, backbone, weights, precision, view, cache):
+        self.items, self.backbone, self.weights, self.precision, self.view = items, backbone, weights, precision, view
+        self.width = backbone.embedding_dim + backbone.n_classes
+        self.out = np.empty((len(items), self.width), dtype=np.float32)
+        cache_dir = resolve_cache_dir(cache)
+        self.store = open_store(cache_dir) if cache_dir is not None else None
+        self.fingerprint = fingerprint(backbone, weights, precision)
+        self.problems = []  # (item name, reason, row index)
+        self.pending = {}  # cache key -> rows waiting for it, first-seen order
+        self.sources = {}  # cache key -> source to decode
+
+    def _bad(self, rows, reason):
+        self.problems.extend((describe(self.items[i], i), reason, i) for i in rows)
+
+    def probe(self, chunk):
+        """Read, digest and look up rows; misses get a header check now so
+        that a non-image fails before any forward pass is spent."""
         results = []
         for i in chunk:
             try:
-                src = _images.read_source(items[i], keep_bytes=True)
-                key = EmbeddingStore.key(fp, view, src.digest)
-                row = store.get(key, width) if store is not None else None
+                src = _images.read_source(self.items[i], keep_bytes=True)
+                key = EmbeddingStore.key(self.fingerprint, self.view, src.digest)
+                row = self.store.get(key, self.width) if self.store is not None else None
                 if row is None:
                     _images.check_header(src)
                 src.data = None
@@ -264,73 +279,67 @@ def embed(
                 results.append((i, None, None, None, str(exc)))
         return results
 
-    problems = []
-    pending: dict[str, list[int]] = {}  # key -> rows waiting for it, first-seen order
-    sources: dict[str, _images.Source] = {}
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for results in pool.map(probe, _chunks(n, 64)):
-            for i, key, src, row, reason in results:
-                if reason is not None:
-                    problems.append((describe(items[i], i), reason, i))
-                elif row is not None:
-                    out[i] = row
-                else:
-                    pending.setdefault(key, []).append(i)
-                    sources.setdefault(key, src)
-        if problems:
-            # Name every bad item, not just the first kind found: decode the
-            # remaining misses too (no forward pass) to find truncated data.
-            keys = list(pending)
-            decoded = pool.map(lambda k: _try_decode(sources[k], backbone.input_size, view), keys)
-            for key, (_, reason) in zip(keys, decoded):
-                if reason is not None:
-                    problems.extend((describe(items[i], i), reason, i) for i in pending[key])
-        elif pending:
-            problems = _compute(pending, sources, items, out, backbone, weights, precision, view, batch_size, store, pool, threads, verbose, tqdm)
-    if problems:
-        raise ImageLoadError([(name, reason) for name, reason, _ in sorted(problems, key=lambda p: p[2])])
-    return Rows(embeddings=np.ascontiguousarray(out[:, :dim]), logits=np.ascontiguousarray(out[:, dim:]))
+    def collect(self, results):
+        for i, key, src, row, reason in results:
+            if reason is not None:
+                self._bad([i], reason)
+            elif row is not None:
+                self.out[i] = row
+            else:
+                self.pending.setdefault(key, []).append(i)
+                self.sources.setdefault(key, src)
 
+    def _decode(self, key):
+        try:
+            return _images.decode(self.sources[key], self.backbone.input_size, self.view), None
+        except _Bad as exc:
+            return None, str(exc)
 
-def _compute(pending, sources, items, out, backbone, weights, precision, view, batch_size, store, pool, threads, verbose, tqdm):
-    runner = get_runner(backbone, weights, precision)
-    size = backbone.input_size
-    keys = list(pending)
-    # One fixed batch shape per call: no retracing, and a handful of images
-    # does not pay for a full batch of padding.
-    step = min(batch_size, 1 << max(0, (len(keys) - 1).bit_length()))
-    problems = []
+    def check_pending(self, pool):
+        keys = list(self.pending)
+        for key, (_, reason) in zip(keys, pool.map(self._decode, keys)):
+            if reason is not None:
+                self._bad(self.pending[key], reason)
 
-    bar = tqdm(total=len(keys), desc=f"{backbone.name} ({view})", unit="img", disable=not verbose, leave=False)
-    lookahead = max(2 * step, 2 * threads)
-    futures = collections.deque()
-    batch = np.zeros((step, size, size, 3), dtype=np.uint8)
-    batch_keys = []
-    next_key = 0
-    try:
-        while next_key < len(keys) or futures or batch_keys:
-            while next_key < len(keys) and len(futures) < lookahead:
-                futures.append((keys[next_key], pool.submit(_try_decode, sources[keys[next_key]], size, view)))
-                next_key += 1
-            if futures:
-                key, future = futures.popleft()
-                pixels, reason = future.result()
-                if reason is not None:
-                    problems.extend((describe(items[i], i), reason, i) for i in pending[key])
-                    bar.update(1)
-                else:
-                    batch[len(batch_keys)] = pixels
-                    batch_keys.append(key)
-            if batch_keys and (len(batch_keys) == step or (not futures and next_key == len(keys))):
-                rows = runner.forward(batch, len(batch_keys))
-                for key, row in zip(batch_keys, rows):
-                    out[pending[key]] = row
-                if store is not None:
-                    store.put_many(zip(batch_keys, rows))
-                bar.update(len(batch_keys))
-                batch_keys = []
-    finally:
-        for _, future in futures:
-            future.cancel()
-        bar.close()
-    return problems
+    def compute(self, pool, batch_size, lookahead, verbose):
+        """Decode misses ahead in ``pool`` while the main thread runs the forward passes."""
+        from tqdm.auto import tqdm
+
+        runner = get_runner(self.backbone, self.weights, self.precision)
+        size = self.backbone.input_size
+        keys = list(self.pending)
+        # One fixed batch shape per call: no retracing, and a handful of
+        # images does not pay for a full batch of padding.
+        step = min(batch_size, 1 << max(0, (len(keys) - 1).bit_length()))
+        lookahead = max(2 * step, lookahead)
+        batch = np.zeros((step, size, size, 3), dtype=np.uint8)
+        batch_keys = []
+        futures = collections.deque()
+        submitted = 0
+        bar = tqdm(total=len(keys), desc=f"{self.backbone.name} ({self.view})", unit="img", disable=not verbose, leave=False)
+        try:
+            while submitted < len(keys) or futures or batch_keys:
+                while submitted < len(keys) and len(futures) < lookahead:
+                    futures.append((keys[submitted], pool.submit(self._decode, keys[submitted])))
+                    submitted += 1
+                if futures:
+                    key, future = futures.popleft()
+                    pixels, reason = future.result()
+                    if reason is not None:
+                        self._bad(self.pending[key], reason)
+                        bar.update(1)
+                    else:
+                        batch[len(batch_keys)] = pixels
+                        batch_keys.append(key)
+                if batch_keys and (len(batch_keys) == step or not futures):
+                    rows = runner.forward(batch, len(batch_keys))
+                    for key, row in zip(batch_keys, rows):
+                        self.out[self.pending[key]] = row
+                    if self.store is not None:
+                        self.store.put_many(zip(batch_keys, rows))
+                    bar.update(len(batch_keys))
+                    batch_keys = []
+        finally:
+            for _, future in futures:
+                future.cancel()
+            bar.close()
