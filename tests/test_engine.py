@@ -117,3 +117,22 @@ def test_fingerprint_separates_weights_and_precision(tmp_path):
 def test_unknown_view_is_rejected():
     with pytest.raises(ValueError, match="view"):
         _embed(random_images(1), view="upside-down")
+
+
+def test_mixed_precision_gives_float32_rows_close_to_float32(forward_count):
+    # On a GPU "auto" picks "mixed"; the path itself runs anywhere.
+    images = random_images(4, seed=9)
+    exact = _embed(images, precision="float32")
+    mixed = _embed(images, precision="mixed")
+    assert forward_count() == 8  # its own cache rows, not the float32 ones
+    assert mixed.embeddings.dtype == np.float32 and mixed.logits.dtype == np.float32
+    np.testing.assert_allclose(mixed.embeddings, exact.embeddings, rtol=2e-2, atol=2e-2)
+    import keras
+
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_auto_precision_is_float32_without_a_gpu():
+    if _engine._gpu_available():
+        pytest.skip("a GPU is visible: auto means mixed here")
+    assert resolve_precision("auto") == "float32"
