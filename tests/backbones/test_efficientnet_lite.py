@@ -78,3 +78,18 @@ def test_lite1_and_lite2_also_see_a_cat(name):
 def test_missing_weights_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         get_backbone("efficientnet_lite0").build_model(tmp_path / "nope.pth")
+
+
+@pytest.mark.slow
+def test_folded_batchnorm_matches_the_plain_network():
+    from skcatdog.backbones.efficientnet_lite import build_efficientnet_lite, load_torch_weights
+
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
+    outputs = []
+    for fold in (False, True):
+        model = build_efficientnet_lite("efficientnet_lite0", (224, 224, 3), fold_batchnorm=fold)
+        load_torch_weights(model, default_checkpoint("efficientnet_lite0"))
+        assert any(layer.__class__.__name__ == "BatchNormalization" for layer in model.layers) is not fold
+        outputs.append(model.predict_on_batch(x))
+    for plain, folded in zip(*outputs):
+        np.testing.assert_allclose(folded, plain, rtol=1e-4, atol=1e-4)
