@@ -40,9 +40,10 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         Where embeddings are cached. ``"auto"`` uses ``$SKCATDOG_CACHE_DIR``,
         else ``$XDG_CACHE_HOME/skcatdog``, else ``~/.cache/skcatdog``;
         ``None`` disables caching.
-    n_jobs : int, default=-1
+    n_jobs : int or None, default=-1
         Threads that read and decode images while the network runs
-        (joblib convention: -1 means one per core).
+        (joblib convention: -1 means one per core, None means 1 unless
+        inside a ``joblib.parallel_config`` context).
     precision : {"auto", "float32", "mixed"}, default="auto"
         ``"auto"`` runs in mixed float16 on a GPU and float32 elsewhere.
         Outputs are float32 either way; each precision has its own cache rows.
@@ -102,7 +103,7 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
                 raise ValueError(f"weights file {os.fspath(self.weights)!r} does not exist")
         if not isinstance(self.batch_size, numbers.Integral) or isinstance(self.batch_size, bool) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0:
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0):
             raise ValueError(f"n_jobs must be a non-zero integer, got {self.n_jobs!r}")
         if self.precision not in _engine.PRECISIONS:
             raise ValueError(f"precision must be one of {_engine.PRECISIONS}, got {self.precision!r}")

@@ -247,3 +247,10 @@ def test_pandas_inputs():
     assert as_items(pd.DataFrame({"path": ["a.jpg"]})) == ["a.jpg"]
     with pytest.raises(ValueError, match="2 columns"):
         as_items(pd.DataFrame({"a": ["x"], "b": ["y"]}))
+
+
+def test_the_error_pickles_for_joblib_workers():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ImageLoadError([("a.jpg", "no such file")])))
+    assert err.problems == [("a.jpg", "no such file")] and "a.jpg: no such file" in str(err)
