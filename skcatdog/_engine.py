@@ -196,6 +196,7 @@ def embed(
     n_jobs=-1,
     precision="auto",
     verbose=0,
+    outputs=("embeddings", "logits"),
 ):
     """Rows of (embedding, logits) for ``items``, from the cache or one forward pass.
 
@@ -212,10 +213,14 @@ def embed(
         Decode threads, joblib convention (-1 = all cores).
     precision : {"auto", "float32", "mixed"}
     verbose : int
+    outputs : tuple of {"embeddings", "logits"}
+        Which parts to return (the cache always stores both); asking for
+        embeddings alone saves the memory of 1000 logits per image.
 
     Returns
     -------
     Rows
+        With ``None`` for a part not asked for.
 
     Raises
     ------
@@ -227,7 +232,12 @@ def embed(
 
     if view not in _images.VIEWS:
         raise ValueError(f"view must be one of {_images.VIEWS}, got {view!r}")
-    call = _Call(list(items), get_backbone(backbone), weights, resolve_precision(precision), view, cache)
+    backbone = get_backbone(backbone)
+    dim = backbone.embedding_dim
+    if not outputs or set(outputs) - {"embeddings", "logits"}:
+        raise ValueError(f"outputs must name 'embeddings' and/or 'logits', got {outputs!r}")
+    keep = slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim)
+    call = _Call(list(items), backbone, weights, resolve_precision(precision), view, cache, keep)
     threads = max(1, effective_n_jobs(n_jobs))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for results in pool.map(call.probe, _chunks(len(call.items), 64)):
@@ -241,17 +251,21 @@ def embed(
     if call.problems:
         call.problems.sort(key=lambda p: p[2])
         raise ImageLoadError([(name, reason) for name, reason, _ in call.problems])
-    dim = call.backbone.embedding_dim
-    return Rows(embeddings=np.ascontiguousarray(call.out[:, :dim]), logits=np.ascontiguousarray(call.out[:, dim:]))
+    # call.out holds only the kept columns: embeddings first (if kept), then logits.
+    return Rows(
+        embeddings=np.ascontiguousarray(call.out[:, :dim]) if "embeddings" in outputs else None,
+        logits=np.ascontiguousarray(call.out[:, dim - keep.start :]) if "logits" in outputs else None,
+    )
 
 
 class _Call:
     """The state of one :func:`embed` call: which rows are hits, misses or bad."""
 
-    def __init__(self, items, backbone, weights, precision, view, cache):
+    def __init__(self, items, backbone, weights, precision, view, cache, keep):
         self.items, self.backbone, self.weights, self.precision, self.view = items, backbone, weights, precision, view
         self.width = backbone.embedding_dim + backbone.n_classes
-        self.out = np.empty((len(items), self.width), dtype=np.float32)
+        self.keep = keep  # the columns of a cached row that the caller wants
+        self.out = np.empty((len(items), len(range(self.width)[keep])), dtype=np.float32)
         cache_dir = resolve_cache_dir(cache)
         self.store = open_store(cache_dir) if cache_dir is not None else None
         self.fingerprint = fingerprint(backbone, weights, precision)
@@ -284,7 +298,7 @@ class _Call:
             if reason is not None:
                 self._bad([i], reason)
             elif row is not None:
-                self.out[i] = row
+                self.out[i] = row[self.keep]
             else:
                 self.pending.setdefault(key, []).append(i)
                 self.sources.setdefault(key, src)
@@ -334,7 +348,7 @@ class _Call:
                 if batch_keys and (len(batch_keys) == step or not futures):
                     rows = runner.forward(batch, len(batch_keys))
                     for key, row in zip(batch_keys, rows):
-                        self.out[self.pending[key]] = row
+                        self.out[self.pending[key]] = row[self.keep]
                     if self.store is not None:
                         self.store.put_many(zip(batch_keys, rows))
                     bar.update(len(batch_keys))

@@ -141,6 +141,7 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             precision=self.precision,
             verbose=self.verbose,
+            outputs=("embeddings",),
         )
 
     def transform(self, X):

@@ -136,3 +136,18 @@ def test_auto_precision_is_float32_without_a_gpu():
     if _engine._gpu_available():
         pytest.skip("a GPU is visible: auto means mixed here")
     assert resolve_precision("auto") == "float32"
+
+
+def test_asking_for_one_part_returns_the_same_numbers(forward_count):
+    images = random_images(3, seed=11)
+    both = _embed(images)
+    only_embeddings = _embed(images, outputs=("embeddings",))
+    only_logits = _embed(images, outputs=("logits",))
+    assert forward_count() == 3  # one pass filled the cache for every part
+    assert only_embeddings.logits is None and only_logits.embeddings is None
+    np.testing.assert_array_equal(only_embeddings.embeddings, both.embeddings)
+    np.testing.assert_array_equal(only_logits.logits, both.logits)
+    fresh = _embed(random_images(2, seed=12), outputs=("logits",))
+    assert fresh.logits.shape == (2, 1000)
+    with pytest.raises(ValueError, match="outputs"):
+        _embed(images, outputs=("pixels",))
