@@ -170,6 +170,7 @@ def fingerprint(backbone, weights, precision):
     backbone = get_backbone(backbone)
     return model_fingerprint(
         backbone=backbone.name,
+        revision=backbone.revision,
         weights=backbone.weights_identity(weights),
         input_size=backbone.input_size,
         preprocessing=backbone.preprocessing,

@@ -112,6 +112,12 @@ def test_fingerprint_separates_weights_and_precision(tmp_path):
 
     os.utime(w, ns=(1, 1))
     assert fingerprint("tiny_test", w, "float32") != b
+    import dataclasses
+
+    from skcatdog.backbones import get_backbone
+
+    revised = dataclasses.replace(get_backbone("tiny_test"), revision="2")
+    assert fingerprint(revised, None, "float32") != a
 
 
 def test_unknown_view_is_rejected():

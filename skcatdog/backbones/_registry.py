@@ -44,6 +44,9 @@ class Backbone:
         checkpoint file name, which carries its hash).
     n_classes : int
         Number of logits (1000 for ImageNet).
+    revision : str
+        Part of every cache key: change it when ``build`` starts giving other
+        numbers for the same weights (a new graph, a folded layer).
     """
 
     name: str
@@ -54,6 +57,7 @@ class Backbone:
     imagenet_id: str = "imagenet"
     n_classes: int = 1000
     description: str = ""
+    revision: str = "1"
 
     def weights_identity(self, weights):
         """A string that changes whenever the weights would give other outputs."""
