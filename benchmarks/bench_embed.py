@@ -32,7 +32,7 @@ from PIL import Image  # noqa: E402
 from skcatdog import KerasEmbeddingTransformer, load_image_folder  # noqa: E402
 from skcatdog import _engine  # noqa: E402
 from skcatdog._images import decode, read_source  # noqa: E402
-from skcatdog.backbones import get_backbone  # noqa: E402
+from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
 from skcatdog.backbones.efficientnet_lite import (  # noqa: E402
     build_efficientnet_lite,
     default_checkpoint,
@@ -46,15 +46,18 @@ def rate(n, seconds):
     return n / seconds if seconds else float("inf")
 
 
-def naive_loop(model, paths, size, batch_size):
-    """The reference solution's shape: PIL per image, NumPy preprocessing, predict per batch."""
+def naive_loop(model, paths, spec, batch_size):
+    """The reference solution's shape: PIL per image, preprocessing on the host, predict per batch."""
+    import keras
+
+    size = spec.input_size
     out = []
     for start in range(0, len(paths), batch_size):
         batch = [
             np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32)
             for p in paths[start : start + batch_size]
         ]
-        x = (np.stack(batch) - 127.0) / 128.0
+        x = np.asarray(PREPROCESSING[spec.preprocessing](np.stack(batch), keras.ops), dtype=np.float32)
         out.append(model.predict(x, verbose=0)[0])
     return np.concatenate(out)
 
@@ -107,7 +110,7 @@ def main():
     for label, core in naive_models.items():
         core.predict(np.zeros((1, size, size, 3), np.float32), verbose=0)
         t = time.perf_counter()
-        naive = naive_loop(core, paths, size, args.batch_size)
+        naive = naive_loop(core, paths, spec, args.batch_size)
         naive_rates[label] = rate(n, time.perf_counter() - t)
     agreement = np.corrcoef(naive.ravel(), cold.ravel())[0, 1]
 

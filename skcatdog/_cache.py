@@ -97,9 +97,6 @@ class EmbeddingStore:
     def __len__(self):
         return len(self._cache)
 
-    def clear(self):
-        self._cache.clear(retry=True)
-
 
 _STORES: dict[tuple, EmbeddingStore] = {}
 _LOCK = threading.Lock()

@@ -26,7 +26,7 @@ import numpy as np
 from . import _images
 from ._cache import EmbeddingStore, model_fingerprint, open_store, resolve_cache_dir
 from ._images import ImageLoadError, _Bad, describe
-from .backbones import get_backbone
+from .backbones import PREPROCESSING, get_backbone
 
 __all__ = ["embed", "Rows", "stats", "get_runner", "PRECISIONS"]
 
@@ -42,7 +42,6 @@ class _Stats:
 
     def reset(self):
         with self._lock:
-            self.forward_batches = 0
             self.images_forwarded = 0
             self.models_built = 0
 
@@ -100,14 +99,7 @@ def _preprocessing_layer(mode):
 
     class Preprocess(keras.layers.Layer):
         def call(self, x):
-            x = ops.cast(x, "float32")
-            if mode == "lite":
-                x = (x - 127.0) / 128.0
-            elif mode == "tf":
-                x = x / 127.5 - 1.0
-            elif mode == "caffe":
-                x = ops.flip(x, axis=-1) - ops.convert_to_tensor([103.939, 116.779, 123.68])
-            return ops.cast(x, self.compute_dtype)
+            return ops.cast(PREPROCESSING[mode](ops.cast(x, "float32"), ops), self.compute_dtype)
 
     return Preprocess(name="preprocess")
 
@@ -118,7 +110,6 @@ class _Runner:
     def __init__(self, backbone, weights, precision):
         import keras
 
-        self.backbone = backbone
         size = backbone.input_size
         previous = keras.config.dtype_policy()
         try:
@@ -145,7 +136,7 @@ class _Runner:
         n_real = len(batch) if n_real is None else n_real
         with self.lock:
             embedding, logits = self.model.predict_on_batch(batch)
-        stats.add(forward_batches=1, images_forwarded=n_real)
+        stats.add(images_forwarded=n_real)
         return np.concatenate([np.asarray(embedding[:n_real], np.float32), np.asarray(logits[:n_real], np.float32)], axis=1)
 
 
@@ -283,12 +274,12 @@ class _Call:
         results = []
         for i in chunk:
             try:
-                src = _images.read_source(self.items[i], keep_bytes=True)
+                src = _images.read_source(self.items[i])
                 key = EmbeddingStore.key(self.fingerprint, self.view, src.digest)
                 row = self.store.get(key, self.width) if self.store is not None else None
                 if row is None:
                     _images.check_header(src)
-                src.data = None
+                src.data = None  # misses re-read (and re-verify) their bytes at decode time
                 results.append((i, key, src, row, None))
             except _Bad as exc:
                 results.append((i, None, None, None, str(exc)))

@@ -92,15 +92,16 @@ def _digest_array(arr):
     return h.hexdigest()
 
 
-def read_source(item, keep_bytes=False):
+def read_source(item):
     """Read an item's content and digest it.
+
+    The returned source keeps a file's bytes; a caller that holds many
+    sources may drop them (``source.data = None``), and :func:`decode` then
+    re-reads the file and refuses it if its digest changed.
 
     Parameters
     ----------
     item : str, path-like or ndarray
-    keep_bytes : bool
-        Keep the file's bytes in the returned source (otherwise they are
-        re-read, and re-verified, at decode time).
 
     Raises
     ------
@@ -120,7 +121,7 @@ def read_source(item, keep_bytes=False):
             raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
         if not data:
             raise _Bad("file is empty (0 bytes)")
-        return Source(_digest_bytes(data), path=path, data=data if keep_bytes else None)
+        return Source(_digest_bytes(data), path=path, data=data)
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8:
             raise _Bad(f"array dtype is {item.dtype}, expected uint8 (values 0-255)")

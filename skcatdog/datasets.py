@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,6 @@ def _images_in(folder):
 
 def _natural_key(path):
     # cat.2.jpg before cat.10.jpg, as people number Kaggle files.
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 

@@ -11,13 +11,14 @@ import numpy as np
 
 __all__ = ["Backbone", "register_backbone", "get_backbone", "available_backbones", "PREPROCESSING"]
 
-#: How raw 0-255 RGB pixels become the network's input, per preprocessing mode.
-#: The engine runs this inside the compiled model, on the accelerator.
+#: How raw 0-255 float RGB pixels become the network's input: mode -> f(x, ops),
+#: ops being ``keras.ops``.  The engine runs it inside the compiled model.
 PREPROCESSING = {
-    "lite": "(x - 127) / 128",
-    "tf": "x / 127.5 - 1",
-    "caffe": "RGB->BGR, minus ImageNet BGR mean",
-    "raw": "x (the network rescales itself)",
+    "lite": lambda x, ops: (x - 127.0) / 128.0,
+    "tf": lambda x, ops: x / 127.5 - 1.0,
+    # RGB -> BGR, minus the ImageNet mean in BGR order.
+    "caffe": lambda x, ops: ops.flip(x, axis=-1) - ops.convert_to_tensor([103.939, 116.779, 123.68]),
+    "raw": lambda x, ops: x,  # the network rescales itself
 }
 
 
