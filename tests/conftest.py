@@ -72,3 +72,10 @@ def image_files(tmp_path):
         return paths
 
     return make
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One cache for the whole session, for tests that embed real photos:
+    pass ``cache=shared_cache`` so each photo goes through a CNN once per run."""
+    return str(tmp_path_factory.mktemp("skcatdog-shared-cache"))
