@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import numbers
-import os
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from . import _engine
-from ._cache import resolve_cache_dir
 from ._images import as_items
+from ._validation import backbone_names, check_engine_params, engine_kwargs
 from .backbones import DEFAULT_BACKBONE, get_backbone
 
 __all__ = ["KerasEmbeddingTransformer"]
+
+TTA = (None, "flip")
 
 
 class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
@@ -27,8 +26,10 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    backbone : str, default="efficientnet_lite2"
-        A name from :func:`skcatdog.backbones.available_backbones`.
+    backbone : str or list of str, default="efficientnet_lite2"
+        A name from :func:`skcatdog.available_backbones`, or several: their
+        embeddings are concatenated in the order given (an ensemble of
+        backbones in one feature matrix), each backbone with its own cache rows.
     weights : "imagenet", path or None, default="imagenet"
         ``"imagenet"`` loads ImageNet weights (offline for
         ``efficientnet_lite*``, downloaded by Keras for the
@@ -49,6 +50,10 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         Outputs are float32 either way; each precision has its own cache rows.
     verbose : int, default=0
         ``0`` is silent; ``1`` shows a progress bar while computing.
+    tta : {None, "flip"}, default=None
+        Test-time augmentation: ``"flip"`` averages each image's embedding
+        with that of its left-right mirror image (cached separately from the
+        plain embedding), for training and prediction alike.
 
     Attributes
     ----------
@@ -85,6 +90,7 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         n_jobs=-1,
         precision="auto",
         verbose=0,
+        tta=None,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -93,24 +99,14 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.precision = precision
         self.verbose = verbose
+        self.tta = tta
 
     def _check_params(self):
-        spec = get_backbone(self.backbone)
-        if not (self.weights is None or isinstance(self.weights, (str, os.PathLike))):
-            raise ValueError(f"weights must be 'imagenet', a file path or None, got {self.weights!r}")
-        if isinstance(self.weights, (str, os.PathLike)) and self.weights != "imagenet":
-            if not os.path.isfile(os.fspath(self.weights)):
-                raise ValueError(f"weights file {os.fspath(self.weights)!r} does not exist")
-        if not isinstance(self.batch_size, numbers.Integral) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0):
-            raise ValueError(f"n_jobs must be a non-zero integer, got {self.n_jobs!r}")
-        if self.precision not in _engine.PRECISIONS:
-            raise ValueError(f"precision must be one of {_engine.PRECISIONS}, got {self.precision!r}")
-        if not isinstance(self.verbose, numbers.Integral):
-            raise ValueError(f"verbose must be an integer, got {self.verbose!r}")
-        resolve_cache_dir(self.cache)
-        return spec
+        names = backbone_names(self.backbone)
+        if self.tta not in TTA:
+            raise ValueError(f"tta must be one of {TTA}, got {self.tta!r}")
+        check_engine_params(self)
+        return names
 
     def fit(self, X, y=None):
         """Validate parameters and input; nothing is learned.
@@ -125,24 +121,15 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         -------
         self : KerasEmbeddingTransformer
         """
-        spec = self._check_params()
+        names = self._check_params()
         as_items(X)
-        self.n_features_out_ = spec.embedding_dim
+        self.n_features_out_ = sum(get_backbone(name).embedding_dim for name in names)
         return self
 
-    def _rows(self, X):
-        self._check_params()
-        return _engine.embed(
-            as_items(X),
-            self.backbone,
-            self.weights,
-            batch_size=self.batch_size,
-            cache=self.cache,
-            n_jobs=self.n_jobs,
-            precision=self.precision,
-            verbose=self.verbose,
-            outputs=("embeddings",),
-        )
+    def _embed(self, items, name):
+        views = ("full", "mirror") if self.tta == "flip" else ("full",)
+        rows = [_engine.embed(items, name, view=v, outputs=("embeddings",), **engine_kwargs(self)) for v in views]
+        return rows[0].embeddings if len(rows) == 1 else np.mean([r.embeddings for r in rows], axis=0)
 
     def transform(self, X):
         """Embed images (from the cache where possible).
@@ -162,7 +149,10 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         skcatdog.ImageLoadError
             Naming every input that is not a readable image, and why.
         """
-        return self._rows(X).embeddings
+        names = self._check_params()
+        items = as_items(X)
+        parts = [self._embed(items, name) for name in names]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names: ``"<backbone>_<i>"``.
@@ -171,8 +161,10 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         -------
         ndarray of str, shape (n_features_out_,)
         """
-        dim = get_backbone(self.backbone).embedding_dim
-        return np.asarray([f"{self.backbone}_{i}" for i in range(dim)], dtype=object)
+        names = backbone_names(self.backbone)
+        return np.asarray(
+            [f"{name}_{i}" for name in names for i in range(get_backbone(name).embedding_dim)], dtype=object
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -32,6 +32,7 @@ def test_defaults_and_params_roundtrip():
         "n_jobs": -1,
         "precision": "auto",
         "verbose": 0,
+        "tta": None,
     }
     est.set_params(batch_size=8, backbone="tiny_test")
     assert clone(est).get_params()["batch_size"] == 8
