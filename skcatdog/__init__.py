@@ -1,10 +1,5 @@
 """skcatdog: transfer-learning image classification as ordinary scikit-learn."""
 
-# imbalanced-learn's pipeline runs samplers (steps that drop training rows,
-# like ImageNetOutlierFilter) during fit only; for every other step it is
-# scikit-learn's Pipeline.
-from imblearn.pipeline import Pipeline, make_pipeline
-
 from ._cache import default_cache_dir
 from ._images import ImageLoadError
 from ._version import __version__
@@ -12,10 +7,13 @@ from .backbones import available_backbones, get_backbone, register_backbone
 from .clipped import ClippedClassifier
 from .datasets import load_image_folder
 from .embedding import KerasEmbeddingTransformer
+from .metrics import kaggle_log_loss, kaggle_log_loss_scorer, make_novelty_scorer, novelty_roc_auc_score
+from .novelty import FitOnInliers
 from .outlier_filter import ImageNetOutlierFilter
 
 __all__ = [
     "ClippedClassifier",
+    "FitOnInliers",
     "ImageLoadError",
     "ImageNetOutlierFilter",
     "KerasEmbeddingTransformer",
@@ -24,7 +22,23 @@ __all__ = [
     "available_backbones",
     "default_cache_dir",
     "get_backbone",
+    "kaggle_log_loss",
+    "kaggle_log_loss_scorer",
     "load_image_folder",
+    "make_novelty_scorer",
     "make_pipeline",
+    "novelty_roc_auc_score",
     "register_backbone",
 ]
+
+
+def __getattr__(name):
+    # imbalanced-learn's pipeline runs samplers (steps that drop training rows,
+    # like ImageNetOutlierFilter) during fit only; for every other step it is
+    # scikit-learn's Pipeline. Imported on first use: importing imblearn
+    # imports TensorFlow, which `import skcatdog` should not pay for.
+    if name in ("Pipeline", "make_pipeline"):
+        from imblearn import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'skcatdog' has no attribute {name!r}")

@@ -17,6 +17,7 @@ forward pass of the current one.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class Rows:
     logits: np.ndarray
 
 
+@functools.lru_cache(maxsize=1)  # devices do not come and go within a process
 def _gpu_available():
     import keras
 

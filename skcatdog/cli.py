@@ -1,0 +1,409 @@
+"""The ``skcatdog`` command: train, predict, and scan a photo folder for outliers."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+KAGGLE_TOP10 = 0.06127  # Kaggle Dogs vs Cats Redux: the top-10% line
+REFERENCE = 0.04156  # a single-Xception reference solution
+MANIFEST = "skcatdog-moved.csv"
+
+DESCRIPTION = """\
+Transfer-learning image classification from the command line: a frozen
+ImageNet CNN turns photos into embeddings (cached on disk, so nothing is
+computed twice) and a LogisticRegression learns your labels.
+
+A labelled DATA folder has one sub-folder per class (DATA/cat/*.jpg,
+DATA/dog/*.jpg) or Kaggle's flat layout (DATA/cat.0.jpg, DATA/dog.0.jpg).
+"""
+
+EPILOG = """\
+commands:
+  train     cross-validate and fit a pipeline, save it to a .joblib file
+  predict   apply a saved pipeline to photos, write a CSV (Kaggle format
+            for numbered photos and cat/dog models)
+  outliers  list training photos whose top ImageNet classes miss their
+            label; optionally move them aside and write an HTML contact sheet
+  restore   move photos set aside by `outliers --move-to` back
+
+examples:
+  skcatdog train ../shared/data/dogs-vs-cats/train --out model.joblib
+  skcatdog predict model.joblib test/ --out submission.csv
+  skcatdog outliers train/ --report outliers.html --move-to rejected/
+  skcatdog restore rejected/
+
+environment:
+  SKCATDOG_CACHE_DIR  where embeddings are cached (default ~/.cache/skcatdog)
+
+exit status:
+  0 success, 2 bad input (missing or incompatible model file, empty
+  folder, unreadable image), 1 anything else. An output file is written
+  whole or not at all.
+"""
+
+
+class UsageError(Exception):
+    """Bad input: reported in one line, exit status 2."""
+
+
+def _backbone_help():
+    from .backbones import DEFAULT_BACKBONE
+
+    return f"backbone name(s); several are concatenated (default {DEFAULT_BACKBONE})"
+
+
+def build_parser():
+    """The argument parser (exposed for tests and documentation)."""
+    from ._version import __version__
+    from .backbones import DEFAULT_BACKBONE
+    from .outlier_filter import DEFAULT_TOP_K
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="skcatdog", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"skcatdog {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(p):
+        p.add_argument("--cache", default="auto", help="embedding cache folder, or 'none' (default: auto)")
+        p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    t = sub.add_parser(
+        "train",
+        help="cross-validate and fit a pipeline",
+        formatter_class=fmt,
+        description=textwrap.dedent(
+            f"""\
+            Fit embeddings + LogisticRegression (C tuned by an inner 5-fold search on
+            log-loss) to the labelled photos in DATA. With --cv K, first print the
+            K-fold cross-validated log-loss and accuracy beside the Kaggle top-10%
+            line ({KAGGLE_TOP10}) and a single-Xception reference ({REFERENCE})."""
+        ),
+    )
+    t.add_argument("data", metavar="DATA", help="labelled photo folder")
+    t.add_argument("--backbone", nargs="+", default=[DEFAULT_BACKBONE], metavar="NAME", help=_backbone_help())
+    t.add_argument("--tta", choices=["none", "flip"], default="none", help="average with mirror images (default none)")
+    t.add_argument("--C", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0], help="values of C to search")
+    t.add_argument("--clip", type=float, default=0.0, metavar="EPS", help="clip probabilities to [EPS, 1-EPS]")
+    t.add_argument(
+        "--drop-outliers",
+        type=int,
+        default=0,
+        metavar="K",
+        help=f"drop training photos with no class of their label in the top K ImageNet classes "
+        f"(0 = keep all; {DEFAULT_TOP_K} is the tuned value)",
+    )
+    t.add_argument("--cv", type=int, default=5, help="folds for the printed estimate; 0 skips it (default 5)")
+    t.add_argument("--out", default="model.joblib", help="where to save the fitted pipeline (default model.joblib)")
+    common(t)
+
+    p = sub.add_parser(
+        "predict",
+        help="apply a saved pipeline",
+        formatter_class=fmt,
+        description=textwrap.dedent(
+            """\
+            Predict the photos in IMAGES (files or folders) with a model saved by
+            `skcatdog train`. For a cat/dog model and numbered photos (1.jpg, 2.jpg,
+            ...) the CSV is Kaggle's submission format: id,label with label =
+            P(dog), sorted by id. Otherwise: path,label,proba_<class>..."""
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="a .joblib file written by `skcatdog train`")
+    p.add_argument("images", metavar="IMAGES", nargs="+", help="image files and/or folders of images")
+    p.add_argument("--out", default="submission.csv", help="CSV to write (default submission.csv)")
+    common(p)
+
+    o = sub.add_parser(
+        "outliers",
+        help="find photos whose ImageNet classes miss their label",
+        formatter_class=fmt,
+        description=textwrap.dedent(
+            """\
+            Rank every photo's ImageNet classes and flag those whose top K hold no
+            class of their label's kind (a 'dog' photo with no dog breed in its
+            top K). Flagged photos are listed with their top-5 classes. Nothing is
+            ever deleted: --move-to moves them into DEST/<label>/ and records each
+            move in DEST/skcatdog-moved.csv, which `skcatdog restore DEST` undoes."""
+        ),
+    )
+    o.add_argument("data", metavar="DIR", help="labelled photo folder (labels cat and dog are built in)")
+    o.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K", help=f"default {DEFAULT_TOP_K}")
+    o.add_argument("--backbone", nargs="+", default=[DEFAULT_BACKBONE], metavar="NAME", help="one or several (vote)")
+    o.add_argument("--vote", choices=["all", "any"], default="all", help="with several backbones (default all)")
+    o.add_argument("--move-to", metavar="DEST", help="move flagged photos here (undo: skcatdog restore DEST)")
+    o.add_argument("--report", metavar="HTML", help="write a self-contained contact sheet of the flagged photos")
+    common(o)
+
+    r = sub.add_parser("restore", help="undo `outliers --move-to`", formatter_class=fmt)
+    r.add_argument("dest", metavar="DEST", help="the folder given to --move-to")
+    r.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def _cache(args):
+    return None if args.cache.lower() == "none" else args.cache
+
+
+def _one_or_list(names):
+    return names[0] if len(names) == 1 else list(names)
+
+
+def _load_labelled(folder):
+    from .datasets import load_image_folder
+
+    try:
+        return load_image_folder(folder)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _train_pipeline(args):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from . import ClippedClassifier, ImageNetOutlierFilter, KerasEmbeddingTransformer, make_pipeline
+
+    common = dict(backbone=_one_or_list(args.backbone), cache=_cache(args), batch_size=args.batch_size)
+    steps = []
+    if args.drop_outliers:
+        steps.append(ImageNetOutlierFilter(top_k=args.drop_outliers, **common))
+    steps.append(KerasEmbeddingTransformer(tta=None if args.tta == "none" else args.tta, **common))
+    clf = GridSearchCV(
+        LogisticRegression(max_iter=2000),
+        {"C": args.C},
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        scoring="neg_log_loss",
+    )
+    steps.append(ClippedClassifier(clf, eps=args.clip) if args.clip else clf)
+    return make_pipeline(*steps)
+
+
+def _warm_cache(pipe, paths, quiet):
+    """Embed everything once, with progress bars; the CV folds then read the cache.
+
+    An outlier filter with the same backbone reads the same cached rows (they
+    hold logits and embeddings), so warming the embedder warms it too.
+    """
+    from sklearn.base import clone
+
+    from . import KerasEmbeddingTransformer
+
+    for _, est in pipe.steps:
+        if isinstance(est, KerasEmbeddingTransformer):
+            clone(est).set_params(verbose=int(not quiet)).transform(paths)
+
+
+def cmd_train(args, out):
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    from ._files import save_model
+
+    if args.cv == 1 or args.cv < 0:
+        raise UsageError(f"--cv must be 0 (skip) or at least 2, got {args.cv}")
+    paths, labels = _load_labelled(args.data)
+    classes, counts = np.unique(labels, return_counts=True)
+    print(f"{len(paths)} photos in {args.data}: " + ", ".join(f"{n} {c}" for c, n in zip(classes, counts)), file=out)
+    pipe = _train_pipeline(args)
+    _warm_cache(pipe, paths, args.quiet)
+    cv_scores = {}
+    if args.cv:
+        cv = StratifiedKFold(args.cv, shuffle=True, random_state=0)
+        res = cross_validate(pipe, paths, labels, cv=cv, scoring=["neg_log_loss", "accuracy"])
+        cv_scores = {"log_loss": float(-res["test_neg_log_loss"].mean()), "accuracy": float(res["test_accuracy"].mean())}
+        std = res["test_neg_log_loss"].std()
+        print(f"{args.cv}-fold cross-validation:", file=out)
+        print(f"  log-loss  {cv_scores['log_loss']:.5f} (± {std:.5f})", file=out)
+        print(f"  accuracy  {cv_scores['accuracy']:.4f}", file=out)
+        print(f"  targets   {KAGGLE_TOP10} Kaggle top-10% line, {REFERENCE} single-Xception reference", file=out)
+    pipe.fit(paths, labels)
+    clf = pipe[-1].estimator_ if hasattr(pipe[-1], "estimator_") else pipe[-1]
+    save_model(pipe, args.out, classes=[str(c) for c in pipe.classes_], data=os.fspath(args.data), cv=cv_scores)
+    print(f"fitted on all {len(paths)} photos (C = {clf.best_params_['C']:g}); saved {args.out}", file=out)
+
+
+def _collect_images(inputs):
+    from ._images import IMAGE_EXTENSIONS
+    from .datasets import _images_in
+
+    found = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            images = _images_in(path)
+            if not images:
+                raise UsageError(f"no images in folder {name!r} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+            found += images
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(f"{name!r} does not exist")
+    return [os.fspath(p) for p in found]
+
+
+def cmd_predict(args, out):
+    import numpy as np
+
+    from ._files import atomic_write, load_model
+
+    try:
+        model = load_model(args.model)["model"]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    paths = _collect_images(args.images)
+    for step in model.steps[:-1]:
+        if hasattr(step[1], "verbose") and not args.quiet:
+            step[1].set_params(verbose=1)
+        if hasattr(step[1], "cache") and args.cache != "auto":
+            step[1].set_params(cache=_cache(args))
+    proba = model.predict_proba(paths)
+    classes = [str(c) for c in model.classes_]
+    stems = [Path(p).stem for p in paths]
+    with atomic_write(args.out, newline="") as f:
+        writer = csv.writer(f)
+        if classes == ["cat", "dog"] and all(s.isdigit() for s in stems):
+            writer.writerow(["id", "label"])
+            order = np.argsort([int(s) for s in stems], kind="stable")
+            writer.writerows((stems[i], f"{proba[i, 1]:.6f}") for i in order)
+        else:
+            writer.writerow(["path", "label", *(f"proba_{c}" for c in classes)])
+            labels = np.asarray(classes)[proba.argmax(axis=1)]
+            writer.writerows((p, lab, *(f"{q:.6f}" for q in row)) for p, lab, row in zip(paths, labels, proba))
+    print(f"wrote {len(paths)} predictions to {args.out}", file=out)
+
+
+def cmd_outliers(args, out):
+    import pandas as pd
+
+    from . import ImageNetOutlierFilter
+    from ._files import atomic_write
+    from ._html import contact_sheet
+
+    paths, labels = _load_labelled(args.data)
+    filt = ImageNetOutlierFilter(
+        backbone=_one_or_list(args.backbone),
+        top_k=args.top_k,
+        vote=args.vote,
+        cache=_cache(args),
+        batch_size=args.batch_size,
+        verbose=int(not args.quiet),
+    )
+    try:
+        filt.fit(paths, labels)
+    except ValueError as exc:  # a label with no synsets, bad top_k, every photo of a label flagged
+        raise UsageError(str(exc)) from exc
+    flagged = filt.report_[filt.report_["outlier"]]
+    print(f"{len(flagged)} of {len(paths)} photos ({len(flagged) / len(paths):.2%}) have no class of their", file=out)
+    print(f"label's kind in their top {args.top_k} ImageNet classes:", file=out)
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250, "display.max_rows", None):
+        if len(flagged):
+            print(flagged[["item", "label", "rank", "top5"]].to_string(index=False), file=out)
+    if args.report:
+        note = (
+            f"{len(flagged)} of {len(paths)} photos in {args.data} flagged: none of their top {args.top_k} ImageNet "
+            f"classes is of their label's kind ({', '.join(args.backbone)}). Worst first."
+        )
+        with atomic_write(args.report, encoding="utf-8") as f:
+            f.write(contact_sheet(flagged, f"skcatdog outliers: {args.data}", note))
+        print(f"wrote the contact sheet {args.report}", file=out)
+    if args.move_to and len(flagged):
+        _move_aside(flagged, Path(args.move_to), out)
+
+
+def _move_aside(flagged, dest, out):
+    from ._files import atomic_write
+
+    moves = [(Path(item), dest / str(label) / Path(item).name) for item, label in zip(flagged["item"], flagged["label"])]
+    clash = [os.fspath(new) for _, new in moves if new.exists()]
+    if clash:
+        raise UsageError(f"{len(clash)} file(s) already in {os.fspath(dest)}, e.g. {clash[0]!r}: nothing was moved")
+    manifest = dest / MANIFEST
+    previous = manifest.read_text(encoding="utf-8").splitlines()[1:] if manifest.exists() else []
+    done = []
+    try:
+        for old, new in moves:
+            new.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(os.fspath(old), os.fspath(new))
+            done.append((old, new))
+    finally:
+        # Record every move that happened, even if a later one failed, so restore can undo it.
+        with atomic_write(manifest, newline="", encoding="utf-8") as f:
+            f.write("original,moved_to\n")
+            f.writelines(line + "\n" for line in previous)
+            csv.writer(f).writerows((os.path.abspath(o), os.path.abspath(n)) for o, n in done)
+    print(f"moved {len(done)} photos to {os.fspath(dest)} (undo: skcatdog restore {os.fspath(dest)})", file=out)
+
+
+def cmd_restore(args, out):
+    manifest = Path(args.dest) / MANIFEST
+    if not manifest.is_file():
+        raise UsageError(f"no {MANIFEST} in {args.dest!r}: nothing to restore")
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    clash = [r["original"] for r in rows if Path(r["original"]).exists()]
+    if clash:
+        raise UsageError(f"{len(clash)} original path(s) exist again, e.g. {clash[0]!r}: nothing was restored")
+    missing = [r["moved_to"] for r in rows if not Path(r["moved_to"]).exists()]
+    if missing:
+        raise UsageError(f"{len(missing)} moved photo(s) are gone, e.g. {missing[0]!r}: nothing was restored")
+    for r in rows:
+        Path(r["original"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(r["moved_to"], r["original"])
+    manifest.unlink()
+    print(f"restored {len(rows)} photos", file=out)
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "outliers": cmd_outliers, "restore": cmd_restore}
+
+
+def _import_keras_quietly():
+    """Import Keras (and TensorFlow) with file descriptor 2 closed.
+
+    TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore a
+    TF_CPP_MIN_LOG_LEVEL set after the process started, and are not for users
+    of a command line tool. Python errors still surface: they are raised
+    after stderr is back.
+    """
+    if "keras" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        from ._engine import _gpu_available
+
+        _gpu_available()  # the first device query logs CUDA stub errors on machines without a GPU
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv=None, out=None):
+    """Run the command line; returns the exit status."""
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    if args.command != "restore":
+        _import_keras_quietly()
+    from ._images import ImageLoadError
+
+    try:
+        COMMANDS[args.command](args, out)
+    except (UsageError, ImageLoadError) as exc:
+        print(f"skcatdog {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"skcatdog {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
