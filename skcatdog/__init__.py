@@ -1,11 +1,11 @@
 """skcatdog: transfer-learning image classification as ordinary scikit-learn."""
 
 from ._cache import default_cache_dir
-from ._images import ImageLoadError
+from ._images import ImageCrop, ImageLoadError
 from ._version import __version__
 from .backbones import available_backbones, get_backbone, register_backbone
 from .clipped import ClippedClassifier
-from .datasets import load_image_folder
+from .datasets import load_image_csv, load_image_folder
 from .embedding import KerasEmbeddingTransformer
 from .metrics import kaggle_log_loss, kaggle_log_loss_scorer, make_novelty_scorer, novelty_roc_auc_score
 from .novelty import FitOnInliers
@@ -14,6 +14,7 @@ from .outlier_filter import ImageNetOutlierFilter
 __all__ = [
     "ClippedClassifier",
     "FitOnInliers",
+    "ImageCrop",
     "ImageLoadError",
     "ImageNetOutlierFilter",
     "KerasEmbeddingTransformer",
@@ -24,6 +25,7 @@ __all__ = [
     "get_backbone",
     "kaggle_log_loss",
     "kaggle_log_loss_scorer",
+    "load_image_csv",
     "load_image_folder",
     "make_novelty_scorer",
     "make_pipeline",

@@ -1,7 +1,7 @@
 """One image loader for every estimator: sources, decoding, colour modes, views.
 
-An *item* is what a user passes in one row of ``X``: a file path or an
-``HxWx3`` uint8 array.  Loading an item happens in two steps so that the
+An *item* is what a user passes in one row of ``X``: a file path, an
+:class:`ImageCrop` (a box inside an image file) or an ``HxWx3`` uint8 array.  Loading an item happens in two steps so that the
 cache can be consulted before any pixel is decoded:
 
 1. :func:`read_source` reads the file's bytes (or validates the array) and
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["ImageLoadError", "Source", "read_source", "check_header", "decode", "VIEWS", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageCrop", "ImageLoadError", "Source", "read_source", "check_header", "decode", "VIEWS", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -64,6 +64,46 @@ class _Bad(Exception):
     """Internal: the reason one item is bad (collected into ImageLoadError)."""
 
 
+@dataclass(frozen=True)
+class ImageCrop:
+    """A rectangle of an image file, used as one item of ``X``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    box : tuple of 4 floats
+        ``(xmin, ymin, xmax, ymax)`` as fractions of the (EXIF-rotated)
+        image's width and height, in ``[0, 1]``, as Open Images gives them.
+
+    Notes
+    -----
+    The box is part of the cache key: two crops of one file are two rows,
+    and neither is the row of the whole file.
+    """
+
+    path: str
+    box: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", os.fspath(self.path))
+        try:
+            box = tuple(float(v) for v in self.box)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.path}: box must be 4 numbers (xmin, ymin, xmax, ymax), got {self.box!r}") from None
+        if len(box) != 4 or not all(np.isfinite(box)):
+            raise ValueError(f"{self.path}: box must be 4 finite numbers (xmin, ymin, xmax, ymax), got {self.box!r}")
+        xmin, ymin, xmax, ymax = box
+        if not (0 <= xmin < xmax <= 1 and 0 <= ymin < ymax <= 1):
+            raise ValueError(
+                f"{self.path}: box {box} is not inside [0, 1] with xmin < xmax and ymin < ymax "
+                "(coordinates are fractions of the width and height)"
+            )
+        object.__setattr__(self, "box", box)
+
+    def __str__(self):
+        return f"{self.path} [box {', '.join(f'{v:g}' for v in self.box)}]"
+
+
 @dataclass
 class Source:
     """An item after :func:`read_source`: its digest and how to get its pixels again."""
@@ -72,12 +112,14 @@ class Source:
     path: str | None = None
     array: np.ndarray | None = None
     data: bytes | None = None
+    box: tuple | None = None
+    file_digest: str | None = None  # of the file's bytes alone (``digest`` also covers the box)
 
 
 def describe(item, index):
     """Name an item in an error message: the path, or its position for arrays."""
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
+    if isinstance(item, (str, os.PathLike, ImageCrop)):
+        return str(os.fspath(item) if not isinstance(item, ImageCrop) else item)
     return f"X[{index}] (array)"
 
 
@@ -101,13 +143,18 @@ def read_source(item):
 
     Parameters
     ----------
-    item : str, path-like or ndarray
+    item : str, path-like, ImageCrop or ndarray
 
     Raises
     ------
     _Bad
         With the reason the item is unusable.
     """
+    if isinstance(item, ImageCrop):
+        whole = read_source(item.path)
+        box = ",".join(f"{v:.6f}" for v in item.box)
+        digest = hashlib.blake2b(f"crop:{box}:{whole.digest}".encode(), digest_size=20).hexdigest()
+        return Source(digest, path=whole.path, data=whole.data, box=item.box, file_digest=whole.digest)
     if isinstance(item, (str, os.PathLike)):
         path = os.fspath(item)
         try:
@@ -121,7 +168,8 @@ def read_source(item):
             raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
         if not data:
             raise _Bad("file is empty (0 bytes)")
-        return Source(_digest_bytes(data), path=path, data=data)
+        digest = _digest_bytes(data)
+        return Source(digest, path=path, data=data, file_digest=digest)
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8:
             raise _Bad(f"array dtype is {item.dtype}, expected uint8 (values 0-255)")
@@ -167,7 +215,7 @@ def _file_bytes(source):
     except OSError as exc:
         raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
     # A file that changed since it was digested must not be cached under the old digest.
-    if _digest_bytes(data) != source.digest:
+    if _digest_bytes(data) != source.file_digest:
         raise _Bad("file changed while it was being processed")
     return data
 
@@ -211,9 +259,13 @@ def decode(source, size, view="full"):
         try:
             img.seek(0)  # first frame of an animated GIF / WebP
             if img.format == "JPEG":
-                img.draft("RGB", (size, size))
+                # Decode at the smallest DCT scale that still leaves the box ``size`` pixels a side.
+                w, h = (1.0, 1.0) if source.box is None else (source.box[2] - source.box[0], source.box[3] - source.box[1])
+                img.draft("RGB", (int(np.ceil(size / w)), int(np.ceil(size / h))))
             img.load()
             img = ImageOps.exif_transpose(img)
+            if source.box is not None:
+                img = img.crop(_pixel_box(source.box, img.size))
         except Image.DecompressionBombError as exc:
             raise _Bad(f"decompression bomb ({exc})") from None
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt data surfaces here
@@ -225,6 +277,14 @@ def decode(source, size, view="full"):
     if view == "mirror":
         arr = arr[:, ::-1]
     return np.ascontiguousarray(arr)
+
+
+def _pixel_box(box, size):
+    """Relative box -> the pixel rectangle covering it, at least one pixel a side."""
+    w, h = size
+    left, top = min(int(np.floor(box[0] * w)), w - 1), min(int(np.floor(box[1] * h)), h - 1)
+    right, bottom = max(int(np.ceil(box[2] * w)), left + 1), max(int(np.ceil(box[3] * h)), top + 1)
+    return left, top, right, bottom
 
 
 def as_items(X):

@@ -21,6 +21,8 @@ computed twice) and a LogisticRegression learns your labels.
 
 A labelled DATA folder has one sub-folder per class (DATA/cat/*.jpg,
 DATA/dog/*.jpg) or Kaggle's flat layout (DATA/cat.0.jpg, DATA/dog.0.jpg).
+`train` also reads a CSV manifest: path,label[,xmin,ymin,xmax,ymax], with
+Open Images style boxes (fractions of width and height) to crop.
 """
 
 EPILOG = """\
@@ -86,7 +88,7 @@ def build_parser():
             line ({KAGGLE_TOP10}) and a single-Xception reference ({REFERENCE})."""
         ),
     )
-    t.add_argument("data", metavar="DATA", help="labelled photo folder")
+    t.add_argument("data", metavar="DATA", help="labelled photo folder, or a CSV of path,label[,xmin,ymin,xmax,ymax]")
     t.add_argument("--backbone", nargs="+", default=[DEFAULT_BACKBONE], metavar="NAME", help=_backbone_help())
     t.add_argument("--tta", choices=["none", "flip"], default="none", help="average with mirror images (default none)")
     t.add_argument("--C", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0], help="values of C to search")
@@ -155,10 +157,12 @@ def _one_or_list(names):
     return names[0] if len(names) == 1 else list(names)
 
 
-def _load_labelled(folder):
-    from .datasets import load_image_folder
+def _load_labelled(folder, allow_csv=False):
+    from .datasets import load_image_csv, load_image_folder
 
     try:
+        if allow_csv and str(folder).lower().endswith(".csv"):
+            return load_image_csv(folder)
         return load_image_folder(folder)
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
@@ -208,7 +212,7 @@ def cmd_train(args, out):
 
     if args.cv == 1 or args.cv < 0:
         raise UsageError(f"--cv must be 0 (skip) or at least 2, got {args.cv}")
-    paths, labels = _load_labelled(args.data)
+    paths, labels = _load_labelled(args.data, allow_csv=True)
     classes, counts = np.unique(labels, return_counts=True)
     print(f"{len(paths)} photos in {args.data}: " + ", ".join(f"{n} {c}" for c, n in zip(classes, counts)), file=out)
     pipe = _train_pipeline(args)
