@@ -44,7 +44,7 @@ def label(backbone, vote):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SHARED)
-    parser.add_argument("--top-k", type=int, nargs="+", default=[1, 5, 10, DEFAULT_TOP_K, 20, 50, 100])
+    parser.add_argument("--top-k", type=int, nargs="+", default=[1, 5, 10, DEFAULT_TOP_K, 20, 25, 50, 100])
     parser.add_argument("--C", type=float, default=1.0, help="LogisticRegression's C in the CV runs")
     args = parser.parse_args()
 
