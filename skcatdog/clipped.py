@@ -106,7 +106,8 @@ class ClippedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable class (clipping never changes it for two classes)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks fitted before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):

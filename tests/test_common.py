@@ -9,11 +9,16 @@ parameters not overwritten) with real image inputs.
 """
 
 import pytest
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils import estimator_checks as ec
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcatdog import KerasEmbeddingTransformer
+from skcatdog import ClippedClassifier, ImageNetOutlierFilter, KerasEmbeddingTransformer
 
-ESTIMATORS = [KerasEmbeddingTransformer(backbone="tiny_test", weights=None)]
+ESTIMATORS = [
+    KerasEmbeddingTransformer(backbone="tiny_test", weights=None),
+    ImageNetOutlierFilter(backbone="tiny_test", weights=None),
+]
 
 GENERIC_CHECKS = [
     ec.check_estimator_cloneable,
@@ -41,3 +46,9 @@ def test_sklearn_skips_the_numeric_checks_for_the_stated_reason(estimator):
     # checks should move into parametrize_with_checks.
     tags = estimator.__sklearn_tags__()
     assert tags.input_tags.one_d_array and tags.input_tags.string and not tags.input_tags.two_d_array
+
+
+@parametrize_with_checks([ClippedClassifier(LogisticRegression(), eps=0.01)])
+def test_clipped_classifier_passes_every_sklearn_check(estimator, check):
+    # Numeric input: ClippedClassifier gets the full battery, data-dependent checks included.
+    check(estimator)
