@@ -59,8 +59,6 @@ def load_model(path):
         by another skcatdog or scikit-learn version (unpickling across
         versions can silently change predictions, so it is refused).
     """
-    import pickle
-
     import joblib
     import sklearn
 
@@ -71,7 +69,7 @@ def load_model(path):
         raise ModelFileError(f"model file {os.fspath(path)!r} does not exist")
     try:
         payload = joblib.load(path)
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, ImportError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - arbitrary bytes make unpickling fail in arbitrary ways
         raise ModelFileError(f"{os.fspath(path)!r} is not a skcatdog model file ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{os.fspath(path)!r} is not a skcatdog model file (saved by `skcatdog train`)")

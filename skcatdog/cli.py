@@ -50,6 +50,9 @@ exit status:
 """
 
 
+SUB_EPILOG = "exit status: 0 success, 2 bad input (one line on stderr), 1 anything else."
+
+
 class UsageError(Exception):
     """Bad input: reported in one line, exit status 2."""
 
@@ -79,6 +82,7 @@ def build_parser():
     t = sub.add_parser(
         "train",
         help="cross-validate and fit a pipeline",
+        epilog=SUB_EPILOG,
         formatter_class=fmt,
         description=textwrap.dedent(
             f"""\
@@ -108,6 +112,7 @@ def build_parser():
     p = sub.add_parser(
         "predict",
         help="apply a saved pipeline",
+        epilog=SUB_EPILOG,
         formatter_class=fmt,
         description=textwrap.dedent(
             """\
@@ -125,6 +130,7 @@ def build_parser():
     o = sub.add_parser(
         "outliers",
         help="find photos whose ImageNet classes miss their label",
+        epilog=SUB_EPILOG,
         formatter_class=fmt,
         description=textwrap.dedent(
             """\
@@ -143,7 +149,18 @@ def build_parser():
     o.add_argument("--report", metavar="HTML", help="write a self-contained contact sheet of the flagged photos")
     common(o)
 
-    r = sub.add_parser("restore", help="undo `outliers --move-to`", formatter_class=fmt)
+    r = sub.add_parser(
+        "restore",
+        help="undo `outliers --move-to`",
+        formatter_class=fmt,
+        description=textwrap.dedent(
+            f"""\
+            Move every photo recorded in DEST/{MANIFEST} back to where `skcatdog
+            outliers --move-to DEST` found it, then remove the manifest. Nothing is
+            moved if any original path exists again or any moved photo is gone."""
+        ),
+        epilog=SUB_EPILOG,
+    )
     r.add_argument("dest", metavar="DEST", help="the folder given to --move-to")
     r.add_argument("-q", "--quiet", action="store_true")
     return parser
@@ -168,7 +185,7 @@ def _load_labelled(folder, allow_csv=False):
         raise UsageError(str(exc)) from exc
 
 
-def _train_pipeline(args):
+def _train_pipeline(args, labels):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
@@ -179,10 +196,17 @@ def _train_pipeline(args):
     if args.drop_outliers:
         steps.append(ImageNetOutlierFilter(top_k=args.drop_outliers, **common))
     steps.append(KerasEmbeddingTransformer(tta=None if args.tta == "none" else args.tta, **common))
+    import numpy as np
+
+    # The inner search runs on the training part of each outer fold: size its folds to the rarest class there.
+    smallest = int(np.unique(labels, return_counts=True)[1].min())
+    inner = min(5, smallest * (args.cv - 1) // args.cv if args.cv else smallest)
+    if inner < 2:
+        raise UsageError(f"too few photos: the rarest class has {smallest}, too few to tune C by cross-validation")
     clf = GridSearchCV(
         LogisticRegression(max_iter=2000),
         {"C": args.C},
-        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        cv=StratifiedKFold(inner, shuffle=True, random_state=0),
         scoring="neg_log_loss",
     )
     steps.append(ClippedClassifier(clf, eps=args.clip) if args.clip else clf)
@@ -210,12 +234,10 @@ def cmd_train(args, out):
 
     from ._files import save_model
 
-    if args.cv == 1 or args.cv < 0:
-        raise UsageError(f"--cv must be 0 (skip) or at least 2, got {args.cv}")
     paths, labels = _load_labelled(args.data, allow_csv=True)
     classes, counts = np.unique(labels, return_counts=True)
     print(f"{len(paths)} photos in {args.data}: " + ", ".join(f"{n} {c}" for c, n in zip(classes, counts)), file=out)
-    pipe = _train_pipeline(args)
+    pipe = _train_pipeline(args, labels)
     _warm_cache(pipe, paths, args.quiet)
     cv_scores = {}
     if args.cv:
@@ -309,6 +331,7 @@ def cmd_outliers(args, out):
     with pd.option_context("display.max_colwidth", 200, "display.width", 250, "display.max_rows", None):
         if len(flagged):
             print(flagged[["item", "label", "rank", "top5"]].to_string(index=False), file=out)
+    moves = _planned_moves(flagged, Path(args.move_to)) if args.move_to else []
     if args.report:
         note = (
             f"{len(flagged)} of {len(paths)} photos in {args.data} flagged: none of their top {args.top_k} ImageNet "
@@ -317,17 +340,22 @@ def cmd_outliers(args, out):
         with atomic_write(args.report, encoding="utf-8") as f:
             f.write(contact_sheet(flagged, f"skcatdog outliers: {args.data}", note))
         print(f"wrote the contact sheet {args.report}", file=out)
-    if args.move_to and len(flagged):
-        _move_aside(flagged, Path(args.move_to), out)
+    if moves:
+        _move_aside(moves, Path(args.move_to), out)
 
 
-def _move_aside(flagged, dest, out):
-    from ._files import atomic_write
-
+def _planned_moves(flagged, dest):
+    """(from, to) per flagged photo; refused before anything is written if any target exists."""
     moves = [(Path(item), dest / str(label) / Path(item).name) for item, label in zip(flagged["item"], flagged["label"])]
     clash = [os.fspath(new) for _, new in moves if new.exists()]
     if clash:
         raise UsageError(f"{len(clash)} file(s) already in {os.fspath(dest)}, e.g. {clash[0]!r}: nothing was moved")
+    return moves
+
+
+def _move_aside(moves, dest, out):
+    from ._files import atomic_write
+
     manifest = dest / MANIFEST
     previous = manifest.read_text(encoding="utf-8").splitlines()[1:] if manifest.exists() else []
     done = []
@@ -375,7 +403,7 @@ def _import_keras_quietly():
     of a command line tool. Python errors still surface: they are raised
     after stderr is back.
     """
-    if "keras" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+    if "keras" in sys.modules:
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -394,13 +422,20 @@ def main(argv=None, out=None):
     """Run the command line; returns the exit status."""
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
-    if args.command != "restore":
-        _import_keras_quietly()
     from ._images import ImageLoadError
 
     try:
+        if args.command == "train" and (args.cv == 1 or args.cv < 0):
+            raise UsageError(f"--cv must be 0 (skip) or at least 2, got {args.cv}")
+        if args.command != "restore":
+            _import_keras_quietly()
         COMMANDS[args.command](args, out)
-    except (UsageError, ImageLoadError) as exc:
+    except ImageLoadError as exc:
+        problems = "; ".join(f"{name}: {why}" for name, why in exc.problems[:3])
+        more = f"; and {len(exc.problems) - 3} more" if len(exc.problems) > 3 else ""
+        print(f"skcatdog {args.command}: error: {len(exc.problems)} bad image(s): {problems}{more}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
         print(f"skcatdog {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
