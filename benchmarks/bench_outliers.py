@@ -70,6 +70,9 @@ def main():
     runs = [("none", None)] + [
         (f"{label(b, v)}, top-{k}", ImageNetOutlierFilter(backbone=b, vote=v, top_k=k))
         for b, v, k in [
+            ("efficientnet_lite2", "all", 100),
+            ("efficientnet_lite2", "all", 50),
+            ("efficientnet_lite2", "all", 25),
             ("efficientnet_lite2", "all", DEFAULT_TOP_K),
             (["efficientnet_lite0", "efficientnet_lite2"], "all", DEFAULT_TOP_K),
             ("efficientnet_lite2", "all", 5),

@@ -79,6 +79,9 @@ class ImageNetOutlierFilter(BaseEstimator):
         label's kind) and its ``best_proba``, and ``top5`` (the five most
         probable ImageNet classes with probabilities; averaged over
         backbones). With several backbones, also ``rank_<backbone>``.
+        It describes the training photos, not the model, so it is not
+        pickled (a fitted pipeline stays a few KB to serve); save it with
+        ``report_.to_csv(...)`` if you need it later.
     classes_ : ndarray
         The labels seen in ``fit``.
 
@@ -206,6 +209,11 @@ class ImageNetOutlierFilter(BaseEstimator):
         tags.input_tags.string = True
         tags.target_tags.required = True
         return tags
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: the base class hands back __dict__ itself
+        state.pop("report_", None)  # hundreds of bytes per training photo, of no use for predicting
+        return state
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "outlier_mask_")

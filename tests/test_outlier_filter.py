@@ -207,6 +207,8 @@ def test_pickled_pipeline_predicts_the_same(image_files):
     pipe = _pipeline(top_k=1000).fit(paths, y)
     again = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_allclose(again.predict_proba(paths), pipe.predict_proba(paths))
+    np.testing.assert_array_equal(again[0].outlier_mask_, pipe[0].outlier_mask_)
+    assert hasattr(pipe[0], "report_") and not hasattr(again[0], "report_")  # the training report stays behind
 
 
 # ---------------------------------------------------------------- real photos
