@@ -89,6 +89,10 @@ def kaggle_log_loss(y_true, y_proba, *, eps=KAGGLE_EPS, labels=None, sample_weig
         raise ValueError(f"y_proba must be 1-D or 2-D, got shape {y_proba.shape}")
     if y_proba.size and (y_proba.min() < 0 or y_proba.max() > 1):
         raise ValueError(f"y_proba must lie in [0, 1], got values in [{y_proba.min()}, {y_proba.max()}]")
+    if y_proba.ndim == 2:
+        # Kaggle rescales each row to sum to one; float32 predict_proba rows
+        # (from float32 embeddings) are otherwise off by ~1e-7, which sklearn warns about.
+        y_proba = y_proba / np.maximum(y_proba.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
     return float(log_loss(y_true, np.clip(y_proba, eps, 1 - eps), labels=labels, sample_weight=sample_weight))
 
 

@@ -223,3 +223,13 @@ def test_novelty_scorer_score_samples_and_decision_function_agree():
     assert by_samples == pytest.approx(by_decision)
     assert by_samples == pytest.approx(novelty_roc_auc_score(y, detector.score_samples(X), inlier_label="cat"))
     assert by_samples > 0.9
+
+
+def test_float32_probability_rows_score_without_a_warning():
+    import warnings
+
+    proba = np.array([[0.3, 0.7], [0.9, 0.1], [0.2, 0.8]], dtype=np.float32) * np.float32(1 + 3e-7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = kaggle_log_loss(["dog", "cat", "dog"], proba)
+    assert loss == pytest.approx(-np.mean(np.log([0.7, 0.9, 0.8])), rel=1e-6)
