@@ -69,7 +69,7 @@ FEATURES = [
     ["efficientnet_lite1", "efficientnet_lite2"],
     LITES,
 ]
-TTAS = [None, "flip"]
+VIEWSETS = [("crop",), ("crop", "crop_mirror"), ("crop", "full"), ("crop", "crop_mirror", "full", "mirror")]
 CLI_GRID = [0.1, 0.3, 1.0, 3.0]  # what `skcatdog train` searches
 WIDE_GRID = np.logspace(-2, 1, 7).round(4).tolist()  # 0.01 ... 10
 EPS = [0.0, 0.001, 0.005]  # 0: no clipping
@@ -81,7 +81,6 @@ warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
 
 CLASSIFIERS = {
     "lr": f"LogisticRegression, C in {CLI_GRID}",
-    "lr-wide": "LogisticRegression, C in logspace(-2, 1, 7)",
     "std-wide": "StandardScaler + LogisticRegression, C in logspace(-2, 1, 7)",
 }
 
@@ -115,8 +114,10 @@ def evaluate(X, y, kind, n_jobs, cv):
     return {eps: np.array(v) for eps, v in losses.items()}, np.array(accs), chosen
 
 
-def image_pipeline(backbones, tta, kind, eps, n_jobs, cache="auto"):
-    embed = KerasEmbeddingTransformer(backbone=backbones if len(backbones) > 1 else backbones[0], tta=tta, cache=cache)
+def image_pipeline(backbones, views, kind, eps, n_jobs, cache="auto"):
+    embed = KerasEmbeddingTransformer(
+        backbone=backbones if len(backbones) > 1 else backbones[0], views=views, cache=cache
+    )
     clf = make_classifier(kind, n_jobs)
     return make_pipeline(embed, ClippedClassifier(clf, eps=eps) if eps else clf)
 
@@ -138,44 +139,44 @@ def main():
     paths, labels = load_image_folder(args.data)
     cv = StratifiedKFold(5, shuffle=True, random_state=args.seed)
     print(f"{len(paths)} photos; outer folds StratifiedKFold(5, shuffle=True, random_state={args.seed})\n")
-    print("| features | TTA | classifier | log-loss | clip 0.001 | clip 0.005 | accuracy | C per fold | s |")
+    print("| features | views | classifier | log-loss | clip 0.001 | clip 0.005 | accuracy | C per fold | s |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|")
     results = []
     start_all = time.perf_counter()
     for backbones in FEATURES:
-        for tta in TTAS:
-            X = image_pipeline(backbones, tta, "lr", 0, None)[0].transform(paths)  # cache read
+        for views in VIEWSETS:
+            X = image_pipeline(backbones, views, "lr", 0, None)[0].transform(paths)  # cache read
             for kind in CLASSIFIERS:
                 start = time.perf_counter()
                 losses, accs, chosen = evaluate(X, labels, kind, args.n_jobs, cv)
                 wall = time.perf_counter() - start
                 for eps in EPS:
-                    results.append((losses[eps].mean(), backbones, tta, kind, eps, losses[eps], accs))
+                    results.append((losses[eps].mean(), backbones, views, kind, eps, losses[eps], accs))
                 cells = [f"{losses[eps].mean():.5f}" for eps in EPS]
                 print(
-                    f"| {short(backbones)} | {tta or '-'} | {CLASSIFIERS[kind]} | "
+                    f"| {short(backbones)} | {' + '.join(views)} | {CLASSIFIERS[kind]} | "
                     + " | ".join(cells)
                     + f" | {accs.mean():.4f} | {', '.join(f'{c:g}' for c in chosen)} | {wall:.0f} |",
                     flush=True,
                 )
     print(f"\n{len(results) // len(EPS)} configurations in {time.perf_counter() - start_all:.0f} s")
 
-    best_loss, backbones, tta, kind, eps, best_folds, best_accs = min(results, key=lambda r: r[0])
+    best_loss, backbones, views, kind, eps, best_folds, best_accs = min(results, key=lambda r: r[0])
     clip = f"ClippedClassifier(eps={eps:g})" if eps else "no clipping"
     print(
-        f"\nbest: {short(backbones)}, TTA {tta or 'none'}, {CLASSIFIERS[kind]}, {clip}: "
+        f"\nbest: {short(backbones)}, views {' + '.join(views)}, {CLASSIFIERS[kind]}, {clip}: "
         f"log-loss {best_loss:.5f} (± {best_folds.std():.5f} over folds), accuracy {best_accs.mean():.4f}"
     )
     # The folds differ more from each other than the configurations do: compare fold by fold.
-    base = next(r[5] for r in results if r[1:5] == (["efficientnet_lite2"], None, "lr", 0.0))
+    base = next(r[5] for r in results if r[1:5] == (["efficientnet_lite2"], ("crop",), "lr", 0.0))
     gain = base - best_folds
     print(
-        f"vs `skcatdog train`'s default (lite2, no TTA, {CLASSIFIERS['lr']}): {base.mean():.5f}; "
+        f"vs `skcatdog train`'s default (lite2, crop, {CLASSIFIERS['lr']}): {base.mean():.5f}; "
         f"lower on {(gain > 0).sum()} of {len(gain)} folds, by {gain.mean():.5f} ± {gain.std():.5f}"
     )
 
     # The same configuration as one image pipeline: paths in, cache reads inside each fold.
-    warm_loss, warm_acc, warm_wall = timed_cv(image_pipeline(backbones, tta, kind, eps, args.n_jobs), paths, labels, cv)
+    warm_loss, warm_acc, warm_wall = timed_cv(image_pipeline(backbones, views, kind, eps, args.n_jobs), paths, labels, cv)
     diff = max(np.abs(warm_loss - best_folds).max(), np.abs(warm_acc - best_accs).max())
     print(
         f"image pipeline, warm cache (default location): log-loss {warm_loss.mean():.5f}, "
@@ -184,9 +185,9 @@ def main():
     )
     if args.cold:
         with tempfile.TemporaryDirectory(prefix="skcatdog-cold-") as cache:
-            pipe = image_pipeline(backbones, tta, kind, eps, args.n_jobs, cache=cache)
+            pipe = image_pipeline(backbones, views, kind, eps, args.n_jobs, cache=cache)
             cold_loss, _, cold_wall = timed_cv(pipe, paths, labels, cv)
-        n_views = len(backbones) * (2 if tta == "flip" else 1)
+        n_views = len(backbones) * len(views)
         print(
             f"image pipeline, cold (empty temporary cache, {n_views * len(paths):,} forward passes): "
             f"log-loss {cold_loss.mean():.5f}; {cold_wall:.1f} s"

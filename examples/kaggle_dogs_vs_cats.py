@@ -43,7 +43,7 @@ else:  # no test folder: hold out 20% of the labelled photos (their paths; nothi
 # Its default top_k=16 also drops ~24 hard but genuine photos and costs 0.003 in CV.
 model = make_pipeline(
     ImageNetOutlierFilter(top_k=50),  # acts during fit only
-    KerasEmbeddingTransformer(backbone=LITES, tta="flip", verbose=1),  # tta: also embed the mirror image
+    KerasEmbeddingTransformer(backbone=LITES, views=("crop", "full"), verbose=1),  # central crop + whole photo
     StandardScaler(),
     GridSearchCV(LogisticRegression(max_iter=3000), {"C": np.logspace(-2, 1, 7)}, cv=5, scoring="neg_log_loss"),
 )

@@ -184,7 +184,7 @@ def embed(
     backbone,
     weights="imagenet",
     *,
-    view="full",
+    view="crop",
     batch_size=64,
     cache="auto",
     n_jobs=-1,
@@ -200,7 +200,7 @@ def embed(
         Validated by the caller to be one-dimensional.
     backbone : str or Backbone
     weights : "imagenet", path or None
-    view : {"full", "mirror"}
+    view : {"crop", "crop_mirror", "full", "mirror"}
     batch_size : int
     cache : "auto", None or path
     n_jobs : int

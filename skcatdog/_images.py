@@ -29,7 +29,12 @@ __all__ = ["ImageCrop", "ImageLoadError", "Source", "read_source", "check_header
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 #: Views of an image that the engine can embed; each is cached separately.
-VIEWS = ("full", "mirror")
+#: "crop" is ImageNet's evaluation transform: the central square whose side
+#: is 87.5% of the shorter side, resized. "full" squashes the whole image
+#: into the square (nothing cut off, aspect ratio lost). "_mirror": flipped
+#: left to right.
+VIEWS = ("crop", "crop_mirror", "full", "mirror")
+CROP_FRACTION = 0.875
 
 # Pillow's own bomb limit is only a warning below 2x; treat the warning level as the limit.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
@@ -240,10 +245,11 @@ def _to_rgb(img):
 def decode(source, size, view="full"):
     """Decode a source into the ``(size, size, 3)`` uint8 array a backbone sees.
 
-    The whole image is resized (squashed, not cropped) with Pillow's
-    antialiased bilinear filter; JPEGs are first decoded at the smallest DCT
-    scale that is still at least ``size`` on each side, which is exact for
-    the resize and several times faster on large photos.
+    ``view`` picks the geometry (see :data:`VIEWS`): the whole image squashed
+    (``"full"``) or ImageNet's central crop (``"crop"``), resized with
+    Pillow's antialiased bilinear filter; JPEGs are first decoded at the
+    smallest DCT scale that still leaves at least ``size`` pixels a side, which
+    is exact for the resize and several times faster on large photos.
 
     Raises
     ------
@@ -261,6 +267,10 @@ def decode(source, size, view="full"):
             if img.format == "JPEG":
                 # Decode at the smallest DCT scale that still leaves the box ``size`` pixels a side.
                 w, h = (1.0, 1.0) if source.box is None else (source.box[2] - source.box[0], source.box[3] - source.box[1])
+                if view.startswith("crop"):
+                    # The crop's side is 87.5% of the *shorter* side: scale the request by the aspect ratio.
+                    short = min(img.size[0] * w, img.size[1] * h)
+                    w, h = short * CROP_FRACTION / img.size[0], short * CROP_FRACTION / img.size[1]
                 img.draft("RGB", (int(np.ceil(size / w)), int(np.ceil(size / h))))
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -271,10 +281,15 @@ def decode(source, size, view="full"):
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt data surfaces here
             raise _Bad(f"corrupt or truncated image data ({exc})") from None
     img = _to_rgb(img)
+    if view.startswith("crop"):
+        width, height = img.size
+        side = CROP_FRACTION * min(width, height)
+        left, top = (width - side) / 2 / width, (height - side) / 2 / height
+        img = img.crop(_pixel_box((left, top, 1 - left, 1 - top), img.size))
     if img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR)
     arr = np.asarray(img, dtype=np.uint8)
-    if view == "mirror":
+    if view.endswith("mirror"):
         arr = arr[:, ::-1]
     return np.ascontiguousarray(arr)
 

@@ -26,6 +26,20 @@ def backbone_names(backbone, param="backbone"):
     return names
 
 
+def check_views(views, param="views"):
+    """A view name or a non-empty tuple of distinct names -> tuple of names."""
+    from ._images import VIEWS
+
+    names = (views,) if isinstance(views, str) else views
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise ValueError(f"{param} must be one of {VIEWS} or a tuple of them, got {views!r}") from None
+    if not names or any(v not in VIEWS for v in names) or len(set(names)) != len(names):
+        raise ValueError(f"{param} must be one of {VIEWS} or a tuple of distinct ones, got {views!r}")
+    return names
+
+
 def check_engine_params(est):
     """Validate the parameters every backbone-running estimator passes to the engine."""
     weights = est.weights

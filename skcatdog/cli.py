@@ -50,6 +50,7 @@ exit status:
 """
 
 
+VIEW_CHOICES = ("crop", "full", "crop_mirror", "mirror")
 SUB_EPILOG = "exit status: 0 success, 2 bad input (one line on stderr), 1 anything else."
 
 
@@ -98,7 +99,15 @@ def build_parser():
     )
     t.add_argument("data", metavar="DATA", help="labelled photo folder, or a CSV of path,label[,xmin,ymin,xmax,ymax]")
     t.add_argument("--backbone", nargs="+", default=[DEFAULT_BACKBONE], metavar="NAME", help=_backbone_help())
-    t.add_argument("--tta", choices=["none", "flip"], default="none", help="average with mirror images (default none)")
+    t.add_argument(
+        "--views",
+        nargs="+",
+        choices=VIEW_CHOICES,
+        default=["crop"],
+        metavar="VIEW",
+        help="how photos are shown to the network, averaged: crop (ImageNet's central crop), full (whole "
+        "photo squashed), crop_mirror, mirror (default crop)",
+    )
     t.add_argument(
         "--C", type=float, nargs="+", default=[0.01, 0.0316, 0.1, 0.316, 1.0, 3.16, 10.0], help="values of C to search"
     )
@@ -205,7 +214,7 @@ def _train_pipeline(args, labels):
     steps = []
     if args.drop_outliers:
         steps.append(ImageNetOutlierFilter(top_k=args.drop_outliers, **common))
-    steps.append(KerasEmbeddingTransformer(tta=None if args.tta == "none" else args.tta, **common))
+    steps.append(KerasEmbeddingTransformer(views=tuple(args.views), **common))
     import numpy as np
 
     # The inner search runs on the training part of each outer fold: size its folds to the rarest class there.

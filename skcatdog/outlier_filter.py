@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _engine, _synsets
 from ._images import as_items, describe
-from ._validation import backbone_names, check_engine_params, engine_kwargs
+from ._validation import backbone_names, check_engine_params, check_views, engine_kwargs
 from .backbones import DEFAULT_BACKBONE
 
 __all__ = ["ImageNetOutlierFilter", "DEFAULT_TOP_K"]
@@ -58,6 +58,10 @@ class ImageNetOutlierFilter(BaseEstimator):
     vote : {"all", "any"}, default="all"
         With several backbones: flag an image only when ``"all"`` agree it is
         an outlier, or when ``"any"`` does. Ignored for one backbone.
+    view : {"crop", "full", "crop_mirror", "mirror"}, default="crop"
+        How each image is shown to the network (see
+        :class:`~skcatdog.KerasEmbeddingTransformer`); ``"crop"`` is the
+        transform ImageNet classifiers are evaluated with.
     weights : "imagenet", path or None, default="imagenet"
         As for :class:`~skcatdog.KerasEmbeddingTransformer`.
     batch_size, cache, n_jobs, precision, verbose
@@ -106,6 +110,7 @@ class ImageNetOutlierFilter(BaseEstimator):
         top_k=DEFAULT_TOP_K,
         class_synsets=None,
         vote="all",
+        view="crop",
         weights="imagenet",
         batch_size=64,
         cache="auto",
@@ -117,6 +122,7 @@ class ImageNetOutlierFilter(BaseEstimator):
         self.top_k = top_k
         self.class_synsets = class_synsets
         self.vote = vote
+        self.view = view
         self.weights = weights
         self.batch_size = batch_size
         self.cache = cache
@@ -130,6 +136,9 @@ class ImageNetOutlierFilter(BaseEstimator):
             raise ValueError(f"top_k must be an integer in [1, 1000], got {self.top_k!r}")
         if self.vote not in VOTES:
             raise ValueError(f"vote must be one of {VOTES}, got {self.vote!r}")
+        if not isinstance(self.view, str):
+            raise ValueError(f"view must be one view name, got {self.view!r}")
+        check_views(self.view, "view")
         check_engine_params(self)
         return names
 
@@ -163,7 +172,10 @@ class ImageNetOutlierFilter(BaseEstimator):
         masks = _synsets.class_masks(y, self.class_synsets)  # label errors before any forward pass
         kind = np.stack([masks[label] for label in y]) if len(y) else np.zeros((0, 1000), bool)
 
-        logits = [_engine.embed(items, name, outputs=("logits",), **engine_kwargs(self)).logits for name in names]
+        logits = [
+            _engine.embed(items, name, view=self.view, outputs=("logits",), **engine_kwargs(self)).logits
+            for name in names
+        ]
         ranks = np.stack([_best_rank(lg, kind) for lg in logits], axis=1)  # (n, n_backbones)
         rank = ranks.max(axis=1) if self.vote == "any" else ranks.min(axis=1)
         decider = (ranks.argmax(axis=1) if self.vote == "any" else ranks.argmin(axis=1)) if len(y) else np.zeros(0, int)

@@ -112,7 +112,7 @@ def test_top_level_help_reads_like_a_man_page(capsys):
 @pytest.mark.parametrize(
     "command, expected",
     [
-        ("train", ["DATA", "--backbone", "--cv", "--C", "--out", "--tta", "--clip", "--drop-outliers", "--cache",
+        ("train", ["DATA", "--backbone", "--cv", "--C", "--out", "--views", "--clip", "--drop-outliers", "--cache",
                    "--batch-size", "--quiet", "0.06127", "0.04156"]),
         ("predict", ["MODEL", "IMAGES", "--out", "submission.csv", "id,label", "P(dog)", "--cache"]),
         ("outliers", ["DIR", "--top-k", "--backbone", "--vote", "--move-to", "--report", "skcatdog-moved.csv",

@@ -32,7 +32,7 @@ def test_defaults_and_params_roundtrip():
         "n_jobs": -1,
         "precision": "auto",
         "verbose": 0,
-        "tta": None,
+        "views": ("crop",),
     }
     est.set_params(batch_size=8, backbone="tiny_test")
     assert clone(est).get_params()["batch_size"] == 8
@@ -167,3 +167,19 @@ def test_pickled_pipeline_predicts_the_same_in_a_fresh_process(image_files, tmp_
     env = {**__import__("os").environ, "SKCATDOG_CACHE_DIR": str(tmp_path / "fresh-cache")}
     subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env, cwd=tmp_path, timeout=300)
     np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
+
+
+def test_views_average_and_each_view_is_cached_once(image_files, forward_count):
+    paths = image_files(4)
+    crop = tiny().transform(paths)
+    both = tiny(views=("crop", "full")).transform(paths)
+    full = tiny(views="full").transform(paths)
+    assert forward_count() == 8  # crop rows were reused by the two-view transformer
+    np.testing.assert_allclose(both, (crop + full) / 2, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(crop, full)
+
+
+@pytest.mark.parametrize("views", ["zoom", (), ("crop", "crop"), 3])
+def test_bad_views_are_refused(views, image_files):
+    with pytest.raises(ValueError, match="views must be one of"):
+        tiny(views=views).fit(image_files(1))

@@ -255,3 +255,30 @@ def test_the_error_pickles_for_joblib_workers():
 
     err = pickle.loads(pickle.dumps(ImageLoadError([("a.jpg", "no such file")])))
     assert err.problems == [("a.jpg", "no such file")] and "a.jpg: no such file" in str(err)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_crop_view_is_the_central_square_of_the_shorter_side(tmp_path, suffix):
+    # 160x80 photo: the crop is the central 70x70 square (87.5% of 80), 45 pixels in from each side.
+    arr = np.zeros((80, 160, 3), np.uint8)
+    arr[:, :45] = (250, 0, 0)  # cut off on the left ...
+    arr[:, 115:] = (0, 0, 250)  # ... and on the right
+    arr[:, 45:115] = (0, 200, 0)
+    p = tmp_path / f"wide{suffix}"
+    Image.fromarray(arr).save(p, quality=95)
+    crop = decode(read_source(str(p)), 32, "crop").astype(int)
+    inner = crop[:, 2:-2]  # the outermost columns may blend in one boundary pixel (JPEG, DCT-scaled decode)
+    assert (inner[..., 1] > 150).all() and (inner[..., 0] < 60).all() and (inner[..., 2] < 60).all()
+    assert crop[..., 0].mean() < 30 and crop[..., 2].mean() < 30
+    full = decode(read_source(str(p)), 32, "full").astype(int)
+    assert (full[:, :4, 0] > 200).all() and (full[:, -4:, 2] > 200).all()  # squashed: nothing cut off
+    np.testing.assert_array_equal(decode(read_source(str(p)), 32, "crop_mirror").astype(int), crop[:, ::-1])
+
+
+def test_crop_view_of_a_tall_image_keeps_the_middle_rows(tmp_path):
+    arr = np.zeros((200, 100, 3), np.uint8)
+    arr[:56] = 255  # the crop is 87.5 rows tall ... 56 rows above it go
+    p = tmp_path / "tall.png"
+    Image.fromarray(arr).save(p)
+    crop = decode(read_source(str(p)), 16, "crop")
+    assert crop.max() < 40  # none of the white band leaks into the crop
