@@ -103,10 +103,10 @@ def build_parser():
         "--views",
         nargs="+",
         choices=VIEW_CHOICES,
-        default=["crop"],
+        default=["crop", "full"],
         metavar="VIEW",
-        help="how photos are shown to the network, averaged: crop (ImageNet's central crop), full (whole "
-        "photo squashed), crop_mirror, mirror (default crop)",
+        help="how photos are shown to the network, embeddings averaged: crop (ImageNet's central crop), "
+        "full (the whole photo squashed), crop_mirror, mirror (default: crop full)",
     )
     t.add_argument(
         "--C", type=float, nargs="+", default=[0.01, 0.0316, 0.1, 0.316, 1.0, 3.16, 10.0], help="values of C to search"

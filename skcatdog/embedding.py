@@ -48,16 +48,18 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         Outputs are float32 either way; each precision has its own cache rows.
     verbose : int, default=0
         ``0`` is silent; ``1`` shows a progress bar while computing.
-    views : str or tuple of str, default=("crop",)
+    views : str or tuple of str, default=("crop", "full")
         How each image is shown to the network; with several views the
         embeddings are averaged (test-time augmentation, for training and
         prediction alike), each view with its own cache rows.
         ``"crop"``: ImageNet's evaluation transform, the central square whose
         side is 87.5% of the shorter side; ``"full"``: the whole image
         squashed into the square; ``"crop_mirror"`` / ``"mirror"``: the same,
-        flipped left to right. On the shared Dogs vs Cats photos
-        ``("crop", "full")`` embeds twice as much and gives the best
-        log-loss (see the README's quality table).
+        flipped left to right. The default sees each photo twice, as ImageNet
+        classifiers are evaluated and whole: on the shared Dogs vs Cats photos
+        that lowered the CV log-loss of Lite2 + LogisticRegression from
+        0.0139 (``"crop"`` alone) and 0.0190 (``"full"`` alone) to 0.0112;
+        ``views="crop"`` halves the work.
 
     Attributes
     ----------
@@ -94,7 +96,7 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         n_jobs=-1,
         precision="auto",
         verbose=0,
-        views=("crop",),
+        views=("crop", "full"),
     ):
         self.backbone = backbone
         self.weights = weights

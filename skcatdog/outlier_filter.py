@@ -58,10 +58,13 @@ class ImageNetOutlierFilter(BaseEstimator):
     vote : {"all", "any"}, default="all"
         With several backbones: flag an image only when ``"all"`` agree it is
         an outlier, or when ``"any"`` does. Ignored for one backbone.
-    view : {"crop", "full", "crop_mirror", "mirror"}, default="crop"
+    view : {"full", "crop", "mirror", "crop_mirror"}, default="full"
         How each image is shown to the network (see
-        :class:`~skcatdog.KerasEmbeddingTransformer`); ``"crop"`` is the
-        transform ImageNet classifiers are evaluated with.
+        :class:`~skcatdog.KerasEmbeddingTransformer`). The whole photo
+        (``"full"``) finds more junk than ImageNet's central crop, which cuts
+        off the banners and borders that give a photo away (see
+        ``benchmarks/bench_outliers.py``); it is also one of the embedder's
+        default views, so the filter adds no forward pass.
     weights : "imagenet", path or None, default="imagenet"
         As for :class:`~skcatdog.KerasEmbeddingTransformer`.
     batch_size, cache, n_jobs, precision, verbose
@@ -110,7 +113,7 @@ class ImageNetOutlierFilter(BaseEstimator):
         top_k=DEFAULT_TOP_K,
         class_synsets=None,
         vote="all",
-        view="crop",
+        view="full",
         weights="imagenet",
         batch_size=64,
         cache="auto",

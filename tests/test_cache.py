@@ -29,13 +29,13 @@ def test_default_location_follows_the_environment(monkeypatch, tmp_path):
 
 def test_cache_parameter_overrides_the_default(image_files, tmp_path, isolated_cache):
     mine = tmp_path / "mine"
-    KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=mine).transform(image_files(2))
+    KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=mine).transform(image_files(2))
     assert len(open_store(mine)) == 2
     assert not isolated_cache.exists() or len(open_store(isolated_cache)) == 0
 
 
 def test_cache_none_stores_nothing_and_recomputes(image_files, forward_count, isolated_cache):
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=None)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None)
     paths = image_files(3)
     est.transform(paths)
     est.transform(paths)
@@ -75,7 +75,7 @@ def test_several_processes_share_one_cache(image_files, tmp_path, forward_count)
     paths = image_files(40)
     cache = tmp_path / "shared-cache"
     code = f"""
-        est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, batch_size=4)
+        est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", batch_size=4)
         est.transform({paths!r})
         print("ok")
         """
@@ -83,10 +83,10 @@ def test_several_processes_share_one_cache(image_files, tmp_path, forward_count)
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=cache)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=cache)
     rows = est.transform(paths)
     assert forward_count() == 0
-    fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=None).transform(paths)
+    fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None).transform(paths)
     np.testing.assert_allclose(rows, fresh, atol=1e-6)
 
 
@@ -104,13 +104,13 @@ def test_a_process_killed_mid_run_leaves_a_usable_cache(image_files, tmp_path, f
                 os._exit(9)
             return original(self, batch, n_real)
         _engine._Runner.forward = dying
-        KerasEmbeddingTransformer(backbone="tiny_test", weights=None, batch_size=4).transform({paths!r})
+        KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", batch_size=4).transform({paths!r})
         """
     p = _run(code, cache)
     p.communicate(timeout=300)
     assert p.returncode == 9
     assert len(open_store(cache)) == 8  # two whole batches were committed
-    rows = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=cache).transform(paths)
+    rows = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=cache).transform(paths)
     assert forward_count() == 16
-    fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=None).transform(paths)
+    fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None).transform(paths)
     np.testing.assert_allclose(rows, fresh, atol=1e-6)

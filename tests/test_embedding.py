@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny(**kw):
-    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, **kw)
+    # One view, so that forward-pass counts are per image; the default's two views are tested below.
+    return KerasEmbeddingTransformer(**{"backbone": "tiny_test", "weights": None, "views": "crop", **kw})
 
 
 def test_defaults_and_params_roundtrip():
@@ -32,7 +33,7 @@ def test_defaults_and_params_roundtrip():
         "n_jobs": -1,
         "precision": "auto",
         "verbose": 0,
-        "views": ("crop",),
+        "views": ("crop", "full"),
     }
     est.set_params(batch_size=8, backbone="tiny_test")
     assert clone(est).get_params()["batch_size"] == 8
@@ -171,7 +172,7 @@ def test_pickled_pipeline_predicts_the_same_in_a_fresh_process(image_files, tmp_
 
 def test_views_average_and_each_view_is_cached_once(image_files, forward_count):
     paths = image_files(4)
-    crop = tiny().transform(paths)
+    crop = tiny(views="crop").transform(paths)
     both = tiny(views=("crop", "full")).transform(paths)
     full = tiny(views="full").transform(paths)
     assert forward_count() == 8  # crop rows were reused by the two-view transformer

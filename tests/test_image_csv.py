@@ -42,7 +42,7 @@ def test_crops_are_their_own_cache_rows(tmp_path, forward_count):
     whole = str(tmp_path / "halves.png")
     left, right = ImageCrop(whole, (0, 0, 0.5, 1)), ImageCrop(whole, (0.5, 0, 1, 1))
     assert read_source(left).digest not in {read_source(right).digest, read_source(whole).digest}
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
     rows = est.transform([left, right, whole, ImageCrop(whole, (0, 0, 0.5, 1))])
     assert forward_count() == 3  # the repeated crop is embedded once
     assert not np.allclose(rows[0], rows[1]) and not np.allclose(rows[0], rows[2])

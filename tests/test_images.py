@@ -158,7 +158,7 @@ def bad_inputs(tmp_path):
     ],
 )
 def test_each_bad_file_is_named_with_its_reason(bad_inputs, name, reason, forward_count):
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
     with pytest.raises(ImageLoadError) as info:
         est.transform([bad_inputs["good"], bad_inputs[name]])
     assert isinstance(info.value, ValueError)
@@ -171,7 +171,7 @@ def test_every_bad_item_is_named_and_nothing_is_cached_for_them(bad_inputs, forw
     from skcatdog._cache import open_store
 
     names = ["missing", "empty", "text", "truncated", "bomb"]
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
     with pytest.raises(ImageLoadError) as info:
         est.transform([bad_inputs["good"]] + [bad_inputs[n] for n in names])
     assert [p for p, _ in info.value.problems] == [bad_inputs[n] for n in names]
@@ -186,7 +186,7 @@ def test_truncated_file_found_while_computing_leaves_good_rows_cached(bad_inputs
     from skcatdog._cache import open_store
 
     good = image_files(5)
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
     with pytest.raises(ImageLoadError, match="truncated"):
         est.transform(good + [bad_inputs["truncated"]])
     assert len(open_store(isolated_cache)) == 5
@@ -205,7 +205,7 @@ def test_truncated_file_found_while_computing_leaves_good_rows_cached(bad_inputs
     ],
 )
 def test_bad_arrays_are_named_by_position(array, reason):
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
     good = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ImageLoadError) as info:
         est.transform([good, array])

@@ -20,7 +20,7 @@ from tests.conftest import TRAIN, needs_shared
 
 
 def tiny():
-    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None)
+    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
 
 
 @pytest.fixture

@@ -173,8 +173,8 @@ def test_gridsearch_over_top_k_and_C_one_forward_per_image(image_files, forward_
         error_score="raise",
     ).fit(paths, y)
     assert grid.best_params_["imagenetoutlierfilter__top_k"] in (900, 1000)
-    # The filter's logits and the embedder's vectors come from one cached pass.
-    assert forward_count() == 16
+    # The filter's logits ("full" view) come from the embedder's "full" pass: it adds none.
+    assert forward_count() == 2 * 16
 
 
 def test_validation_folds_keep_every_row(image_files, monkeypatch):
@@ -198,7 +198,9 @@ def test_shared_forward_pass(image_files, forward_count):
     paths = image_files(10)
     y = ["cat", "dog"] * 5
     _pipeline(top_k=1000).fit(paths, y)
-    assert forward_count() == 10
+    assert forward_count() == 2 * 10  # the embedder's two views; the filter reads the "full" rows
+    tiny_filter(top_k=1000, view="crop").fit(paths, y)
+    assert forward_count() == 2 * 10  # ... or the "crop" rows
 
 
 def test_pickled_pipeline_predicts_the_same(image_files):

@@ -56,7 +56,7 @@ def test_chelsea_oracle_with_real_lite0_weights():
     from skcatdog._engine import embed
     from skcatdog.imagenet import decode_predictions
 
-    rows = embed([skimage_data.chelsea()], "efficientnet_lite0", cache=None, precision="float32")
+    rows = embed([skimage_data.chelsea()], "efficientnet_lite0", view="full", cache=None, precision="float32")
     top = decode_predictions(rows.logits, top=3)[0]
     assert [wnid for wnid, _, _ in top] == ["n02124075", "n02123159", "n02123045"]
     assert top[0][1] == "Egyptian cat"
