@@ -91,10 +91,9 @@ def build_parser():
             on log-loss) to the labelled photos in DATA. With --cv K, first print
             the K-fold cross-validated log-loss and accuracy beside the Kaggle
             top-10% line ({KAGGLE_TOP10}) and a single-Xception reference
-            ({REFERENCE}). The best setting in benchmarks/bench_quality.py (5-fold
-            CV log-loss 0.0176 on 3,000 photos, against 0.0207 for the default):
-              --backbone efficientnet_lite0 efficientnet_lite1 efficientnet_lite2
-              --tta flip --standardize"""
+            ({REFERENCE}). The defaults (Lite2, views crop and full) are the best of
+            the 48 settings in benchmarks/bench_quality.py: 5-fold CV log-loss
+            0.0115 on the 3,000 shared photos."""
         ),
     )
     t.add_argument("data", metavar="DATA", help="labelled photo folder, or a CSV of path,label[,xmin,ymin,xmax,ymax]")
@@ -112,7 +111,7 @@ def build_parser():
         "--C", type=float, nargs="+", default=[0.01, 0.0316, 0.1, 0.316, 1.0, 3.16, 10.0], help="values of C to search"
     )
     t.add_argument(
-        "--standardize", action="store_true", help="StandardScaler before LogisticRegression (for thousands of photos)"
+        "--standardize", action="store_true", help="StandardScaler before LogisticRegression (helped some ensembles, never the default)"
     )
     t.add_argument("--clip", type=float, default=0.0, metavar="EPS", help="clip probabilities to [EPS, 1-EPS]")
     t.add_argument(
