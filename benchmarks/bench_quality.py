@@ -32,6 +32,7 @@ in every row. An earlier run with the squashed whole photo as the only view
 (seeds 0, 1, 2) found the fold split moves figures by about 0.001, and its
 best, Lite0 + Lite1 + Lite2 with flip averaging and StandardScaler, scored
 0.01758.
+"""
 
 from __future__ import annotations
 
