@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 
 THUMBNAIL = 192
 
@@ -36,7 +37,7 @@ def contact_sheet(report, title, note=""):
         img = f'<img src="{src}" alt="{html.escape(str(row.item))}">' if src else '<div class="missing">unreadable</div>'
         cards.append(
             f'<figure class="card">{img}<figcaption>'
-            f'<div class="name" title="{html.escape(str(row.item))}">{html.escape(_basename(row.item))}</div>'
+            f'<div class="name" title="{html.escape(str(row.item))}">{html.escape(Path(str(row.item)).name)}</div>'
             f'<div>label <b>{html.escape(str(row.label))}</b>; best {html.escape(str(row.label))} class '
             f"<b>{html.escape(row.best_class)}</b> at rank <b>{row.rank}</b></div>"
             f"<ol>{top5}</ol></figcaption></figure>"
@@ -58,6 +59,3 @@ ol {{ margin: 4px 0 0 0; padding-left: 1.4em; font-size: 12px; }}
 </div></body></html>
 """
 
-
-def _basename(item):
-    return str(item).replace("\\", "/").rsplit("/", 1)[-1]
