@@ -5,7 +5,7 @@ from ._images import ImageCrop, ImageLoadError
 from ._version import __version__
 from .backbones import available_backbones, get_backbone, register_backbone
 from .clipped import ClippedClassifier
-from .datasets import load_image_csv, load_image_folder
+from .datasets import fetch_dogs_vs_cats, fetch_oxford_pets, load_image_csv, load_image_folder
 from .embedding import KerasEmbeddingTransformer
 from .metrics import kaggle_log_loss, kaggle_log_loss_scorer, make_novelty_scorer, novelty_roc_auc_score
 from .novelty import FitOnInliers
@@ -22,6 +22,8 @@ __all__ = [
     "__version__",
     "available_backbones",
     "default_cache_dir",
+    "fetch_dogs_vs_cats",
+    "fetch_oxford_pets",
     "get_backbone",
     "kaggle_log_loss",
     "kaggle_log_loss_scorer",
