@@ -15,6 +15,7 @@ import http.client
 import logging
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 import time
@@ -152,7 +153,10 @@ def fetch_remote(remote, dirname, base_url=None, n_retries=None, delay=None, _re
             raise
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            if attempt == n_retries:
+            # No name resolution or nobody listening: offline, or a wrong mirror. Retrying would only
+            # make the user wait; a dropped or stalled transfer is worth retrying.
+            unreachable = isinstance(reason, (socket.gaierror, ConnectionRefusedError))
+            if attempt == n_retries or unreachable:
                 raise DownloadError(f"cannot download {remote.filename} from {url}: {reason}") from None
             complete = False
         if complete:
