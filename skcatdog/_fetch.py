@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from collections import namedtuple
 from pathlib import Path, PurePosixPath
 
@@ -101,6 +102,11 @@ def _download_once(url, part, name):
         raise DownloadError(f"cannot download {name} from {url}: HTTP {exc.code} {exc.reason}") from None
     with response:
         resumed = have and response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
+        if response.status == 206 and not resumed:
+            # A part of the file, but not the part that was asked for: start afresh without a Range.
+            if part.exists():
+                part.unlink()
+            return False
         if have and not resumed:
             logger.info("%s: the server does not resume downloads; starting again", name)
             have = 0
@@ -234,12 +240,15 @@ def unpack(archive, target):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.unpacking-", dir=target.parent))
     try:
-        if zipfile.is_zipfile(archive):
-            _extract_zip(archive, tmp)
-        elif tarfile.is_tarfile(archive):
-            _extract_tar(archive, tmp)
-        else:
-            raise DownloadError(f"{os.fspath(archive)} is neither a zip nor a tar archive")
+        try:
+            if zipfile.is_zipfile(archive):
+                _extract_zip(archive, tmp)
+            elif tarfile.is_tarfile(archive):
+                _extract_tar(archive, tmp)
+            else:
+                raise DownloadError(f"{os.fspath(archive)} is neither a zip nor a tar archive")
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+            raise DownloadError(f"{os.fspath(archive)} is a damaged archive ({exc})") from None
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -266,7 +275,13 @@ def fetch_archive(remote, dirname, target_name, download_if_missing=True, base_u
     if not archive.is_file():
         archive = fetch_remote(remote, dirname, base_url=base_url)
     logger.info("unpacking %s", archive)
-    unpack(archive, target)
+    try:
+        unpack(archive, target)
+    except DownloadError:
+        # A damaged archive is never worth keeping: the next call downloads it again.
+        with contextlib.suppress(FileNotFoundError):
+            archive.unlink()
+        raise
     if not keep_archive:
         with contextlib.suppress(FileNotFoundError):
             archive.unlink()
