@@ -101,7 +101,9 @@ def _download_once(url, part, name):
             return False
         raise DownloadError(f"cannot download {name} from {url}: HTTP {exc.code} {exc.reason}") from None
     with response:
-        resumed = have and response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
+        resumed = (
+            have and response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
+        )
         if response.status == 206 and not resumed:
             # A part of the file, but not the part that was asked for: start afresh without a Range.
             if part.exists():
@@ -113,9 +115,10 @@ def _download_once(url, part, name):
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
         received = 0
-        with open(part, "ab" if have else "wb") as f, _progress(
-            None if expected is None else have + expected, have, name
-        ) as bar:
+        with (
+            open(part, "ab" if have else "wb") as f,
+            _progress(None if expected is None else have + expected, have, name) as bar,
+        ):
             try:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     f.write(block)

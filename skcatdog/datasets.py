@@ -407,7 +407,7 @@ def fetch_oxford_pets(
         raise ValueError(f"crop must be None or 'head', got {crop!r}")
     folder = get_data_home(data_home) / "oxford_iiit_pet"
     images_archive, annotations_archive = OXFORD_PETS
-    kwargs = dict(download_if_missing=download_if_missing, base_url=base_url)
+    kwargs = {"download_if_missing": download_if_missing, "base_url": base_url}
     images = fetch_archive(images_archive, folder, "images", **kwargs) / "images"
     annotations = fetch_archive(annotations_archive, folder, "annotations", **kwargs) / "annotations"
     splits = ("trainval", "test") if subset == "all" else (subset,)

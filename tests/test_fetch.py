@@ -90,8 +90,7 @@ def test_truncated_download_resumes_with_range(ms_mirror, ms_zip, tmp_path):
     assert len(X) == 12
 
 
-def test_server_without_ranges_starts_again(ms_mirror, ms_zip, tmp_path):
-    data, _ = ms_zip
+def test_server_without_ranges_starts_again(ms_mirror, tmp_path):
     folder = tmp_path / "dogs_vs_cats"
     folder.mkdir()
     (folder / "kagglecatsanddogs_5340.zip.part").write_bytes(b"stale bytes of something else")
@@ -133,9 +132,8 @@ def test_wrong_checksum_is_a_clear_error_and_keeps_nothing(ms_mirror, ms_zip, tm
 
 
 def test_http_error_names_the_url(tmp_path):
-    with Mirror({}) as mirror:
-        with pytest.raises(DownloadError, match=r"127\.0\.0\.1.*HTTP 404"):
-            fetch_dogs_vs_cats(data_home=tmp_path, base_url=mirror.url)
+    with Mirror({}) as mirror, pytest.raises(DownloadError, match=r"127\.0\.0\.1.*HTTP 404"):
+        fetch_dogs_vs_cats(data_home=tmp_path, base_url=mirror.url)
     assert _listing(tmp_path / "dogs_vs_cats") == []
 
 
@@ -263,7 +261,9 @@ def test_oxford_pets_cross_validate_37_breeds(oxford_mirror, tmp_path):
 
     X, y = fetch_oxford_pets(data_home=tmp_path, base_url=oxford_mirror.url, subset="all", return_X_y=True)
     # The README's pipeline, with the tiny random-weights backbone (8 features) for speed.
-    model = make_pipeline(KerasEmbeddingTransformer(backbone="tiny_test", weights=None), LogisticRegression(max_iter=1000))
+    model = make_pipeline(
+        KerasEmbeddingTransformer(backbone="tiny_test", weights=None), LogisticRegression(max_iter=1000)
+    )
     scores = cross_validate(model, X, y, cv=StratifiedKFold(2, shuffle=True, random_state=0), scoring="accuracy")
     model.fit(X, y)
     assert model.predict_proba(X[:3]).shape == (3, 37) and len(model.classes_) == 37
@@ -274,8 +274,8 @@ def test_oxford_pets_cross_validate_37_breeds(oxford_mirror, tmp_path):
 def test_unverified_archive_that_is_damaged_is_an_error_and_not_kept(ms_zip, tmp_path, caplog):
     data, _ = ms_zip
     assert datasets.DOGS_VS_CATS.checksum is None  # Microsoft publishes no digest: nothing to verify against
-    with Mirror({"kagglecatsanddogs_5340.zip": data[: len(data) * 2 // 3]}) as mirror:
-        with pytest.raises(DownloadError, match="kagglecatsanddogs_5340.zip"):
-            fetch_dogs_vs_cats(data_home=tmp_path, base_url=mirror.url)
+    damaged = data[: len(data) * 2 // 3]
+    with Mirror({"kagglecatsanddogs_5340.zip": damaged}) as mirror, pytest.raises(DownloadError, match="5340.zip"):
+        fetch_dogs_vs_cats(data_home=tmp_path, base_url=mirror.url)
     assert "no published SHA-256" in caplog.text
     assert _listing(tmp_path / "dogs_vs_cats") == []  # the next call downloads it again
