@@ -6,8 +6,8 @@ kind; the goals are ratios measured in this one process:
 
 * each CPU runtime's bare forward pass of the same folded network on
   pre-decoded uint8 arrays: Keras/TensorFlow (the baseline), LiteRT with
-  XNNPACK (what the engine uses), OpenVINO on the same converted file (if
-  installed);
+  XNNPACK (what the engine uses), and where installed ONNX Runtime (via
+  tf2onnx) and OpenVINO (on the LiteRT file);
 * cold ``transform`` (empty cache, one view) against the bare forward of the
   runtime it used;
 * a naive loop in the style of the reference solution;
@@ -100,6 +100,23 @@ def openvino_forward(flat, threads):
     return lambda batch: request.infer({0: batch})
 
 
+def onnxruntime_forward(model, size, threads):
+    """ONNX Runtime on the same Keras model, converted by tf2onnx (if both are installed)."""
+    try:
+        import onnxruntime as ort
+        import tensorflow as tf
+        import tf2onnx
+    except ImportError:
+        return None
+    spec = (tf.TensorSpec([None, size, size, 3], tf.uint8, name="pixels"),)
+    proto, _ = tf2onnx.convert.from_function(tf.function(lambda x: model(x, training=False)), input_signature=spec)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})
+
+
 def naive_loop(model, paths, spec, batch_size):
     """The reference solution's shape: PIL per image, preprocessing on the host, predict per batch."""
     import keras
@@ -179,18 +196,32 @@ def main():
     arrays = [decode(read_source(p), size, "crop") for p in paths[: args.bare]]
     bare = {}
     with config_context(cpu_runtime="keras"):
-        keras_runner = _engine.get_runner(args.backbone, "imagenet", precision)
-        bare["Keras / TensorFlow `predict_on_batch` (baseline)"] = bare_rate(
-            lambda b: keras_runner.model.predict_on_batch(b), arrays, args.batch_size
-        )
+        for p in ("float32", "mixed") if precision == "mixed" else ("float32",):
+            keras_runner = _engine.get_runner(args.backbone, "imagenet", p)
+            bare[f"Keras ({keras.backend.backend()}) `predict_on_batch`, {p}" + (" (baseline)" if not bare else "")] = (
+                bare_rate(lambda b, r=keras_runner: r.model.predict_on_batch(b), arrays, args.batch_size)
+            )
     runner = _engine.get_runner(args.backbone, "imagenet", precision)
     if runner.lite is not None:
         for batch in sorted({16, args.batch_size}):
             bare[f"LiteRT + XNNPACK, {threads} threads, batch {batch}"] = bare_rate(runner.lite, arrays, batch)
+        ort_forward = onnxruntime_forward(runner.model, size, threads)
+        if ort_forward is not None:
+            bare["ONNX Runtime CPU, tf2onnx conversion, f32"] = bare_rate(ort_forward, arrays, args.batch_size)
         ov_forward = openvino_forward(runner.lite.flat, threads)
         if ov_forward is not None:
             bare["OpenVINO CPU, same converted model, f32"] = bare_rate(ov_forward, arrays, args.batch_size)
     used = bare_rate(lambda b: runner.forward(b), arrays, args.batch_size)
+    # Decoding alone (read, decode both default views, resize) with the engine's thread count:
+    # against the forward pass, it says which of the two bounds a cold run.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skcatdog._images import decode_views
+
+    sample = paths[: args.bare]
+    with ThreadPoolExecutor(threads) as pool:
+        _, decode_s = timed(lambda: list(pool.map(lambda p: decode_views(read_source(p), size, ("crop", "full")), sample)))
+    decode_rate = rate(2 * len(sample), decode_s)
     baseline = next(iter(bare.values()))
 
     with tempfile.TemporaryDirectory() as cache:
@@ -231,7 +262,8 @@ def main():
     print("|---|---:|---:|")
     for name, r in bare.items():
         print(f"| {name} | {r:,.1f} | {r / baseline:.2f} |")
-    print(f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s)\n")
+    print(f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s); decoding alone, "
+          f"{threads} threads, gives {decode_rate:,.1f} views/s ({decode_rate / used:.2f}x the forward pass)\n")
     print("| run | images/s | ratio |")
     print("|---|---:|---:|")
     print(f"| cold `transform`, one view (empty cache) | {rate(n, cold_s):,.1f} | {rate(n, cold_s) / used:.2f} of the bare forward it uses |")
