@@ -151,7 +151,7 @@ sys.path.insert(0, {root!r})
 import numpy as np
 import keras  # imported by any pipeline; not part of the timing
 from skcatdog import KerasEmbeddingTransformer
-paths = {paths!r}
+paths = open({paths!r}).read().splitlines()
 est = KerasEmbeddingTransformer(backbone={backbone!r}, cache={cache!r})
 t = time.perf_counter()
 rows = est.transform(paths)
@@ -237,9 +237,12 @@ def main():
         n_rows = len(open_store(cache))
 
         with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "rows.npy")
-            script = FRESH_PROCESS.format(root=str(ROOT), paths=paths, backbone=args.backbone, cache=cache, out=out)
-            proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            out, listing, script_file = (os.path.join(tmp, name) for name in ("rows.npy", "paths.txt", "fresh.py"))
+            Path(listing).write_text("\n".join(paths))
+            Path(script_file).write_text(
+                FRESH_PROCESS.format(root=str(ROOT), paths=listing, backbone=args.backbone, cache=cache, out=out)
+            )
+            proc = subprocess.run([sys.executable, script_file], capture_output=True, text=True, check=True)
             fresh_s = __import__("json").loads(proc.stdout.strip().splitlines()[-1])["seconds"]
             assert np.array_equal(np.load(out), X), "a fresh process read other rows"
         repeated_s = min(timed(lambda: est.transform(paths))[1] for _ in range(5))
