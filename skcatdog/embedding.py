@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 
 from . import _engine
+from ._engine_params import (
+    BACKBONE_CONSTRAINT,
+    ENGINE_PARAMETER_CONSTRAINTS,
+    VIEWS_CONSTRAINT,
+    EngineParamsMixin,
+    backbone_names,
+    engine_kwargs,
+    substitute_engine_docs,
+    view_names,
+)
 from ._images import as_items
-from ._validation import backbone_names, check_engine_params, check_views, engine_kwargs
 from .backbones import DEFAULT_BACKBONE, get_backbone
 
 __all__ = ["KerasEmbeddingTransformer"]
 
 
-class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
+@substitute_engine_docs
+class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimator):
     """Embed images with a frozen ImageNet-pretrained Keras 3 CNN.
 
     Each image becomes the globally average-pooled activations of the
@@ -28,26 +38,7 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         A name from :func:`skcatdog.available_backbones`, or several: their
         embeddings are concatenated in the order given (an ensemble of
         backbones in one feature matrix), each backbone with its own cache rows.
-    weights : "imagenet", path or None, default="imagenet"
-        ``"imagenet"`` loads ImageNet weights (offline for
-        ``efficientnet_lite*``, downloaded by Keras for the
-        ``keras.applications`` networks); a path loads that local file;
-        ``None`` builds deterministic random weights (for tests).
-    batch_size : int, default=64
-        Images per forward pass.
-    cache : "auto", path or None, default="auto"
-        Where embeddings are cached. ``"auto"`` uses ``$SKCATDOG_CACHE_DIR``,
-        else ``$XDG_CACHE_HOME/skcatdog``, else ``~/.cache/skcatdog``;
-        ``None`` disables caching.
-    n_jobs : int or None, default=-1
-        Threads that read and decode images while the network runs
-        (joblib convention: -1 means one per core, None means 1 unless
-        inside a ``joblib.parallel_config`` context).
-    precision : {"auto", "float32", "mixed"}, default="auto"
-        ``"auto"`` runs in mixed float16 on a GPU and float32 elsewhere.
-        Outputs are float32 either way; each precision has its own cache rows.
-    verbose : int, default=0
-        ``0`` is silent; ``1`` shows a progress bar while computing.
+    {engine_params}
     views : str or tuple of str, default=("crop", "full")
         How each image is shown to the network; with several views the
         embeddings are averaged (test-time augmentation, for training and
@@ -56,9 +47,8 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         side is 87.5% of the shorter side; ``"full"``: the whole image
         squashed into the square; ``"crop_mirror"`` / ``"mirror"``: the same,
         flipped left to right. The default sees each photo twice, as ImageNet
-        classifiers are evaluated and whole: on the shared Dogs vs Cats photos
-        that lowered the CV log-loss of Lite2 + LogisticRegression from
-        0.0139 (``"crop"`` alone) and 0.0190 (``"full"`` alone) to 0.0112;
+        classifiers are evaluated and whole, which scored better than either
+        view alone in ``benchmarks/bench_quality.py`` (figures in the README);
         ``views="crop"`` halves the work.
 
     Attributes
@@ -87,8 +77,15 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
     >>> model.fit(paths, labels).predict_proba(paths[:2])  # doctest: +SKIP
     """
 
+    _parameter_constraints: dict = {
+        "backbone": BACKBONE_CONSTRAINT,
+        **ENGINE_PARAMETER_CONSTRAINTS,
+        "views": VIEWS_CONSTRAINT,
+    }
+
     def __init__(
         self,
+        *,
         backbone=DEFAULT_BACKBONE,
         weights="imagenet",
         batch_size=64,
@@ -107,12 +104,7 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.views = views
 
-    def _check_params(self):
-        names = backbone_names(self.backbone)
-        check_views(self.views)
-        check_engine_params(self)
-        return names
-
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Validate parameters and input; nothing is learned.
 
@@ -126,13 +118,13 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         -------
         self : KerasEmbeddingTransformer
         """
-        names = self._check_params()
+        names = backbone_names(self.backbone)
         as_items(X)
         self.n_features_out_ = sum(get_backbone(name).embedding_dim for name in names)
         return self
 
     def _embed(self, items, name):
-        views = check_views(self.views)
+        views = view_names(self.views)
         rows = [_engine.embed(items, name, view=v, outputs=("embeddings",), **engine_kwargs(self)) for v in views]
         return rows[0].embeddings if len(rows) == 1 else np.mean([r.embeddings for r in rows], axis=0)
 
@@ -154,7 +146,8 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         skcatdog.ImageLoadError
             Naming every input that is not a readable image, and why.
         """
-        names = self._check_params()
+        self._validate_once()
+        names = backbone_names(self.backbone)
         items = as_items(X)
         parts = [self._embed(items, name) for name in names]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+from scipy.special import softmax
 
 __all__ = ["class_index", "wnids", "class_names", "decode_predictions"]
 
@@ -52,8 +53,7 @@ def decode_predictions(logits, top=5):
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 2 or logits.shape[1] != 1000:
         raise ValueError(f"expected logits of shape (n_samples, 1000), got {logits.shape}")
-    proba = np.exp(logits - logits.max(axis=1, keepdims=True))
-    proba /= proba.sum(axis=1, keepdims=True)
+    proba = softmax(logits, axis=1)
     index = class_index()
     order = np.argsort(-proba, axis=1)[:, :top]
     return [[(*index[int(j)], float(p[j])) for j in row] for p, row in zip(proba, order)]
