@@ -30,11 +30,13 @@ __all__ = [
     "view_names",
 ]
 
+# Constraints must be disjoint (scikit-learn's check_param_validation): "imagenet" and "auto" are
+# among the strings that `str` accepts, so they are not listed again as StrOptions.
 ENGINE_PARAMETER_CONSTRAINTS = {
-    "weights": [StrOptions({"imagenet"}), str, os.PathLike, None],
+    "weights": [str, os.PathLike, None],  # "imagenet" or a weights file (checked to exist)
     "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-    # Any str: besides "auto" and directory paths, fsspec URLs of a shared store.
-    "cache": [StrOptions({"auto"}), str, os.PathLike, None],
+    # Any str: "auto", directory paths, and fsspec URLs ("s3://...", "file://...") of a shared store.
+    "cache": [str, os.PathLike, None],
     # joblib reads 0 as nothing to run with; every other integer is meaningful (-1: all cores).
     "n_jobs": [
         Interval(numbers.Integral, None, -1, closed="right"),

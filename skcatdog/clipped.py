@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["ClippedClassifier"]
@@ -85,6 +86,10 @@ class ClippedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : ClippedClassifier
             The fitted wrapper.
         """
+        y_type = type_of_target(y, input_name="y")
+        if y_type == "multilabel-indicator" or y_type.endswith("multioutput"):
+            # Clipping renormalises each row to sum to one: one label per sample.
+            raise ValueError(f"Multilabel and multioutput targets are not supported; y is {y_type}.")
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.classes_ = self.estimator_.classes_
         if hasattr(self.estimator_, "n_features_in_"):

@@ -329,3 +329,29 @@ def test_gridsearch_on_real_photos_pickles_into_a_fresh_process(tmp_path, shared
     out = tmp_path / "proba.npy"
     subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT)
     np.testing.assert_allclose(np.load(out), expected, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- imblearn's sampler checks, with images
+
+
+def test_sample_indices_select_what_fit_resample_returns(monkeypatch):
+    # imblearn's check_samplers_sample_indices, on image names instead of a numeric matrix.
+    X, y = _hand_made_logits(monkeypatch, n=40)
+    f = ImageNetOutlierFilter(top_k=300)
+    X_res, y_res = f.fit_resample(np.asarray(X), y)
+    assert 0 < f.n_outliers_ < 40
+    np.testing.assert_array_equal(f.sample_indices_, np.flatnonzero(~f.outlier_mask_))
+    np.testing.assert_array_equal(X_res, np.asarray(X)[f.sample_indices_])
+    np.testing.assert_array_equal(y_res, y[f.sample_indices_])
+    assert isinstance(X_res, np.ndarray)
+    # A list in, a list out (check_samplers_list); a fit alone decides the same rows (check_samplers_fit).
+    X_list, y_list = ImageNetOutlierFilter(top_k=300).fit_resample(X, list(y))
+    assert isinstance(X_list, list) and X_list == list(np.asarray(X)[f.sample_indices_])
+    assert y_list == list(y_res)
+    np.testing.assert_array_equal(ImageNetOutlierFilter(top_k=300).fit(X, y).sample_indices_, f.sample_indices_)
+
+
+def test_one_label_is_enough_for_a_cleaning_filter(monkeypatch):
+    X, y = _hand_made_logits(monkeypatch, n=10)
+    f = ImageNetOutlierFilter(top_k=1000).fit(X, ["dog"] * 10)
+    assert f.classes_.tolist() == ["dog"] and f.n_outliers_ == 0
