@@ -16,8 +16,8 @@ the One-Class SVM is much worse at telling cats from dogs (see the table).
 
 The One-Class SVM's defaults are fine here: over nu in [0.01, 0.5] and gamma
 in [0.5, 5] the AUROC against dogs stays within 0.9987-0.9995. To tune them on
-labelled data, wrap the pipeline in ``skcatdog.metrics.FitOnInliers`` and
-score ``GridSearchCV`` with ``skcatdog.metrics.make_novelty_scorer``.
+labelled data, wrap the pipeline in ``skcatdog.FitOnInliers`` and
+score ``GridSearchCV`` with ``skcatdog.make_novelty_scorer``.
 
 Run from the repository root (seconds once the embedding cache is warm)::
 
