@@ -256,7 +256,10 @@ def cmd_train(args, out):
     if args.cv:
         cv = StratifiedKFold(args.cv, shuffle=True, random_state=0)
         res = cross_validate(pipe, paths, labels, cv=cv, scoring=["neg_log_loss", "accuracy"])
-        cv_scores = {"log_loss": float(-res["test_neg_log_loss"].mean()), "accuracy": float(res["test_accuracy"].mean())}
+        cv_scores = {
+            "log_loss": float(-res["test_neg_log_loss"].mean()),
+            "accuracy": float(res["test_accuracy"].mean()),
+        }
         std = res["test_neg_log_loss"].std()
         print(f"{args.cv}-fold cross-validation:", file=out)
         print(f"  log-loss  {cv_scores['log_loss']:.5f} (± {std:.5f})", file=out)

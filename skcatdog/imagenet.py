@@ -56,4 +56,4 @@ def decode_predictions(logits, top=5):
     proba = softmax(logits, axis=1)
     index = class_index()
     order = np.argsort(-proba, axis=1)[:, :top]
-    return [[(*index[int(j)], float(p[j])) for j in row] for p, row in zip(proba, order)]
+    return [[(*index[int(j)], float(p[j])) for j in row] for p, row in zip(proba, order, strict=True)]

@@ -343,7 +343,8 @@ def test_top_k_finds_a_rare_class():
 def test_pipeline_on_image_paths_rescores_the_pool_from_the_cache(image_files, forward_count):
     paths = np.array(image_files(12, seed=5))
     labels = np.array(["cat", "dog"] * 6)
-    model = make_pipeline(KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop"), LogisticRegression())
+    embed = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    model = make_pipeline(embed, LogisticRegression())
     forwarded = []
     result = active_learning_loop(
         model, paths, lambda i: labels[i], initial=[0, 1, 2, 3], n_rounds=3, batch_size=2, random_state=0,

@@ -776,7 +776,7 @@ def test_predict_folder_of_subfolders_names_them(tmp_path, tiny_model, capsys):
 def test_outliers_label_without_synsets(tmp_path, capsys):
     from tests.conftest import random_images
 
-    for label, arr in zip(("cat", "dog", "horse"), random_images(3)):
+    for label, arr in zip(("cat", "dog", "horse"), random_images(3), strict=True):
         (tmp_path / "data" / label).mkdir(parents=True)
         Image.fromarray(arr).save(tmp_path / "data" / label / "0.jpg")
     status, out = run("outliers", tmp_path / "data", "--backbone", BACKBONE, "-q", "--report", tmp_path / "r.html")

@@ -64,7 +64,7 @@ def test_clipped_classifier_passes_every_sklearn_check(estimator, check):
     check(estimator)
 
 
-_NOT_IMAGES = "makes a make_classification matrix; the filter takes images (its image-input twin is in test_outlier_filter)"
+_NOT_IMAGES = "makes a make_classification matrix; the filter takes images (twin with images: test_outlier_filter)"
 
 
 def _expected_imblearn_failures(estimator):

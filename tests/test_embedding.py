@@ -152,7 +152,8 @@ def test_gridsearch_over_classifier_makes_no_forward_pass_after_the_first_fold(i
     paths = image_files(24, seed=3)
     labels = np.array(["cat", "dog"] * 12)
     pipe = make_pipeline(tiny(), LogisticRegression())
-    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=StratifiedKFold(3), scoring="neg_log_loss")
+    grid = {"logisticregression__C": [0.1, 1.0, 10.0]}
+    search = GridSearchCV(pipe, grid, cv=StratifiedKFold(3), scoring="neg_log_loss")
     search.fit(paths, labels)
     # 9 fits and 9 scorings, plus the refit, yet each image went through the CNN once.
     assert forward_count() == 24

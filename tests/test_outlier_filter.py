@@ -263,7 +263,7 @@ def test_failed_fit_sets_nothing(monkeypatch):
     with pytest.raises(ValueError, match="flags all"):
         f.fit(X, y)
     with pytest.raises(NotFittedError):
-        f.n_outliers_
+        _ = f.n_outliers_
     assert not [k for k in vars(f) if k.endswith("_") or k == "_report"]
     f.set_params(top_k=1000).fit(X, y)
     before = {k: v for k, v in vars(f).items() if k.endswith("_")}
