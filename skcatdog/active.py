@@ -63,6 +63,7 @@ def uncertainty(proba, strategy="entropy"):
     Returns
     -------
     scores : ndarray of shape (n_samples,), dtype float64
+        One uncertainty per row, 0 for a certain prediction.
 
     Raises
     ------
@@ -226,6 +227,7 @@ def top_k(estimator, X_pool, k, pos_label, *, exclude=None):
     Parameters
     ----------
     estimator : fitted classifier or pipeline with ``predict_proba`` and ``classes_``
+        Scores the pool.
     X_pool : array-like of shape (n_pool, ...)
         Embeddings, or image paths for a pipeline (see :func:`query`).
     k : int
@@ -268,7 +270,7 @@ def top_k(estimator, X_pool, k, pos_label, *, exclude=None):
 class ActiveLearningResult:
     """What :func:`active_learning_loop` returns.
 
-    Attributes
+    Parameters
     ----------
     estimator : estimator
         A clone of the input estimator fitted on every label gathered.

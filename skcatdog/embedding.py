@@ -69,9 +69,21 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
     Examples
     --------
+    Arrays are images too: here a photo of a cat from scikit-image and its
+    mirror image, through the smallest offline backbone, with no disk cache.
+
+    >>> from skimage.data import chelsea
+    >>> from skcatdog import KerasEmbeddingTransformer
+    >>> cat = chelsea()  # 300x451x3 uint8
+    >>> embed = KerasEmbeddingTransformer(backbone="efficientnet_lite0", views="crop", cache=None)
+    >>> X = embed.fit_transform([cat, cat[:, ::-1]])
+    >>> X.shape, X.dtype
+    ((2, 1280), dtype('float32'))
+
+    On labelled photos on disk it is the first step of a classifier:
+
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from skcatdog import KerasEmbeddingTransformer, load_image_folder
+    >>> from skcatdog import load_image_folder, make_pipeline
     >>> paths, labels = load_image_folder("../shared/data/dogs-vs-cats/train")  # doctest: +SKIP
     >>> model = make_pipeline(KerasEmbeddingTransformer(), LogisticRegression())
     >>> model.fit(paths, labels).predict_proba(paths[:2])  # doctest: +SKIP
@@ -112,11 +124,13 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         ----------
         X : sequence of str, path-like or ndarray
             Image paths, or ``HxWx3`` uint8 images.
-        y : ignored
+        y : None
+            Ignored; accepted for pipelines.
 
         Returns
         -------
         self : KerasEmbeddingTransformer
+            With ``n_features_out_`` set.
         """
         names = backbone_names(self.backbone)
         as_items(X)
@@ -139,7 +153,8 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_out_), dtype float32
+        X_embedded : ndarray of shape (n_samples, n_features_out_), dtype float32
+            One row per image; with several backbones, their embeddings side by side.
 
         Raises
         ------
@@ -153,11 +168,17 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def get_feature_names_out(self, input_features=None):
-        """Output feature names: ``"<backbone>_<i>"``.
+        """Get the output feature names: ``"<backbone>_<i>"``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored: the input is images, which have no feature names.
 
         Returns
         -------
-        ndarray of str, shape (n_features_out_,)
+        feature_names_out : ndarray of str, shape (n_features_out_,)
+            ``"efficientnet_lite2_0"``, ... in column order.
         """
         names = backbone_names(self.backbone)
         return np.asarray(

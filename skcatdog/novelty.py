@@ -123,6 +123,7 @@ class FitOnInliers(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         self : FitOnInliers
+            With ``estimator_`` and ``n_inliers_`` set.
         """
         n_samples = _num_samples(X)
         if y is not None:
@@ -283,6 +284,7 @@ def novelty_roc_auc_score(y_true, y_score, *, inlier_label=1, sample_weight=None
     Returns
     -------
     auc : float
+        In [0, 1]; 0.5 is chance.
 
     Raises
     ------

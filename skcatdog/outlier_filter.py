@@ -114,8 +114,23 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
 
     Examples
     --------
+    Four photos labelled "cat" (scikit-image's samples as arrays): the cat, a
+    cup of coffee, an astronaut and the cat mirrored. The filter keeps the cats.
+
+    >>> from skimage.data import astronaut, chelsea, coffee
+    >>> from skcatdog import ImageNetOutlierFilter
+    >>> photos = [chelsea(), coffee(), astronaut(), chelsea()[:, ::-1]]
+    >>> filt = ImageNetOutlierFilter(backbone="efficientnet_lite0", top_k=5, cache=None)
+    >>> kept, kept_labels = filt.fit_resample(photos, ["cat"] * 4)
+    >>> filt.sample_indices_, kept_labels
+    (array([0, 3]), ['cat', 'cat'])
+    >>> filt.report_.loc[0, "top5"].split()[0]  # the worst row: its most probable class
+    'espresso'
+
+    In a pipeline it drops rows while the pipeline is fitted, never while it predicts:
+
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from skcatdog import ImageNetOutlierFilter, KerasEmbeddingTransformer, make_pipeline
+    >>> from skcatdog import KerasEmbeddingTransformer, make_pipeline
     >>> model = make_pipeline(ImageNetOutlierFilter(), KerasEmbeddingTransformer(), LogisticRegression())
     >>> model.fit(paths, labels)  # doctest: +SKIP
     >>> model[0].report_.head()  # doctest: +SKIP
