@@ -59,8 +59,9 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
     top_k : int, default=16
         How many of the best-ranked ImageNet classes may hold one of the
         label's kind. Smaller flags more images. The reference solution's 100
-        was tuned for ResNet50; for EfficientNet-Lite, top-100 misses over
-        40% of the known outliers (see ``benchmarks/bench_outliers.py``).
+        was tuned for ResNet50; EfficientNet-Lite ranks outliers' classes
+        differently, so the default comes from ``benchmarks/bench_outliers.py``
+        (its recall table is in the README).
     class_synsets : dict or None, default=None
         ``{{label: wnid or list of wnids}}``; each WordNet synset stands for
         every ImageNet class below it (``"n02084071"`` = every dog breed).
