@@ -340,7 +340,8 @@ def cmd_outliers(args, out):
         filt.fit(paths, labels)
     except ValueError as exc:  # a label with no synsets, bad top_k, every photo of a label flagged
         raise UsageError(str(exc)) from exc
-    flagged = filt.report_[filt.report_["outlier"]]
+    report = filt.report_  # built from compact arrays on each access: build it once
+    flagged = report[report["outlier"]]
     print(f"{len(flagged)} of {len(paths)} photos ({len(flagged) / len(paths):.2%}) have no class of their", file=out)
     print(f"label's kind in their top {args.top_k} ImageNet classes:", file=out)
     with pd.option_context("display.max_colwidth", 200, "display.width", 250, "display.max_rows", None):
