@@ -27,7 +27,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -36,8 +35,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from skcatdog import KerasEmbeddingTransformer, config_context, load_image_folder  # noqa: E402
-from skcatdog import _engine  # noqa: E402
+from skcatdog import (  # noqa: E402
+    KerasEmbeddingTransformer,
+    _engine,  # noqa: E402
+    config_context,
+    load_image_folder,
+)
 from skcatdog._cache import open_store  # noqa: E402
 from skcatdog._images import decode, read_source  # noqa: E402
 from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
@@ -140,7 +143,7 @@ def fill_with_other_rows(cache, n_rows, width):
     row = rng.standard_normal(width).astype(np.float32)
     for start in range(0, n_rows, 5000):
         store.put_many(
-            (f"{'other-model-%d' % (i % 3):0>24}/crop/{i:040x}", row) for i in range(start, min(start + 5000, n_rows))
+            (f"{'other-model-' + str(i % 3):0>24}/crop/{i:040x}", row) for i in range(start, min(start + 5000, n_rows))
         )
 
 
@@ -220,7 +223,9 @@ def main():
 
     sample = paths[: args.bare]
     with ThreadPoolExecutor(threads) as pool:
-        _, decode_s = timed(lambda: list(pool.map(lambda p: decode_views(read_source(p), size, ("crop", "full")), sample)))
+        _, decode_s = timed(
+            lambda: list(pool.map(lambda p: decode_views(read_source(p), size, ("crop", "full")), sample))
+        )
     decode_rate = rate(2 * len(sample), decode_s)
     baseline = next(iter(bare.values()))
 
@@ -248,11 +253,18 @@ def main():
         repeated_s = min(timed(lambda: est.transform(paths))[1] for _ in range(5))
 
         cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-        on_paths = GridSearchCV(make_pipeline(est, LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss")
-        on_features = GridSearchCV(make_pipeline(LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss")
+        on_paths = GridSearchCV(
+            make_pipeline(est, LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss"
+        )
+        on_features = GridSearchCV(
+            make_pipeline(LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss"
+        )
         _, features_s = timed(lambda: on_features.fit(X, labels))
         _, paths_s = timed(lambda: on_paths.fit(paths, labels))
-        assert abs(on_paths.best_score_ - on_features.best_score_) < 1e-9, (on_paths.best_score_, on_features.best_score_)
+        assert abs(on_paths.best_score_ - on_features.best_score_) < 1e-9, (
+            on_paths.best_score_,
+            on_features.best_score_,
+        )
 
     naive_core = spec.build_model("imagenet")
     naive_core.predict(np.zeros((1, size, size, 3), np.float32), verbose=0)
@@ -265,12 +277,15 @@ def main():
     print("|---|---:|---:|")
     for name, r in bare.items():
         print(f"| {name} | {r:,.1f} | {r / baseline:.2f} |")
-    print(f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s); decoding alone, "
-          f"{threads} threads, gives {decode_rate:,.1f} views/s ({decode_rate / used:.2f}x the forward pass)\n")
+    print(
+        f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s); decoding alone, "
+        f"{threads} threads, gives {decode_rate:,.1f} views/s ({decode_rate / used:.2f}x the forward pass)\n"
+    )
     print("| run | images/s | ratio |")
     print("|---|---:|---:|")
-    print(f"| cold `transform`, one view (empty cache) | {rate(n, cold_s):,.1f} | {rate(n, cold_s) / used:.2f} of the bare forward it uses |")
-    print(f"| naive loop: PIL + `model.predict` per batch | {naive_rate:,.1f} | {naive_rate / used:.2f} of the bare forward |")
+    cold_rate = rate(n, cold_s)
+    print(f"| cold `transform`, one view (empty cache) | {cold_rate:,.1f} | {cold_rate / used:.2f} of the forward it uses |")
+    print(f"| naive loop: PIL + `model.predict` per batch | {naive_rate:,.1f} | {naive_rate / used:.2f} of that forward |")
     print(f"| warm `transform`, two views, fresh process, cache of {n_rows:,} rows | {rate(n, fresh_s):,.0f} | |")
     print(f"| warm `transform`, two views, repeated in one process | {rate(n, repeated_s):,.0f} | |")
     print(f"| peak RSS after the cold run | {peak_mb:,.0f} MB | |")

@@ -21,7 +21,14 @@ import numpy as np
 
 from ._config import setting
 
-__all__ = ["CACHE_FORMAT_VERSION", "default_cache_dir", "resolve_cache_dir", "open_store", "store_for", "model_fingerprint"]
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "default_cache_dir",
+    "resolve_cache_dir",
+    "open_store",
+    "store_for",
+    "model_fingerprint",
+]
 
 #: Bump when the meaning or layout of a stored row changes.
 CACHE_FORMAT_VERSION = 1
@@ -234,7 +241,7 @@ class MemoryRows:
         with self._lock:
             out = [rows.get(k) for k in keys]
             touch = rows.move_to_end
-            for k, row in zip(keys, out):
+            for k, row in zip(keys, out, strict=True):
                 if row is not None:
                     touch(k)
         return out
