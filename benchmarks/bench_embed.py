@@ -284,8 +284,11 @@ def main():
     print("| run | images/s | ratio |")
     print("|---|---:|---:|")
     cold_rate = rate(n, cold_s)
-    print(f"| cold `transform`, one view (empty cache) | {cold_rate:,.1f} | {cold_rate / used:.2f} of the forward it uses |")
-    print(f"| naive loop: PIL + `model.predict` per batch | {naive_rate:,.1f} | {naive_rate / used:.2f} of that forward |")
+    for name, r in (
+        ("cold `transform`, one view (empty cache)", cold_rate),
+        ("naive loop: PIL + `model.predict` per batch", naive_rate),
+    ):
+        print(f"| {name} | {r:,.1f} | {r / used:.2f} of the forward the engine uses |")
     print(f"| warm `transform`, two views, fresh process, cache of {n_rows:,} rows | {rate(n, fresh_s):,.0f} | |")
     print(f"| warm `transform`, two views, repeated in one process | {rate(n, repeated_s):,.0f} | |")
     print(f"| peak RSS after the cold run | {peak_mb:,.0f} MB | |")
