@@ -142,7 +142,9 @@ def build_parser():
             P(dog), sorted by id. Otherwise: path,label,proba_<class>..."""
         ),
     )
-    p.add_argument("model", metavar="MODEL", help="a .skops (or, with --allow-pickle, .joblib) file written by `skcatdog train`")
+    p.add_argument(
+        "model", metavar="MODEL", help="a .skops (or, with --allow-pickle, .joblib) file written by `skcatdog train`"
+    )
     p.add_argument(
         "--trust",
         action="store_true",

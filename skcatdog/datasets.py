@@ -75,7 +75,9 @@ def load_image_folder(root):
         )
     classes = sorted(set(labels))
     if len(classes) < 2:
-        raise ValueError(f"{os.fspath(root)!r} holds images of one class only ({classes[0]!r}); at least two are needed")
+        raise ValueError(
+            f"{os.fspath(root)!r} holds images of one class only ({classes[0]!r}); at least two are needed"
+        )
     return np.array([os.fspath(p) for p in paths]), np.array(labels)
 
 
@@ -129,7 +131,7 @@ def load_image_csv(path, root=None):
     if table.empty:
         raise ValueError(f"{os.fspath(path)} lists no images")
     items, absent = [], []
-    for line, row in zip(range(2, len(table) + 2), table.itertuples(index=False)):
+    for line, row in zip(range(2, len(table) + 2), table.itertuples(index=False), strict=True):
         where = f"{os.fspath(path)}, line {line}"
         if not row.path.strip() or not row.label.strip():
             raise ValueError(f"{where}: empty path or label")
@@ -142,7 +144,7 @@ def load_image_csv(path, root=None):
             items.append(os.fspath(image))
             continue
         if not all(cells):
-            raise ValueError(f"{where}: box has empty cells {dict(zip(BOX_COLUMNS, cells))}")
+            raise ValueError(f"{where}: box has empty cells {dict(zip(BOX_COLUMNS, cells, strict=True))}")
         try:
             items.append(ImageCrop(os.fspath(image), tuple(float(c) for c in cells)))
         except ValueError as exc:
@@ -226,7 +228,7 @@ def _bad_images(root, paths, n_jobs=None):
         problems = list(
             tqdm(pool.map(_image_problem, paths, chunksize=64), total=len(paths), desc="checking images", disable=None)
         )
-    bad = {name: reason for name, reason in zip(names, problems) if reason is not None}
+    bad = {name: reason for name, reason in zip(names, problems, strict=True) if reason is not None}
     with atomic_write(record) as f:
         json.dump({"decoder": DECODER_ID, "files": len(names), "bad": bad}, f, indent=0)
     return bad
@@ -290,7 +292,9 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
     for label in ("Cat", "Dog"):
         sub = root / "PetImages" / label
         if not sub.is_dir():
-            raise FileNotFoundError(f"{os.fspath(root)} has no PetImages/{label} folder: not Microsoft's archive layout")
+            raise FileNotFoundError(
+                f"{os.fspath(root)} has no PetImages/{label} folder: not Microsoft's archive layout"
+            )
         # Only numbered photos: the archive also holds Thumbs.db files.
         found = sorted((p for p in sub.iterdir() if re.fullmatch(r"\d+\.jpg", p.name)), key=_natural_key)
         paths += [os.fspath(p) for p in found]
@@ -305,7 +309,9 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
     if return_X_y:
         return paths, labels
     target_names = np.array(["cat", "dog"])
-    shown = "\n".join(f"  {name}: {reason}" for name, reason in sorted(bad.items(), key=lambda kv: _natural_key(Path(kv[0])))[:20])
+    shown = "\n".join(
+        f"  {name}: {reason}" for name, reason in sorted(bad.items(), key=lambda kv: _natural_key(Path(kv[0])))[:20]
+    )
     more = f"\n  ... and {len(bad) - 20} more (see bad_files)" if len(bad) > 20 else ""
     descr = (
         "Dogs vs Cats (Microsoft's Asirra photos, the Kaggle Dogs vs Cats training set)\n"
@@ -315,7 +321,7 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
         f"{len(bad)} of the archive's {len(keep) + len(bad)} numbered files failed skcatdog's image checks "
         "and are left out (tensorflow-datasets drops 1,738 by a JFIF header test):\n"
         f"{shown}{more}\n\n"
-        "Elson, Douceur, Howell and Saul, \"Asirra: A CAPTCHA that Exploits Interest-Aligned Manual Image "
+        'Elson, Douceur, Howell and Saul, "Asirra: A CAPTCHA that Exploits Interest-Aligned Manual Image '
         "Categorization\", ACM CCS 2007. Terms: Microsoft's download page (id=54765).\n"
     )
     return Bunch(
@@ -339,7 +345,9 @@ def _read_split(path):
         try:
             rows.append((cells[0], int(cells[1]), int(cells[2])))
         except (IndexError, ValueError):
-            raise ValueError(f"{os.fspath(path)}, line {number}: expected 'NAME CLASS-ID SPECIES BREED-ID', got {line!r}") from None
+            raise ValueError(
+                f"{os.fspath(path)}, line {number}: expected 'NAME CLASS-ID SPECIES BREED-ID', got {line!r}"
+            ) from None
     return rows
 
 
@@ -367,7 +375,14 @@ def _head_box(xml_path):
 
 
 def fetch_oxford_pets(
-    *, subset="trainval", crop=None, data_home=None, download_if_missing=True, return_X_y=False, base_url=None, n_jobs=None
+    *,
+    subset="trainval",
+    crop=None,
+    data_home=None,
+    download_if_missing=True,
+    return_X_y=False,
+    base_url=None,
+    n_jobs=None,
 ):
     """The Oxford-IIIT Pet dataset: 37 cat and dog breeds, about 7,400 photos, downloaded once.
 
@@ -421,7 +436,9 @@ def fetch_oxford_pets(
     paths = [os.fspath(images / f"{name}.jpg") for name, *_ in rows]
     absent = [p for p in paths if not os.path.isfile(p)]
     if absent:
-        raise FileNotFoundError(f"{len(absent)} photos listed in {os.fspath(annotations)} are missing, e.g. {absent[0]}")
+        raise FileNotFoundError(
+            f"{len(absent)} photos listed in {os.fspath(annotations)} are missing, e.g. {absent[0]}"
+        )
     bad = _bad_images(images, [os.fspath(images / f"{name}.jpg") for name, *_ in _all_rows(annotations)], n_jobs)
     keep = [i for i, p in enumerate(paths) if os.path.relpath(p, images) not in bad]
     listed = set(paths)
@@ -446,7 +463,7 @@ def fetch_oxford_pets(
         + (": " + ", ".join(sorted(bad_files)) if bad_files else "")
         + ".\n"
         + (f"Cropped to the head box for {sum(has_box)} photos.\n" if crop == "head" else "")
-        + "\nO. M. Parkhi, A. Vedaldi, A. Zisserman, C. V. Jawahar, \"Cats and Dogs\", CVPR 2012.\n"
+        + '\nO. M. Parkhi, A. Vedaldi, A. Zisserman, C. V. Jawahar, "Cats and Dogs", CVPR 2012.\n'
     )
     return Bunch(
         data=items,
