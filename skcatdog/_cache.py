@@ -41,10 +41,15 @@ SIZE_LIMIT = 8 * 2**30
 
 
 def default_cache_dir():
-    """Where ``cache="auto"`` keeps embeddings.
+    """Return where ``cache="auto"`` keeps embeddings.
 
     ``$SKCATDOG_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/skcatdog``, else
     ``~/.cache/skcatdog``.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (it may not exist yet).
     """
     env = os.environ.get(CACHE_ENV)
     if env:

@@ -63,6 +63,11 @@ DECODER_ID = "pil-draft-bilinear-squash-exif-white-alpha/1"
 class ImageLoadError(ValueError):
     """One or more inputs could not be read as images.
 
+    Parameters
+    ----------
+    problems : iterable of (str, str)
+        ``(item, reason)`` for every bad item, in input order.
+
     Attributes
     ----------
     problems : list of (str, str)
@@ -93,6 +98,7 @@ class ImageCrop:
     Parameters
     ----------
     path : str or path-like
+        The image file.
     box : tuple of 4 floats
         ``(xmin, ymin, xmax, ymax)`` as fractions of the (EXIF-rotated)
         image's width and height, in ``[0, 1]``, as Open Images gives them.

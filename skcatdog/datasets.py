@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from imblearn.utils._docstring import Substitution
 
 from ._fetch import RemoteFileMetadata, fetch_archive, get_data_home, logger
 from ._images import IMAGE_EXTENSIONS, ImageCrop
@@ -41,11 +42,14 @@ def load_image_folder(root):
     Parameters
     ----------
     root : str or path-like
+        The folder to list.
 
     Returns
     -------
     paths : ndarray of str, shape (n_samples,)
+        Image paths, sorted.
     labels : ndarray of str, shape (n_samples,)
+        The class of each path.
 
     Raises
     ------
@@ -105,6 +109,7 @@ def load_image_csv(path, root=None):
         Image paths (str) and :class:`~skcatdog.ImageCrop` objects, in file
         order; every estimator in skcatdog accepts both.
     labels : ndarray of str, shape (n_samples,)
+        The ``label`` column.
 
     Raises
     ------
@@ -240,8 +245,24 @@ def _object_array(items):
     return out
 
 
+# The fetchers' shared parameters, documented once (imbalanced-learn's docstring substitution).
+_substitute_fetch_docs = Substitution(
+    data_home='''data_home : str or path-like, default=None
+        Where datasets are kept; by default ``$SKCATDOG_DATA`` or
+        ``~/skcatdog_data`` (see :func:`skcatdog._fetch.get_data_home`).''',
+    download_if_missing='''download_if_missing : bool, default=True
+        If False, raise :class:`OSError` instead of downloading.''',
+    return_X_y='''return_X_y : bool, default=False
+        Return ``(items, labels)`` (items and label strings), ready for a
+        skcatdog pipeline.''',
+    n_jobs='''n_jobs : int, default=None
+        Threads for the one-off image check (default: a few per CPU).''',
+)
+
+
+@_substitute_fetch_docs
 def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=False, base_url=None, n_jobs=None):
-    """Microsoft's Asirra cat and dog photos (the Kaggle Dogs vs Cats set), downloaded once.
+    """Load Microsoft's Asirra cat and dog photos (the Kaggle Dogs vs Cats set), downloaded once.
 
     About 25,000 photos (12,500 per class before cleaning) in Microsoft's
     archive ``kagglecatsanddogs_5340.zip`` (786 MB), as tensorflow-datasets'
@@ -254,19 +275,13 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
 
     Parameters
     ----------
-    data_home : str or path-like, default=None
-        Where datasets are kept; by default ``$SKCATDOG_DATA`` or
-        ``~/skcatdog_data`` (see :func:`get_data_home`).
-    download_if_missing : bool, default=True
-        If False, raise :class:`OSError` instead of downloading.
-    return_X_y : bool, default=False
-        Return ``(items, labels)`` (paths and ``"cat"``/``"dog"`` strings),
-        ready for a skcatdog pipeline.
+    {data_home}
+    {download_if_missing}
+    {return_X_y}
     base_url : str, default=None
         Download from this mirror (``base_url/kagglecatsanddogs_5340.zip``)
         instead of Microsoft; by default ``$SKCATDOG_DATA_MIRROR`` if set.
-    n_jobs : int, default=None
-        Threads for the one-off image check (default: a few per CPU).
+    {n_jobs}
 
     Returns
     -------
@@ -275,6 +290,7 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
         ``target`` (0 cat, 1 dog), ``target_names``, ``bad_files`` (dict
         ``path -> reason`` of the files left out), ``DESCR``.
     (items, labels) : tuple, if ``return_X_y``
+        Paths and labels alone.
 
     Raises
     ------
@@ -374,6 +390,7 @@ def _head_box(xml_path):
     return frac
 
 
+@_substitute_fetch_docs
 def fetch_oxford_pets(
     *,
     subset="trainval",
@@ -394,15 +411,20 @@ def fetch_oxford_pets(
 
     Parameters
     ----------
-    subset : {"trainval", "test", "all"}, default="trainval"
-    crop : {None, "head"}, default=None
+    subset : {{"trainval", "test", "all"}}, default="trainval"
+    crop : {{None, "head"}}, default=None
         ``"head"`` returns an :class:`~skcatdog.ImageCrop` of the pet's head
         for each photo with a head box (the annotators drew them for the
         ``trainval`` photos), and the whole photo for the others;
         ``has_box`` says which.
-    data_home, download_if_missing, return_X_y, base_url, n_jobs
-        As :func:`fetch_dogs_vs_cats`; ``base_url`` serves ``images.tar.gz``
-        and ``annotations.tar.gz``.
+    {data_home}
+    {download_if_missing}
+    {return_X_y}
+    base_url : str, default=None
+        Download from this mirror (``base_url/images.tar.gz`` and
+        ``base_url/annotations.tar.gz``) instead of the University of Oxford;
+        by default ``$SKCATDOG_DATA_MIRROR`` if set.
+    {n_jobs}
 
     Returns
     -------
@@ -413,6 +435,7 @@ def fetch_oxford_pets(
         ``species`` (``"cat"``/``"dog"``), ``subset`` (``"trainval"``/``"test"``
         per photo), ``has_box``, ``bad_files``, ``DESCR``.
     (items, labels) : tuple, if ``return_X_y``
+        Paths and labels alone.
     """
     from sklearn.utils import Bunch
 

@@ -19,16 +19,6 @@ import skcatdog.recipe
 # Returns entries are written `name : type`, as in scikit-learn).
 IGNORED = {"GL01", "GL02", "ES01", "SA01", "EX01", "RT02"}
 
-# Docstrings in modules being rewritten on other branches right now (the engine, cache and image
-# loader; the dataset fetchers): strict, so each entry fails loudly once its docstring is fixed.
-PENDING = {
-    "skcatdog._cache.default_cache_dir": "_cache.py is being reworked with the shared cache store",
-    "skcatdog._images.ImageCrop": "_images.py is being reworked with the image loader",
-    "skcatdog._images.ImageLoadError": "_images.py is being reworked with the image loader",
-    "skcatdog.datasets.load_image_csv": "datasets.py is being rewritten with the fetchers",
-    "skcatdog.datasets.load_image_folder": "datasets.py is being rewritten with the fetchers",
-}
-
 MODULES = [skcatdog, skcatdog.active, skcatdog.imagenet, skcatdog.metrics, skcatdog.novelty, skcatdog.recipe]
 
 
@@ -68,10 +58,7 @@ def test_the_public_api_is_covered():
         assert expected in names, expected
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(reason=PENDING[n], strict=True)) if n in PENDING else n for n in PUBLIC],
-)
+@pytest.mark.parametrize("name", PUBLIC)
 def test_docstring(name):
     result = numpydoc_validate.validate(name)
     errors = [(code, msg) for code, msg in result["errors"] if code not in IGNORED]
