@@ -247,6 +247,7 @@ def embed_many(
     precision="auto",
     verbose=0,
     outputs=("embeddings", "logits"),
+    mean_views=False,
 ):
     """Rows of (embedding, logits) for ``items``, one :class:`Rows` per view,
     from the cache or one forward pass per (view, distinct content).
@@ -270,11 +271,16 @@ def embed_many(
         Which parts to return (the cache always stores both); asking for
         embeddings alone saves the memory of 1000 logits per image; ``()``
         computes and stores rows and returns ``None`` for each view.
+    mean_views : bool
+        Return one :class:`Rows`, the mean over the views (summed in view
+        order, in float32), computed as rows are found: a warm call then
+        writes each output row once instead of once per view.
 
     Returns
     -------
     list of Rows or None
-        One per view, with ``None`` for a part not asked for.
+        One per view (or one, the mean, with ``mean_views``), with ``None``
+        for a part not asked for.
 
     Raises
     ------
@@ -296,7 +302,7 @@ def embed_many(
         keep = None
     else:
         keep = slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim)
-    call = _Call(list(items), backbone, weights, resolve_precision(precision), views, cache, keep)
+    call = _Call(list(items), backbone, weights, resolve_precision(precision), views, cache, keep, mean_views)
     threads = max(1, effective_n_jobs(n_jobs))
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -315,7 +321,8 @@ def embed_many(
         call.problems.sort(key=lambda p: p[2])
         raise ImageLoadError([(name, reason) for name, reason, _ in call.problems])
     if keep is None:
-        return [None] * len(views)
+        return [None] * len(call.out_views)
+    call.finish()
     # call.out holds only the kept columns: embeddings first (if kept), then logits.
     return [
         Rows(
@@ -334,7 +341,7 @@ _PROBE_CHUNK = 512
 class _Call:
     """The state of one :func:`embed_many` call: which rows are hits, misses or bad."""
 
-    def __init__(self, items, backbone, weights, precision, views, cache, keep):
+    def __init__(self, items, backbone, weights, precision, views, cache, keep, mean_views=False):
         self.items, self.backbone, self.weights, self.precision = items, backbone, weights, precision
         self.views = views
         self.width = backbone.embedding_dim + backbone.n_classes
@@ -342,7 +349,12 @@ class _Call:
         # The floats read from the store: the kept ones, or one float to learn a row exists.
         self.cols = (0, 1) if keep is None else (keep.start, keep.stop or self.width)
         n_kept = 0 if keep is None else len(range(self.width)[keep])
-        self.out = np.empty((len(views), len(items), n_kept), dtype=np.float32) if keep is not None else None
+        # With mean_views, one output holds the mean; rows of items still missing
+        # a view wait in ``parts`` (item -> row per view) until the end.
+        self.mean = mean_views and len(views) > 1
+        self.out_views = 1 if mean_views else len(views)
+        self.out = np.empty((self.out_views, len(items), n_kept), dtype=np.float32) if keep is not None else None
+        self.parts = {}
         self.store = store_for(cache)
         self.memory_prefix = (
             None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
@@ -486,9 +498,24 @@ class _Call:
         # Hits go straight into the output: rows of distinct items, so threads never overlap.
         out = self.out
         misses = []
+        if out is not None and not needs and len(digests) == len(chunk):
+            # Every row found (the warm path): C-level copies, one pass per view.
+            for v in range(n_views):
+                block = np.stack([rows[position[digests[i]] + v] for i in chunk])
+                if not self.mean:
+                    out[v, chunk.start : chunk.stop] = block
+                elif v == 0:
+                    out[0, chunk.start : chunk.stop] = block
+                else:
+                    out[0, chunk.start : chunk.stop] += block
+            if self.mean:
+                out[0, chunk.start : chunk.stop] /= np.float32(n_views)
+            return bad, misses
         for i, d in digests.items():
             k = position[d]
-            if out is not None:
+            if out is not None and self.mean:
+                self.parts[i] = rows[k : k + n_views]
+            elif out is not None:
                 for v in range(n_views):
                     row = rows[k + v]
                     if row is not None:
@@ -499,6 +526,17 @@ class _Call:
             elif need:
                 misses.append((i, miss_sources[d], need))
         return bad, misses
+
+    def finish(self):
+        """Write the mean of the views for items whose rows were not all found at once."""
+        scale = np.float32(len(self.views))
+        for i, got in self.parts.items():
+            total = got[0].copy()
+            for row in got[1:]:
+                total += row
+            total /= scale
+            self.out[0, i] = total
+        self.parts.clear()
 
     def collect(self, results):
         bad, misses = results
@@ -573,7 +611,11 @@ class _Call:
                     keys = [EmbeddingStore.key(self.fingerprint, self.views[v], d) for d, v in batch_keys]
                     if self.out is not None:
                         for (digest, v), row in zip(batch_keys, rows, strict=True):
-                            self.out[v, self.pending[digest]] = row[self.keep]
+                            if self.mean:
+                                for i in self.pending[digest]:
+                                    self.parts[i][v] = row[self.keep]
+                            else:
+                                self.out[v, self.pending[digest]] = row[self.keep]
                     if self.store is not None:
                         t = time.perf_counter()
                         self.store.put_many(zip(keys, rows, strict=True))

@@ -139,15 +139,10 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
     def _embed(self, items, name):
         views = view_names(self.views)
-        rows = _engine.embed_many(items, name, views=views, outputs=("embeddings",), **engine_kwargs(self))
-        if len(rows) == 1:
-            return rows[0].embeddings
-        # In place: the same sum and division as np.mean over the views, without new arrays.
-        total = rows[0].embeddings
-        for r in rows[1:]:
-            total += r.embeddings
-        total /= np.float32(len(rows))
-        return total
+        (rows,) = _engine.embed_many(
+            items, name, views=views, outputs=("embeddings",), mean_views=True, **engine_kwargs(self)
+        )
+        return rows.embeddings
 
     def transform(self, X):
         """Embed images (from the cache where possible).

@@ -161,3 +161,19 @@ def test_asking_for_one_part_returns_the_same_numbers(forward_count):
     assert fresh.logits.shape == (2, 1000)
     with pytest.raises(ValueError, match="outputs"):
         _embed(images, outputs=("pixels",))
+
+
+def test_mean_views_is_the_mean_of_the_views_whatever_was_cached(image_files, isolated_cache):
+    from skcatdog._images import VIEWS
+
+    paths = image_files(5)
+    per_view = _engine.embed_many(paths, "tiny_test", None, views=VIEWS, cache=None, outputs=("embeddings",))
+    expected = per_view[0].embeddings.copy()
+    for rows in per_view[1:]:
+        expected += rows.embeddings
+    expected /= np.float32(len(VIEWS))
+    # Cold; then two views cached for some photos only; then warm: the same bits every time.
+    (cold,) = _engine.embed_many(paths[:2], "tiny_test", None, views=VIEWS[1:3], outputs=("embeddings",))
+    for _ in range(2):
+        (mean,) = _engine.embed_many(paths, "tiny_test", None, views=VIEWS, outputs=("embeddings",), mean_views=True)
+        np.testing.assert_array_equal(mean.embeddings, expected)
