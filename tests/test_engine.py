@@ -173,7 +173,7 @@ def test_mean_views_is_the_mean_of_the_views_whatever_was_cached(image_files, is
         expected += rows.embeddings
     expected /= np.float32(len(VIEWS))
     # Cold; then two views cached for some photos only; then warm: the same bits every time.
-    (cold,) = _engine.embed_many(paths[:2], "tiny_test", None, views=VIEWS[1:3], outputs=("embeddings",))
+    _engine.embed_many(paths[:2], "tiny_test", None, views=VIEWS[1:3], outputs=("embeddings",))
     for _ in range(2):
         (mean,) = _engine.embed_many(paths, "tiny_test", None, views=VIEWS, outputs=("embeddings",), mean_views=True)
         np.testing.assert_array_equal(mean.embeddings, expected)
