@@ -1,0 +1,392 @@
+"""Computing a transformer's missing cache rows on a Dask cluster.
+
+The client reads and digests the items (the digest is the cache key), looks
+the keys up in the store, keeps one item per missing content (so each unique
+(backbone, view, content) is forwarded once per run, whichever worker gets
+it) and sends partitions of those to the workers.  Each task runs the
+ordinary engine with ``outputs=()``: it computes, writes the rows to the
+shared store and returns counts, never rows or models.  The engine keeps one
+model per worker process (``_engine._RUNNERS``), built by the first task and
+reused by the next ones; nothing heavy crosses the network but the photos'
+paths.
+
+Nothing here keeps a client or a connection: :func:`precompute` takes one for
+the length of the call, and estimators stay a few hundred picklable bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+from . import _engine, _images
+from ._images import ImageLoadError, _Bad, as_items, describe
+from ._shard_store import ShardStore, is_url
+
+try:  # a module-level base class so that Dask accepts the plugin; Dask itself stays optional
+    from distributed import WorkerPlugin as _WorkerPlugin
+except ImportError:  # pragma: no cover - exercised only without distributed
+    _WorkerPlugin = object
+
+__all__ = ["precompute", "WorkerSetup", "worker_stats", "reset_worker_stats"]
+
+
+class WorkerSetup(_WorkerPlugin):
+    """A Dask worker plugin that prepares each worker process for skcatdog.
+
+    Register it once (``client.register_plugin(WorkerSetup(...))``); Dask
+    runs it on every worker, including those restarted after a crash.
+
+    Parameters
+    ----------
+    tf_threads : int or None
+        TensorFlow's intra-op threads per worker.  Several worker processes
+        on one host each default to one thread per core; give each its share
+        (cores / workers) so they do not oversubscribe the CPU.
+    preload : sequence of str
+        Modules to import on the worker, for example one that registers a
+        custom backbone with :func:`skcatdog.backbones.register_backbone`.
+    """
+
+    name = "skcatdog-worker-setup"
+
+    def __init__(self, tf_threads=None, preload=()):
+        self.tf_threads = tf_threads
+        self.preload = tuple(preload)
+
+    def setup(self, worker=None):
+        import importlib
+
+        if self.tf_threads:
+            _set_tf_threads(self.tf_threads)
+        for module in self.preload:
+            importlib.import_module(module)
+
+
+def _set_tf_threads(n):
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    try:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except (ImportError, RuntimeError):
+        pass  # TensorFlow already ran in this process: its pools are fixed now
+
+
+def _worker_info():
+    import keras
+
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "gpu": _engine._gpu_available(),
+        "backend": keras.backend.backend(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "images_forwarded": _engine.stats.images_forwarded,
+    }
+
+
+def worker_stats(client):
+    """``{worker address: images forwarded by that worker process}``."""
+    return client.run(lambda: _engine.stats.images_forwarded)
+
+
+def reset_worker_stats(client):
+    client.run(_engine.stats.reset)
+
+
+def _new_engine():
+    """Whether the engine has the batched, store-agnostic API (``embed_many``)."""
+    return hasattr(_engine, "embed_many")
+
+
+_SHARD_STORES = {}
+_SHARD_LOCK = threading.Lock()
+
+
+def open_store(cache):
+    """The store a ``cache`` parameter names, opened in this process (``None`` for no cache)."""
+    from . import _cache
+
+    if _new_engine():
+        return _cache.open_store(cache)
+    # Until the engine opens URL stores itself (issue 9), keep one per process here.
+    if is_url(cache):
+        with _SHARD_LOCK:
+            key = (os.getpid(), cache)
+            if key not in _SHARD_STORES:
+                _SHARD_STORES[key] = ShardStore(cache)
+            return _SHARD_STORES[key]
+    directory = _cache.resolve_cache_dir(cache)
+    return None if directory is None else _cache.open_store(directory)
+
+
+def _get_many(store, keys, width):
+    if hasattr(store, "get_many"):
+        return list(store.get_many(keys, width))
+    return [store.get(k, width) for k in keys]
+
+
+def embed_many(items, backbone, *, views, cache, **kwargs):
+    """The engine's ``embed_many(..., outputs=())``: compute and store, return nothing."""
+    if _new_engine():
+        _engine.embed_many(items, backbone, views=views, cache=cache, outputs=(), **kwargs)
+        return
+    if not is_url(cache):
+        for view in views:
+            _engine.embed(items, backbone, view=view, cache=cache, outputs=("embeddings",), **kwargs)
+        return
+    # The old engine cannot write to a URL store: compute the misses uncached and store them here.
+    store = open_store(cache)
+    spec = _engine.get_backbone(backbone)
+    width = spec.embedding_dim + spec.n_classes
+    fingerprint = _engine.fingerprint(spec, kwargs.get("weights", "imagenet"), _engine.resolve_precision(kwargs.get("precision", "auto")))
+    digests = [_images.read_source(item).digest for item in items]
+    try:
+        for view in views:
+            keys = [ShardStore.key(fingerprint, view, d) for d in digests]
+            miss = [i for i, row in enumerate(_get_many(store, keys, width)) if row is None]
+            if miss:
+                rows = _engine.embed([items[i] for i in miss], spec, view=view, cache=None, **kwargs)
+                import numpy as np
+
+                store.put_many((keys[i], row) for i, row in zip(miss, np.concatenate([rows.embeddings, rows.logits], axis=1)))
+    finally:
+        store.flush()
+
+
+def _no_gpu_message(info):
+    return (
+        f"worker process {info['pid']} on {info['host']} has no GPU visible to Keras "
+        f"({info['backend']} backend, CUDA_VISIBLE_DEVICES={info['cuda_visible_devices']!r}), but this "
+        "precompute runs on a GPU cluster; its rows would be computed on the CPU in a different precision. "
+        "Fix the worker's CUDA setup, or pass require_gpu=False to allow CPU workers"
+    )
+
+
+def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs):
+    """One task: compute and store the rows of ``items``; return counts, never rows."""
+    if require_gpu and not _engine._gpu_available():
+        raise RuntimeError(_no_gpu_message(_worker_info()))
+    before = _engine.stats.images_forwarded
+    start = time.perf_counter()
+    problems = []
+    try:
+        embed_many(items, backbone, views=views, cache=cache, **engine_kwargs)
+    except ImageLoadError as exc:
+        problems = exc.problems
+    return {
+        "forwarded": _engine.stats.images_forwarded - before,  # one task at a time per worker thread
+        "seconds": time.perf_counter() - start,
+        "problems": problems,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+
+
+def _default_client():
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:  # no client in this process
+        return None
+
+
+def _probe(items, n_jobs):
+    """Read and digest every item on this host: ``(digests, problems)``, problems as ``{index: reason}``."""
+    from joblib import effective_n_jobs
+
+    def one(i):
+        try:
+            src = _images.read_source(items[i])
+            src.data = None  # holding every photo's bytes would not scale; misses are re-read
+            return i, src, None
+        except _Bad as exc:
+            return i, None, str(exc)
+
+    sources, problems = [None] * len(items), {}
+    with ThreadPoolExecutor(max_workers=max(1, effective_n_jobs(n_jobs))) as pool:
+        for i, src, reason in pool.map(one, range(len(items))):
+            if reason is None:
+                sources[i] = src
+            else:
+                problems[i] = reason
+    return sources, problems
+
+
+def _check_headers(sources, indices, n_jobs):
+    """Header checks for the items about to be sent, so a non-image fails here, not on a worker."""
+    from joblib import effective_n_jobs
+
+    def one(i):
+        try:
+            _images.check_header(sources[i])
+            return i, None
+        except _Bad as exc:
+            return i, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, effective_n_jobs(n_jobs))) as pool:
+        return {i: reason for i, reason in pool.map(one, indices) if reason is not None}
+
+
+def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
+    """See :meth:`skcatdog.KerasEmbeddingTransformer.precompute`."""
+    from ._validation import check_views, engine_kwargs
+
+    names = est._check_params()
+    views = check_views(est.views)
+    items = as_items(X)
+    kwargs = engine_kwargs(est)
+    cache = kwargs.pop("cache")
+    kwargs.pop("verbose")
+    if cache is None or cache is False:
+        raise ValueError(
+            "precompute fills the cache, but this transformer has cache=None; give it a cache "
+            "(on a cluster, a store every worker reaches, such as 'file:///shared/dir' or 's3://bucket/prefix')"
+        )
+    if client is None:
+        client = _default_client()
+    if client is None:
+        return _precompute_here(items, names, views, cache, kwargs, est.verbose)
+
+    started = time.perf_counter()
+    infos = client.run(_worker_info)
+    if not infos:
+        raise RuntimeError("the Dask cluster has no workers")
+    if not is_url(cache):
+        here = socket.gethostname()
+        elsewhere = sorted({i["host"] for i in infos.values()} - {here})
+        if elsewhere:
+            raise ValueError(
+                f"cache={cache!r} is a directory on this host, but Dask workers run on {elsewhere}: "
+                "they would each fill their own cache. Use a store every host reaches, an fsspec URL such as "
+                "'file:///shared/dir' (NFS) or 's3://bucket/prefix'"
+            )
+    gpu_cluster = require_gpu if require_gpu is not None else any(
+        i["gpu"] or i["cuda_visible_devices"] not in (None, "") for i in infos.values()
+    )
+    if gpu_cluster:
+        missing_gpu = [i for i in infos.values() if not i["gpu"]]
+        if missing_gpu:
+            raise RuntimeError(_no_gpu_message(missing_gpu[0]))
+    precision = kwargs.pop("precision")
+    if precision == "auto":
+        # Every worker must compute the same fingerprint; "auto" would let each decide.
+        precision = "mixed" if gpu_cluster else "float32"
+        if precision != _engine.resolve_precision("auto"):
+            warnings.warn(
+                f"the cluster computes precision='auto' as {precision!r}, but this process resolves it to "
+                f"{_engine.resolve_precision('auto')!r}, so transform here will not find the cluster's rows; "
+                f"set precision={precision!r} on the transformer to use them everywhere",
+                stacklevel=3,
+            )
+
+    sources, problems = _probe(items, kwargs["n_jobs"])
+    timings = {"read_digest": time.perf_counter() - started}
+    store = open_store(cache)
+    first = {}  # digest -> first index with that content
+    for i, src in enumerate(sources):
+        if src is not None:
+            first.setdefault(src.digest, i)
+    reps = list(first.values())
+    t = time.perf_counter()
+    todo = {}  # backbone -> representative indices with at least one missing view
+    missing_keys = {}
+    for name in names:
+        spec = _engine.get_backbone(name)
+        width = spec.embedding_dim + spec.n_classes
+        fingerprint = _engine.fingerprint(spec, kwargs["weights"], precision)
+        need = set()
+        missing_keys[name] = 0
+        for view in views:
+            keys = [ShardStore.key(fingerprint, view, sources[i].digest) for i in reps]
+            rows = _get_many(store, keys, width) if store is not None else [None] * len(keys)
+            for i, row in zip(reps, rows):
+                if row is None:
+                    need.add(i)
+                    missing_keys[name] += 1
+        todo[name] = sorted(need)
+    timings["lookup"] = time.perf_counter() - t
+    problems.update(_check_headers(sources, sorted(set().union(*todo.values())), kwargs["n_jobs"]))
+    for name in names:
+        todo[name] = [i for i in todo[name] if i not in problems]
+
+    n_workers = len(infos)
+    tasks = []
+    for name in names:
+        idx = todo[name]
+        if not idx:
+            continue
+        size = partition_size or max(kwargs["batch_size"], math.ceil(len(idx) / (4 * n_workers)))
+        for s in range(0, len(idx), size):
+            tasks.append((name, idx[s : s + size]))
+    t = time.perf_counter()
+    futures = [
+        client.submit(
+            _embed_partition,
+            [items[i] for i in part],
+            name,
+            views,
+            cache,
+            gpu_cluster,
+            dict(kwargs, precision=precision),
+            pure=False,
+            key=f"skcatdog-embed-{name}-{n}-{os.urandom(4).hex()}",
+        )
+        for n, (name, part) in enumerate(tasks)
+    ]
+    results = client.gather(futures)
+    timings["cluster"] = time.perf_counter() - t
+    for (name, part), result in zip(tasks, results):
+        local = {describe(items[i], j): i for j, i in enumerate(part)}
+        for item_name, reason in result["problems"]:
+            i = local.get(item_name)
+            if i is None:  # pragma: no cover - the engine names items as describe() does
+                raise ImageLoadError([(item_name, reason)])
+            problems.setdefault(i, reason)
+    if problems:
+        # Identical content is bad for every item that has it, not only the one sent.
+        by_digest = {sources[i].digest: reason for i, reason in problems.items() if sources[i] is not None}
+        for i, src in enumerate(sources):
+            if src is not None and src.digest in by_digest:
+                problems.setdefault(i, by_digest[src.digest])
+        raise ImageLoadError([(describe(items[i], i), problems[i]) for i in sorted(problems)])
+    timings["total"] = time.perf_counter() - started
+    per_worker = {}
+    for r in results:
+        per_worker[f"{r['host']}:{r['pid']}"] = per_worker.get(f"{r['host']}:{r['pid']}", 0) + r["forwarded"]
+    return {
+        "items": len(items),
+        "unique": len(reps),
+        "missing": sum(missing_keys.values()),
+        "forwarded": sum(r["forwarded"] for r in results),
+        "tasks": len(tasks),
+        "forwarded_per_worker": per_worker,
+        "precision": precision,
+        "seconds": timings,
+    }
+
+
+def _precompute_here(items, names, views, cache, kwargs, verbose):
+    """No cluster: the plain engine, in this process."""
+    before = _engine.stats.images_forwarded
+    start = time.perf_counter()
+    for name in names:
+        embed_many(items, name, views=views, cache=cache, verbose=verbose, **kwargs)
+    forwarded = _engine.stats.images_forwarded - before
+    return {
+        "items": len(items),
+        "forwarded": forwarded,
+        "tasks": 0,
+        "seconds": {"total": time.perf_counter() - start},
+    }
