@@ -24,6 +24,8 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+from joblib import parallel_config
+
 from . import _engine, _images
 from ._images import ImageLoadError, _Bad, as_items, describe
 from ._shard_store import ShardStore, is_url
@@ -179,7 +181,10 @@ def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs):
     start = time.perf_counter()
     problems = []
     try:
-        embed_many(items, backbone, views=views, cache=cache, **engine_kwargs)
+        # joblib's default backend refuses to count cores inside a daemonic Dask
+        # worker (and warns); the engine only needs the count for its decode threads.
+        with parallel_config(backend="threading"):
+            embed_many(items, backbone, views=views, cache=cache, **engine_kwargs)
     except ImageLoadError as exc:
         problems = exc.problems
     return {
@@ -259,7 +264,6 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     if client is None:
         return _precompute_here(items, names, views, cache, kwargs, est.verbose)
 
-    started = time.perf_counter()
     infos = client.run(_worker_info)
     if not infos:
         raise RuntimeError("the Dask cluster has no workers")
@@ -291,6 +295,7 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
                 stacklevel=3,
             )
 
+    started = time.perf_counter()
     sources, problems = _probe(items, kwargs["n_jobs"])
     timings = {"read_digest": time.perf_counter() - started}
     store = open_store(cache)
