@@ -24,6 +24,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from joblib import parallel_config
 
 from . import _engine, _images
@@ -71,15 +72,20 @@ class WorkerSetup(_WorkerPlugin):
 
 
 def _set_tf_threads(n):
+    import sys
+
+    # TensorFlow reads these when it creates its thread pools; setting them
+    # here rather than importing TensorFlow keeps the plugin (and a worker's
+    # start) cheap.
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    try:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except (ImportError, RuntimeError):
-        pass  # TensorFlow already ran in this process: its pools are fixed now
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # TensorFlow already ran in this process: its pools are fixed now
 
 
 def _worker_info():
@@ -95,13 +101,21 @@ def _worker_info():
     }
 
 
+def _forwarded():
+    return _engine.stats.images_forwarded
+
+
+def _reset_stats():
+    _engine.stats.reset()
+
+
 def worker_stats(client):
-    """``{worker address: images forwarded by that worker process}``."""
-    return client.run(lambda: _engine.stats.images_forwarded)
+    """``{worker address: images forwarded by that worker process}`` (``_engine.stats`` on each)."""
+    return client.run(_forwarded)
 
 
 def reset_worker_stats(client):
-    client.run(_engine.stats.reset)
+    client.run(_reset_stats)
 
 
 def _new_engine():
@@ -151,17 +165,26 @@ def embed_many(items, backbone, *, views, cache, **kwargs):
     width = spec.embedding_dim + spec.n_classes
     fingerprint = _engine.fingerprint(spec, kwargs.get("weights", "imagenet"), _engine.resolve_precision(kwargs.get("precision", "auto")))
     digests = [_images.read_source(item).digest for item in items]
+    problems = {}
     try:
         for view in views:
             keys = [ShardStore.key(fingerprint, view, d) for d in digests]
             miss = [i for i, row in enumerate(_get_many(store, keys, width)) if row is None]
             if miss:
-                rows = _engine.embed([items[i] for i in miss], spec, view=view, cache=None, **kwargs)
-                import numpy as np
-
-                store.put_many((keys[i], row) for i, row in zip(miss, np.concatenate([rows.embeddings, rows.logits], axis=1)))
+                try:
+                    rows = _engine.embed([items[i] for i in miss], spec, view=view, cache=None, **kwargs)
+                except ImageLoadError as exc:
+                    # Store the good rows before raising, as the engine does with its own cache.
+                    problems.update(exc.problems)
+                    miss = [i for i in miss if describe(items[i], i) not in problems]
+                    if not miss:
+                        continue
+                    rows = _engine.embed([items[i] for i in miss], spec, view=view, cache=None, **kwargs)
+                store.put_many(zip((keys[i] for i in miss), np.concatenate([rows.embeddings, rows.logits], axis=1)))
     finally:
         store.flush()
+    if problems:
+        raise ImageLoadError(list(problems.items()))
 
 
 def _no_gpu_message(info):
