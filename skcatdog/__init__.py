@@ -1,6 +1,7 @@
 """skcatdog: transfer-learning image classification as ordinary scikit-learn."""
 
 from ._cache import default_cache_dir
+from ._config import config_context, get_config, set_config
 from ._images import ImageCrop, ImageLoadError
 from ._version import __version__
 from .backbones import available_backbones, get_backbone, register_backbone
@@ -21,8 +22,10 @@ __all__ = [
     "Pipeline",
     "__version__",
     "available_backbones",
+    "config_context",
     "default_cache_dir",
     "get_backbone",
+    "get_config",
     "kaggle_log_loss",
     "kaggle_log_loss_scorer",
     "load_image_csv",
@@ -31,6 +34,7 @@ __all__ = [
     "make_pipeline",
     "novelty_roc_auc_score",
     "register_backbone",
+    "set_config",
 ]
 
 

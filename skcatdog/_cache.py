@@ -10,6 +10,7 @@ entry is whole.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CACHE_FORMAT_VERSION", "default_cache_dir", "resolve_cache_dir", "open_store", "model_fingerprint"]
+from ._config import get_config
+
+__all__ = ["CACHE_FORMAT_VERSION", "default_cache_dir", "resolve_cache_dir", "open_store", "store_for", "model_fingerprint"]
 
 #: Bump when the meaning or layout of a stored row changes.
 CACHE_FORMAT_VERSION = 1
@@ -55,6 +58,8 @@ def resolve_cache_dir(cache):
         return None
     if cache is True or (isinstance(cache, str) and cache == "auto"):
         return default_cache_dir()
+    if is_url(cache):
+        raise ValueError(f"cache {cache!r} is a URL, not a directory")
     if isinstance(cache, (str, os.PathLike)):
         return Path(cache).expanduser()
     raise ValueError(f"cache must be 'auto', None or a directory path, got {cache!r}")
@@ -64,6 +69,82 @@ def model_fingerprint(**parts):
     """A short stable hash of everything that decides a row's values."""
     payload = json.dumps({"format": CACHE_FORMAT_VERSION, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+# Rows this many floats or longer are stored by diskcache in files of their own
+# (its default ``disk_min_file_size`` of 32 KiB); the batched read below only
+# sees rows held inside SQLite and leaves the others to ``Cache.get``.
+_SQL_BATCH = 500  # bound parameters per query, well under SQLite's limit
+
+#: A file's digest is memoised only if its ctime and mtime were this many
+#: seconds old when it was read (see :class:`DigestMemo`).
+RACY_SECONDS = 2.0
+
+
+def stat_key(path, st):
+    """What identifies a file's content without reading it: path, device,
+    inode, size, mtime and ctime (nanoseconds)."""
+    return f"stat/{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
+
+
+def _select(cache, keys):
+    """``{key: (mode, value)}`` for the keys present, one query per batch."""
+    found = {}
+    for i in range(0, len(keys), _SQL_BATCH):
+        batch = keys[i : i + _SQL_BATCH]
+        rows = cache._sql(  # diskcache has no get_many; its schema has been stable since 4.0
+            f"SELECT key, mode, value FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(batch))})",
+            batch,
+        ).fetchall()
+        found.update((key, (mode, value)) for key, mode, value in rows)
+    return found
+
+
+class DigestMemo:
+    """Content digests remembered by ``stat_key``, so a warm ``transform`` does
+    not re-read and re-hash every photo (git's index and ccache's direct mode
+    do the same).
+
+    A file rewritten in place keeps its path, inode and perhaps its size and
+    mtime (``os.utime`` or a write within one timestamp tick), but the kernel
+    sets its ctime to the time of the write, and ctime cannot be set back.
+    A digest is only remembered when the file's ctime and mtime were at least
+    :data:`RACY_SECONDS` older than the moment the file was stat-ed before
+    reading, so any later write gives a ctime, hence a ``stat_key``, that no
+    remembered entry has. (Git calls such recent files "racily clean" and
+    re-checks them the same way.) The bound fails only if the clock steps
+    back by more than that, or on file systems whose ctime is coarser
+    than that or set by a server with a skewed clock.
+    """
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def get_many(self, keys):
+        """Digests for ``keys`` (``None`` where unknown)."""
+        found = _select(self._cache, list(keys))
+        out = []
+        for key in keys:
+            mode, value = found.get(key, (None, None))
+            out.append(value if mode == _MODE_RAW and isinstance(value, str) else None)
+        return out
+
+    def put_many(self, pairs):
+        pairs = list(pairs)
+        if not pairs:
+            return
+        with self._cache.transact(retry=True):
+            for key, digest in pairs:
+                self._cache.set(key, digest, retry=True)
+
+    @staticmethod
+    def trusted(st, started):
+        """Whether a file stat-ed at wall time ``started`` may be memoised."""
+        newest = max(st.st_ctime_ns, st.st_mtime_ns) / 1e9
+        return newest < started - RACY_SECONDS
+
+
+_MODE_RAW = 1  # diskcache.core.MODE_RAW: the value is held inline in SQLite
 
 
 class EmbeddingStore:
@@ -76,17 +157,35 @@ class EmbeddingStore:
         self._cache = diskcache.Cache(
             str(self.directory), size_limit=SIZE_LIMIT, eviction_policy="least-recently-stored"
         )
+        self.digests = DigestMemo(self._cache)
 
     @staticmethod
     def key(fingerprint, view, digest):
         return f"{fingerprint}/{view}/{digest}"
 
-    def get(self, key, width):
-        """The stored row, or ``None`` if absent or not ``width`` floats long."""
-        value = self._cache.get(key, default=None, retry=True)
+    @staticmethod
+    def _row(value, width):
         if not isinstance(value, bytes) or len(value) != 4 * width:
             return None
         return np.frombuffer(value, dtype="<f4")
+
+    def get(self, key, width):
+        """The stored row, or ``None`` if absent or not ``width`` floats long."""
+        return self._row(self._cache.get(key, default=None, retry=True), width)
+
+    def get_many(self, keys, width):
+        """Rows for ``keys`` in one query per batch (``None`` where absent)."""
+        found = _select(self._cache, list(keys))
+        out = []
+        for key in keys:
+            mode, value = found.get(key, (None, None))
+            if mode is None:
+                out.append(None)
+            elif mode == _MODE_RAW:
+                out.append(self._row(bytes(value) if isinstance(value, memoryview) else value, width))
+            else:  # held in a file of its own
+                out.append(self.get(key, width))
+        return out
 
     def put_many(self, pairs):
         """Store ``(key, float32 row)`` pairs in one transaction."""
@@ -94,12 +193,79 @@ class EmbeddingStore:
             for key, row in pairs:
                 self._cache.set(key, np.ascontiguousarray(row, dtype="<f4").tobytes(), retry=True)
 
+    def flush(self):
+        """Nothing is buffered: every :meth:`put_many` is committed."""
+
     def __len__(self):
-        return len(self._cache)
+        """Rows stored (memoised digests are not rows)."""
+        (n,) = self._cache._sql("SELECT COUNT(*) FROM Cache WHERE key NOT LIKE 'stat/%'").fetchone()
+        return n
+
+
+class MemoryRows:
+    """A bounded least-recently-used map of rows held in process memory."""
+
+    def __init__(self):
+        self._rows = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get_many(self, keys):
+        rows = self._rows
+        with self._lock:
+            out = [rows.get(k) for k in keys]
+            for k, row in zip(keys, out):
+                if row is not None:
+                    rows.move_to_end(k)
+        return out
+
+    def put_many(self, pairs):
+        limit = get_config()["memory_cache_bytes"]
+        with self._lock:
+            for key, row in pairs:
+                if key in self._rows or row.nbytes > limit:
+                    continue
+                self._rows[key] = row
+                self._bytes += row.nbytes
+            while self._bytes > limit and self._rows:
+                _, old = self._rows.popitem(last=False)
+                self._bytes -= old.nbytes
+
+    def clear(self):
+        with self._lock:
+            self._rows.clear()
+            self._bytes = 0
+
+
+#: Rows already read or computed in this process, keyed by ``(store directory, row key)``.
+memory = MemoryRows()
+
+#: ``stat_key -> digest`` learned in this process (trusted entries only); cleared when full.
+memory_digests: dict[str, str] = {}
+MEMORY_DIGESTS_MAX = 1_000_000
 
 
 _STORES: dict[tuple, EmbeddingStore] = {}
 _LOCK = threading.Lock()
+
+
+def is_url(cache):
+    """Whether ``cache`` names a shared store by fsspec URL (``s3://``, ``file://``...)."""
+    return isinstance(cache, str) and "://" in cache
+
+
+def store_for(cache):
+    """The store an estimator's ``cache`` parameter names, or ``None``."""
+    if is_url(cache):
+        from ._shard_store import ShardStore
+
+        key = (os.getpid(), cache)
+        with _LOCK:
+            if key not in _STORES:
+                _STORES[key] = ShardStore(cache)
+            return _STORES[key]
+    directory = resolve_cache_dir(cache)
+    return None if directory is None else open_store(directory)
 
 
 def open_store(directory):

@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 import threading
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _images
-from ._cache import EmbeddingStore, model_fingerprint, open_store, resolve_cache_dir
-from ._images import ImageLoadError, _Bad, describe
+from . import _cache
+from ._cache import EmbeddingStore, model_fingerprint, stat_key, store_for
+from ._images import ImageCrop, ImageLoadError, _Bad, describe
 from .backbones import PREPROCESSING, get_backbone
 
-__all__ = ["embed", "Rows", "stats", "get_runner", "PRECISIONS"]
+__all__ = ["embed", "embed_many", "Rows", "stats", "get_runner", "PRECISIONS"]
 
 PRECISIONS = ("auto", "float32", "mixed")
 
@@ -45,6 +49,10 @@ class _Stats:
         with self._lock:
             self.images_forwarded = 0
             self.models_built = 0
+            # Seconds spent per stage, summed over threads (the benchmarks print them).
+            self.seconds_decode = 0.0
+            self.seconds_forward = 0.0
+            self.seconds_store = 0.0
 
     def add(self, **counts):
         with self._lock:
@@ -128,6 +136,18 @@ class _Runner:
             keras.config.set_dtype_policy(previous)
         self.model = keras.Model(inputs, outputs, name=f"skcatdog_{backbone.name}")
         self.lock = threading.Lock()
+        self.lite = None
+        if precision == "float32" and _use_litert(backbone):
+            from ._config import get_config
+            from ._litert import ConversionMismatch, LiteForward
+
+            try:
+                self.lite = LiteForward(self.model, backbone, fingerprint(backbone, weights, precision))
+            except ConversionMismatch as exc:
+                if get_config()["cpu_runtime"] == "litert":
+                    raise
+                warnings.warn(f"{exc}; the forward pass runs on Keras instead", RuntimeWarning, stacklevel=2)
+        self.runtime = "litert" if self.lite is not None else "keras"
         stats.add(models_built=1)
 
     def forward(self, batch, n_real=None):
@@ -136,10 +156,36 @@ class _Runner:
         Rows past ``n_real`` are padding that keeps the batch shape fixed.
         """
         n_real = len(batch) if n_real is None else n_real
+        t = time.perf_counter()
         with self.lock:
-            embedding, logits = self.model.predict_on_batch(batch)
-        stats.add(images_forwarded=n_real)
+            if self.lite is not None:
+                embedding, logits = self.lite(batch)
+            else:
+                embedding, logits = self.model.predict_on_batch(batch)
+        stats.add(images_forwarded=n_real, seconds_forward=time.perf_counter() - t)
         return np.concatenate([np.asarray(embedding[:n_real], np.float32), np.asarray(logits[:n_real], np.float32)], axis=1)
+
+
+def _use_litert(backbone):
+    """Whether float32 forward passes go through LiteRT (see ``skcatdog.set_config``)."""
+    import keras
+
+    from ._config import _RUNTIMES, get_config
+
+    runtime = get_config()["cpu_runtime"]
+    if runtime not in _RUNTIMES:
+        raise ValueError(f"cpu_runtime (or $SKCATDOG_CPU_RUNTIME) must be one of {_RUNTIMES}, got {runtime!r}")
+    if runtime == "keras":
+        return False
+    from ._litert import available
+
+    possible = keras.backend.backend() == "tensorflow" and not _gpu_available()
+    if runtime == "litert" and not (possible and available()):
+        raise RuntimeError(
+            "cpu_runtime='litert' needs the TensorFlow backend, no GPU, and ai-edge-litert "
+            "(pip install ai-edge-litert) or TensorFlow's tf.lite"
+        )
+    return possible and available()
 
 
 _RUNNERS: dict[tuple, _Runner] = {}
@@ -179,12 +225,17 @@ def _chunks(n, size):
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def embed(
+def embed(items, backbone, weights="imagenet", *, view="crop", **kwargs):
+    """Rows of (embedding, logits) for ``items`` in one view; see :func:`embed_many`."""
+    return embed_many(items, backbone, weights, views=(view,), **kwargs)[0]
+
+
+def embed_many(
     items,
     backbone,
     weights="imagenet",
     *,
-    view="crop",
+    views=("crop",),
     batch_size=64,
     cache="auto",
     n_jobs=-1,
@@ -192,29 +243,33 @@ def embed(
     verbose=0,
     outputs=("embeddings", "logits"),
 ):
-    """Rows of (embedding, logits) for ``items``, from the cache or one forward pass.
+    """Rows of (embedding, logits) for ``items``, one :class:`Rows` per view,
+    from the cache or one forward pass per (view, distinct content).
+
+    Each photo is read once and decoded once for all the views it misses.
 
     Parameters
     ----------
-    items : sequence of str, path-like or ndarray
+    items : sequence of str, path-like, ImageCrop or ndarray
         Validated by the caller to be one-dimensional.
     backbone : str or Backbone
     weights : "imagenet", path or None
-    view : {"crop", "crop_mirror", "full", "mirror"}
+    views : tuple of {"crop", "crop_mirror", "full", "mirror"}
     batch_size : int
-    cache : "auto", None or path
+    cache : "auto", None, path or fsspec URL
     n_jobs : int
-        Decode threads, joblib convention (-1 = all cores).
+        Read and decode threads, joblib convention (-1 = all cores).
     precision : {"auto", "float32", "mixed"}
     verbose : int
     outputs : tuple of {"embeddings", "logits"}
         Which parts to return (the cache always stores both); asking for
-        embeddings alone saves the memory of 1000 logits per image.
+        embeddings alone saves the memory of 1000 logits per image; ``()``
+        computes and stores rows and returns ``None`` for each view.
 
     Returns
     -------
-    Rows
-        With ``None`` for a part not asked for.
+    list of Rows or None
+        One per view, with ``None`` for a part not asked for.
 
     Raises
     ------
@@ -224,90 +279,201 @@ def embed(
     """
     from joblib import effective_n_jobs
 
-    if view not in _images.VIEWS:
-        raise ValueError(f"view must be one of {_images.VIEWS}, got {view!r}")
+    views = tuple(views)
+    if not views or any(v not in _images.VIEWS for v in views) or len(set(views)) != len(views):
+        raise ValueError(f"views must be distinct names from {_images.VIEWS}, got {views!r}")
     backbone = get_backbone(backbone)
     dim = backbone.embedding_dim
-    if not outputs or set(outputs) - {"embeddings", "logits"}:
+    outputs = tuple(outputs)
+    if set(outputs) - {"embeddings", "logits"}:
         raise ValueError(f"outputs must name 'embeddings' and/or 'logits', got {outputs!r}")
-    keep = slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim)
-    call = _Call(list(items), backbone, weights, resolve_precision(precision), view, cache, keep)
+    if not outputs:
+        keep = None
+    else:
+        keep = slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim)
+    call = _Call(list(items), backbone, weights, resolve_precision(precision), views, cache, keep)
     threads = max(1, effective_n_jobs(n_jobs))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for results in pool.map(call.probe, _chunks(len(call.items), 64)):
-            call.collect(results)
-        if call.problems:
-            # Name every bad item, not just the first kind found: decode the
-            # remaining misses too (no forward pass) to find truncated data.
-            call.check_pending(pool)
-        elif call.pending:
-            call.compute(pool, batch_size, lookahead=2 * threads, verbose=verbose)
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for results in pool.map(call.probe, _chunks(len(call.items), _PROBE_CHUNK)):
+                call.collect(results)
+            if call.problems:
+                # Name every bad item, not just the first kind found: decode the
+                # remaining misses too (no forward pass) to find truncated data.
+                call.check_pending(pool)
+            elif call.pending:
+                call.compute(pool, batch_size, lookahead=2 * threads, verbose=verbose)
+    finally:
+        if call.store is not None:
+            call.store.flush()
     if call.problems:
         call.problems.sort(key=lambda p: p[2])
         raise ImageLoadError([(name, reason) for name, reason, _ in call.problems])
+    if keep is None:
+        return [None] * len(views)
     # call.out holds only the kept columns: embeddings first (if kept), then logits.
-    return Rows(
-        embeddings=np.ascontiguousarray(call.out[:, :dim]) if "embeddings" in outputs else None,
-        logits=np.ascontiguousarray(call.out[:, dim - keep.start :]) if "logits" in outputs else None,
-    )
+    return [
+        Rows(
+            embeddings=np.ascontiguousarray(out[:, :dim]) if "embeddings" in outputs else None,
+            logits=np.ascontiguousarray(out[:, dim - keep.start :]) if "logits" in outputs else None,
+        )
+        for out in call.out
+    ]
+
+
+# Items per probe task: large enough that one SQLite query serves many rows,
+# small enough that a few threads share the work.
+_PROBE_CHUNK = 512
 
 
 class _Call:
-    """The state of one :func:`embed` call: which rows are hits, misses or bad."""
+    """The state of one :func:`embed_many` call: which rows are hits, misses or bad."""
 
-    def __init__(self, items, backbone, weights, precision, view, cache, keep):
-        self.items, self.backbone, self.weights, self.precision, self.view = items, backbone, weights, precision, view
+    def __init__(self, items, backbone, weights, precision, views, cache, keep):
+        self.items, self.backbone, self.weights, self.precision = items, backbone, weights, precision
+        self.views = views
         self.width = backbone.embedding_dim + backbone.n_classes
-        self.keep = keep  # the columns of a cached row that the caller wants
-        self.out = np.empty((len(items), len(range(self.width)[keep])), dtype=np.float32)
-        cache_dir = resolve_cache_dir(cache)
-        self.store = open_store(cache_dir) if cache_dir is not None else None
+        self.keep = keep  # the columns of a cached row that the caller wants (None: none)
+        n_kept = 0 if keep is None else len(range(self.width)[keep])
+        self.out = np.empty((len(views), len(items), n_kept), dtype=np.float32) if keep is not None else None
+        self.store = store_for(cache)
+        self.memory_prefix = None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
         self.fingerprint = fingerprint(backbone, weights, precision)
         self.problems = []  # (item name, reason, row index)
-        self.pending = {}  # cache key -> rows waiting for it, first-seen order
-        self.sources = {}  # cache key -> source to decode
+        self.pending = {}  # digest -> rows waiting for it, first-seen order
+        self.sources = {}  # digest -> source to decode
+        self.missing = {}  # digest -> views it still needs
 
     def _bad(self, rows, reason):
         self.problems.extend((describe(self.items[i], i), reason, i) for i in rows)
 
-    def probe(self, chunk):
-        """Read, digest and look up rows; misses get a header check now so
-        that a non-image fails before any forward pass is spent."""
-        results = []
+    def _row_keys(self, digest):
+        return [EmbeddingStore.key(self.fingerprint, view, digest) for view in self.views]
+
+    def _identify(self, chunk):
+        """``(i, source or None, reason or None)`` for each row: a file's digest
+        comes from the stat memo where it can, else from reading the file."""
+        memo = _cache.memory_digests
+        found, unknown = {}, {}  # i -> source; stat key -> [(i, path)]
+        started = time.time()
+        stats_of = {}
+        reasons = {}
         for i in chunk:
+            item = self.items[i]
             try:
-                src = _images.read_source(self.items[i])
-                key = EmbeddingStore.key(self.fingerprint, self.view, src.digest)
-                row = self.store.get(key, self.width) if self.store is not None else None
-                if row is None:
-                    _images.check_header(src)
-                src.data = None  # misses re-read (and re-verify) their bytes at decode time
-                results.append((i, key, src, row, None))
+                if isinstance(item, (str, os.PathLike, ImageCrop)):
+                    path = item.path if isinstance(item, ImageCrop) else os.fspath(item)
+                    st = _images.file_stat(path)
+                    skey = stat_key(path, st)
+                    digest = memo.get(skey)
+                    if digest is not None:
+                        found[i] = _images.file_source(item, digest)
+                    else:
+                        unknown.setdefault(skey, []).append(i)
+                        stats_of[skey] = st
+                else:
+                    found[i] = _images.read_source(item)
             except _Bad as exc:
-                results.append((i, None, None, None, str(exc)))
+                reasons[i] = str(exc)
+        if unknown and self.store is not None:
+            skeys = list(unknown)
+            for skey, digest in zip(skeys, self.store.digests.get_many(skeys)):
+                if digest is not None:
+                    for i in unknown.pop(skey):
+                        found[i] = _images.file_source(self.items[i], digest)
+                    _remember(skey, digest)
+        learned = []
+        for skey, rows in unknown.items():
+            for i in rows:
+                item = self.items[i]
+                try:
+                    src = _images.read_source(item)
+                except _Bad as exc:
+                    reasons[i] = str(exc)
+                    continue
+                found[i] = src
+                if _cache.DigestMemo.trusted(stats_of[skey], started):
+                    learned.append((skey, src.file_digest))
+        for skey, digest in learned:
+            _remember(skey, digest)
+        if learned and self.store is not None:
+            self.store.digests.put_many(learned)
+        return found, reasons
+
+    def probe(self, chunk):
+        """Identify rows and look their views up (memory, then the store); misses
+        get a header check now so that a non-image fails before any forward pass."""
+        found, reasons = self._identify(chunk)
+        results = [(i, None, None, reason) for i, reason in reasons.items()]
+        if not found:
+            return results
+        digests = {}
+        for i, src in found.items():
+            digests.setdefault(src.digest, src)
+        keys = [key for digest in digests for key in self._row_keys(digest)]
+        rows = [None] * len(keys)
+        if self.store is not None:
+            prefix = self.memory_prefix
+            rows = _cache.memory.get_many([(prefix, k) for k in keys])
+            absent = [j for j, row in enumerate(rows) if row is None]
+            if absent:
+                fetched = self.store.get_many([keys[j] for j in absent], self.width)
+                new = []
+                for j, row in zip(absent, fetched):
+                    if row is not None:
+                        rows[j] = row
+                        new.append(((prefix, keys[j]), row))
+                _cache.memory.put_many(new)
+        by_digest = {}
+        n_views = len(self.views)
+        for k, (digest, src) in enumerate(digests.items()):
+            got = rows[k * n_views : (k + 1) * n_views]
+            if any(row is None for row in got):
+                try:
+                    if src.data is None and src.path is not None:
+                        src.data = _images._file_bytes(src)
+                    _images.check_header(src)
+                except _Bad as exc:
+                    by_digest[digest] = (None, str(exc))
+                    continue
+                src.data = None  # misses re-read (and re-verify) their bytes at decode time
+            by_digest[digest] = (got, None)
+        for i, src in found.items():
+            got, reason = by_digest[src.digest]
+            results.append((i, src, got, reason))
         return results
 
     def collect(self, results):
-        for i, key, src, row, reason in results:
+        for i, src, got, reason in results:
             if reason is not None:
                 self._bad([i], reason)
-            elif row is not None:
-                self.out[i] = row[self.keep]
-            else:
-                self.pending.setdefault(key, []).append(i)
-                self.sources.setdefault(key, src)
+                continue
+            digest = src.digest
+            need = []
+            for v, row in enumerate(got):
+                if row is None:
+                    need.append(self.views[v])
+                elif self.out is not None:
+                    self.out[v, i] = row[self.keep]
+            if need:
+                self.pending.setdefault(digest, []).append(i)
+                self.sources.setdefault(digest, src)
+                self.missing.setdefault(digest, need)
 
-    def _decode(self, key):
+    def _decode(self, digest):
+        t = time.perf_counter()
         try:
-            return _images.decode(self.sources[key], self.backbone.input_size, self.view), None
+            return _images.decode_views(self.sources[digest], self.backbone.input_size, self.missing[digest]), None
         except _Bad as exc:
             return None, str(exc)
+        finally:
+            stats.add(seconds_decode=time.perf_counter() - t)
 
     def check_pending(self, pool):
-        keys = list(self.pending)
-        for key, (_, reason) in zip(keys, pool.map(self._decode, keys)):
+        digests = list(self.pending)
+        for digest, (_, reason) in zip(digests, pool.map(self._decode, digests)):
             if reason is not None:
-                self._bad(self.pending[key], reason)
+                self._bad(self.pending[digest], reason)
 
     def compute(self, pool, batch_size, lookahead, verbose):
         """Decode misses ahead in ``pool`` while the main thread runs the forward passes."""
@@ -315,39 +481,59 @@ class _Call:
 
         runner = get_runner(self.backbone, self.weights, self.precision)
         size = self.backbone.input_size
-        keys = list(self.pending)
+        digests = list(self.pending)
+        n_samples = sum(len(self.missing[d]) for d in digests)
         # One fixed batch shape per call: no retracing, and a handful of
         # images does not pay for a full batch of padding.
-        step = min(batch_size, 1 << max(0, (len(keys) - 1).bit_length()))
+        step = min(batch_size, 1 << max(0, (n_samples - 1).bit_length()))
         lookahead = max(2 * step, lookahead)
         batch = np.zeros((step, size, size, 3), dtype=np.uint8)
-        batch_keys = []
+        batch_keys = []  # (digest, view index) of each filled batch slot
+        ready = collections.deque()  # decoded (digest, view index, pixels) not yet in a batch
         futures = collections.deque()
         submitted = 0
-        bar = tqdm(total=len(keys), desc=f"{self.backbone.name} ({self.view})", unit="img", disable=not verbose, leave=False)
+        view_index = {v: k for k, v in enumerate(self.views)}
+        prefix = self.memory_prefix
+        bar = tqdm(total=n_samples, desc=f"{self.backbone.name} ({', '.join(self.views)})", unit="img",
+                   disable=not verbose, leave=False)
         try:
-            while submitted < len(keys) or futures or batch_keys:
-                while submitted < len(keys) and len(futures) < lookahead:
-                    futures.append((keys[submitted], pool.submit(self._decode, keys[submitted])))
+            while submitted < len(digests) or futures or ready or batch_keys:
+                while submitted < len(digests) and len(futures) < lookahead:
+                    futures.append((digests[submitted], pool.submit(self._decode, digests[submitted])))
                     submitted += 1
-                if futures:
-                    key, future = futures.popleft()
+                if not ready and futures:
+                    digest, future = futures.popleft()
                     pixels, reason = future.result()
                     if reason is not None:
-                        self._bad(self.pending[key], reason)
-                        bar.update(1)
+                        self._bad(self.pending[digest], reason)
+                        bar.update(len(self.missing[digest]))
                     else:
-                        batch[len(batch_keys)] = pixels
-                        batch_keys.append(key)
-                if batch_keys and (len(batch_keys) == step or not futures):
+                        ready.extend((digest, view_index[v], arr) for v, arr in pixels.items())
+                while ready and len(batch_keys) < step:
+                    digest, v, arr = ready.popleft()
+                    batch[len(batch_keys)] = arr
+                    batch_keys.append((digest, v))
+                if batch_keys and (len(batch_keys) == step or not (futures or ready)):
                     rows = runner.forward(batch, len(batch_keys))
-                    for key, row in zip(batch_keys, rows):
-                        self.out[self.pending[key]] = row[self.keep]
+                    keys = [EmbeddingStore.key(self.fingerprint, self.views[v], d) for d, v in batch_keys]
+                    if self.out is not None:
+                        for (digest, v), row in zip(batch_keys, rows):
+                            self.out[v, self.pending[digest]] = row[self.keep]
                     if self.store is not None:
-                        self.store.put_many(zip(batch_keys, rows))
+                        t = time.perf_counter()
+                        self.store.put_many(zip(keys, rows))
+                        stats.add(seconds_store=time.perf_counter() - t)
+                        _cache.memory.put_many([((prefix, k), row.copy()) for k, row in zip(keys, rows)])
                     bar.update(len(batch_keys))
                     batch_keys = []
         finally:
             for _, future in futures:
                 future.cancel()
             bar.close()
+
+
+def _remember(skey, digest):
+    memo = _cache.memory_digests
+    if len(memo) >= _cache.MEMORY_DIGESTS_MAX:
+        memo.clear()
+    memo[skey] = digest

@@ -15,16 +15,21 @@ item and the reason, so one bad photo among thousands is easy to find.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["ImageCrop", "ImageLoadError", "Source", "read_source", "check_header", "decode", "VIEWS", "IMAGE_EXTENSIONS"]
+__all__ = [
+    "ImageCrop", "ImageLoadError", "Source", "read_source", "file_stat", "file_source", "check_header",
+    "decode", "decode_views", "VIEWS", "IMAGE_EXTENSIONS",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -139,6 +144,100 @@ def _digest_array(arr):
     return h.hexdigest()
 
 
+_KINDS = (
+    (stat.S_ISDIR, "is a directory, not an image file"),
+    (stat.S_ISFIFO, "is a named pipe (FIFO), not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+)
+
+
+def _check_stat(st):
+    """Refuse anything but a regular file of sane size, from its stat alone."""
+    from ._config import get_config
+
+    for is_kind, reason in _KINDS:
+        if is_kind(st.st_mode):
+            raise _Bad(reason)
+    if not stat.S_ISREG(st.st_mode):
+        raise _Bad("is not a regular file")
+    cap = get_config()["max_file_bytes"]
+    if st.st_size > cap:
+        raise _Bad(
+            f"file is {st.st_size:,} bytes, over the limit of {cap:,} "
+            "(skcatdog.set_config(max_file_bytes=...) raises it)"
+        )
+    if st.st_size == 0:
+        raise _Bad("file is empty (0 bytes)")
+
+
+def file_stat(path):
+    """``os.stat`` of an item's file, checked to be a regular, non-empty file under the size cap.
+
+    Raises
+    ------
+    _Bad
+        Without opening the file, so a FIFO or a device never blocks.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise _Bad("no such file") from None
+    except OSError as exc:
+        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+    _check_stat(st)
+    return st
+
+
+def read_file(path):
+    """The bytes of a regular file; anything else is refused without blocking.
+
+    The file is opened non-blocking and checked again on the open descriptor,
+    so a path swapped for a FIFO after a :func:`file_stat` cannot hang the
+    read, and reading stops past the size cap even if the file grows.
+    """
+    from ._config import get_config
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise _Bad("no such file") from None
+    except IsADirectoryError:
+        raise _Bad("is a directory, not an image file") from None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # opening a socket
+            raise _Bad("is a socket, not a regular file") from None
+        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+    try:
+        _check_stat(os.fstat(fd))
+        cap = get_config()["max_file_bytes"]
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(cap + 1)
+    except OSError as exc:
+        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise _Bad(f"file grew past the limit of {cap:,} bytes while it was read")
+    if not data:
+        raise _Bad("file is empty (0 bytes)")
+    return data
+
+
+def crop_digest(box, file_digest):
+    """The digest of a box of a file: the file's digest and the box."""
+    text = ",".join(f"{v:.6f}" for v in box)
+    return hashlib.blake2b(f"crop:{text}:{file_digest}".encode(), digest_size=20).hexdigest()
+
+
+def file_source(item, file_digest, data=None):
+    """The source of a path or :class:`ImageCrop` whose file digest is known."""
+    if isinstance(item, ImageCrop):
+        return Source(crop_digest(item.box, file_digest), path=item.path, data=data, box=item.box, file_digest=file_digest)
+    return Source(file_digest, path=os.fspath(item), data=data, file_digest=file_digest)
+
+
 def read_source(item):
     """Read an item's content and digest it.
 
@@ -155,26 +254,9 @@ def read_source(item):
     _Bad
         With the reason the item is unusable.
     """
-    if isinstance(item, ImageCrop):
-        whole = read_source(item.path)
-        box = ",".join(f"{v:.6f}" for v in item.box)
-        digest = hashlib.blake2b(f"crop:{box}:{whole.digest}".encode(), digest_size=20).hexdigest()
-        return Source(digest, path=whole.path, data=whole.data, box=item.box, file_digest=whole.digest)
-    if isinstance(item, (str, os.PathLike)):
-        path = os.fspath(item)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise _Bad("no such file") from None
-        except IsADirectoryError:
-            raise _Bad("is a directory, not an image file") from None
-        except OSError as exc:
-            raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
-        if not data:
-            raise _Bad("file is empty (0 bytes)")
-        digest = _digest_bytes(data)
-        return Source(digest, path=path, data=data, file_digest=digest)
+    if isinstance(item, (str, os.PathLike, ImageCrop)):
+        data = read_file(item.path if isinstance(item, ImageCrop) else os.fspath(item))
+        return file_source(item, _digest_bytes(data), data)
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8:
             raise _Bad(f"array dtype is {item.dtype}, expected uint8 (values 0-255)")
@@ -214,11 +296,7 @@ def check_header(source):
 def _file_bytes(source):
     if source.data is not None:
         return source.data
-    try:
-        with open(source.path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+    data = read_file(source.path)
     # A file that changed since it was digested must not be cached under the old digest.
     if _digest_bytes(data) != source.file_digest:
         raise _Bad("file changed while it was being processed")
@@ -256,31 +334,44 @@ def decode(source, size, view="full"):
     _Bad
         If the image is truncated, corrupt, too large, or the view is unknown.
     """
-    if view not in VIEWS:
-        raise _Bad(f"unknown view {view!r}")
-    if source.array is not None:
-        img = Image.fromarray(source.array, "RGB")
-    else:
-        img = _open(_file_bytes(source))
-        try:
-            img.seek(0)  # first frame of an animated GIF / WebP
-            if img.format == "JPEG":
-                # Decode at the smallest DCT scale that still leaves the box ``size`` pixels a side.
-                w, h = (1.0, 1.0) if source.box is None else (source.box[2] - source.box[0], source.box[3] - source.box[1])
-                if view.startswith("crop"):
-                    # The crop's side is 87.5% of the *shorter* side: scale the request by the aspect ratio.
-                    short = min(img.size[0] * w, img.size[1] * h)
-                    w, h = short * CROP_FRACTION / img.size[0], short * CROP_FRACTION / img.size[1]
-                img.draft("RGB", (int(np.ceil(size / w)), int(np.ceil(size / h))))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if source.box is not None:
-                img = img.crop(_pixel_box(source.box, img.size))
-        except Image.DecompressionBombError as exc:
-            raise _Bad(f"decompression bomb ({exc})") from None
-        except Exception as exc:  # noqa: BLE001 - truncated or corrupt data surfaces here
-            raise _Bad(f"corrupt or truncated image data ({exc})") from None
-    img = _to_rgb(img)
+    return decode_views(source, size, (view,))[view]
+
+
+def _draft_request(img_size, box, size, view):
+    """The size to ask ``Image.draft`` for, so that ``view`` still gets ``size`` pixels a side."""
+    w, h = (1.0, 1.0) if box is None else (box[2] - box[0], box[3] - box[1])
+    if view.startswith("crop"):
+        # The crop's side is 87.5% of the *shorter* side: scale the request by the aspect ratio.
+        short = min(img_size[0] * w, img_size[1] * h)
+        w, h = short * CROP_FRACTION / img_size[0], short * CROP_FRACTION / img_size[1]
+    return int(np.ceil(size / w)), int(np.ceil(size / h))
+
+
+def _draft_scale(img_size, request):
+    # Pillow's JpegImageFile.draft picks the largest of 8, 4, 2, 1 not above this ratio.
+    ratio = min(img_size[0] // request[0], img_size[1] // request[1])
+    return next((s for s in (8, 4, 2) if ratio >= s), 1)
+
+
+def _load(data, box, request):
+    """Decode (at the DCT scale ``request`` allows), orient and cut the box; mode as stored."""
+    img = _open(data)
+    try:
+        img.seek(0)  # first frame of an animated GIF / WebP
+        if img.format == "JPEG" and request is not None:
+            img.draft("RGB", request)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        if box is not None:
+            img = img.crop(_pixel_box(box, img.size))
+    except Image.DecompressionBombError as exc:
+        raise _Bad(f"decompression bomb ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt data surfaces here
+        raise _Bad(f"corrupt or truncated image data ({exc})") from None
+    return img
+
+
+def _view(img, size, view):
     if view.startswith("crop"):
         width, height = img.size
         side = CROP_FRACTION * min(width, height)
@@ -292,6 +383,44 @@ def decode(source, size, view="full"):
     if view.endswith("mirror"):
         arr = arr[:, ::-1]
     return np.ascontiguousarray(arr)
+
+
+def decode_views(source, size, views):
+    """Decode a source once and cut every view in ``views`` from it.
+
+    Gives the same pixels as :func:`decode` view by view: views whose JPEG
+    DCT scale differs (rare: a large photo whose crop and whole need
+    different reductions) are decoded once per scale.
+
+    Returns
+    -------
+    dict
+        ``view -> (size, size, 3)`` uint8 array.
+
+    Raises
+    ------
+    _Bad
+        If the image is truncated, corrupt, too large, or a view is unknown.
+    """
+    for view in views:
+        if view not in VIEWS:
+            raise _Bad(f"unknown view {view!r}")
+    if source.array is not None:
+        img = _to_rgb(Image.fromarray(source.array, "RGB"))
+        return {view: _view(img, size, view) for view in views}
+    data = _file_bytes(source)
+    head = _open(data)
+    groups = {}  # DCT scale -> (draft request, views decoded at that scale)
+    for view in views:
+        request = _draft_request(head.size, source.box, size, view) if head.format == "JPEG" else None
+        scale = _draft_scale(head.size, request) if request is not None else 1
+        groups.setdefault(scale, (request, []))[1].append(view)
+    out = {}
+    for request, group in groups.values():
+        img = _to_rgb(_load(data, source.box, request))
+        for view in group:
+            out[view] = _view(img, size, view)
+    return out
 
 
 def _pixel_box(box, size):

@@ -6,7 +6,7 @@ import numbers
 import os
 
 from . import _engine
-from ._cache import resolve_cache_dir
+from ._cache import is_url, resolve_cache_dir
 from .backbones import get_backbone
 
 
@@ -56,7 +56,8 @@ def check_engine_params(est):
         raise ValueError(f"precision must be one of {_engine.PRECISIONS}, got {est.precision!r}")
     if not isinstance(est.verbose, numbers.Integral):
         raise ValueError(f"verbose must be an integer, got {est.verbose!r}")
-    resolve_cache_dir(est.cache)
+    if not is_url(est.cache):
+        resolve_cache_dir(est.cache)
 
 
 def engine_kwargs(est):

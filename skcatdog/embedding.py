@@ -133,8 +133,13 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
 
     def _embed(self, items, name):
         views = check_views(self.views)
-        rows = [_engine.embed(items, name, view=v, outputs=("embeddings",), **engine_kwargs(self)) for v in views]
-        return rows[0].embeddings if len(rows) == 1 else np.mean([r.embeddings for r in rows], axis=0)
+        rows = _engine.embed_many(items, name, views=views, outputs=("embeddings",), **engine_kwargs(self))
+        if len(rows) == 1:
+            return rows[0].embeddings
+        total = rows[0].embeddings
+        for r in rows[1:]:
+            total += r.embeddings
+        return total / np.float32(len(rows))
 
     def transform(self, X):
         """Embed images (from the cache where possible).

@@ -1,0 +1,112 @@
+"""Process-wide settings, in scikit-learn's ``get_config`` / ``set_config`` style.
+
+They govern resources, never results: no setting changes a row's values,
+so none of them is an estimator parameter or part of a cache key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+__all__ = ["get_config", "set_config", "config_context"]
+
+_RUNTIMES = ("auto", "litert", "keras")
+
+
+def _env_int(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"${name} must be an integer number of bytes, got {value!r}") from None
+
+
+_global = {
+    # Rows kept in process memory, so repeated ``transform`` calls inside one
+    # GridSearchCV cost a dictionary lookup, not SQLite reads.
+    "memory_cache_bytes": _env_int("SKCATDOG_MEMORY_CACHE_BYTES", 512 * 2**20),
+    # Larger files are refused before they are read whole (a stray video or
+    # disk image among photos would otherwise be read into memory).
+    "max_file_bytes": _env_int("SKCATDOG_MAX_FILE_BYTES", 256 * 2**20),
+    "cpu_runtime": os.environ.get("SKCATDOG_CPU_RUNTIME", "auto"),
+}
+_lock = threading.Lock()
+
+
+def get_config():
+    """The current settings.
+
+    Returns
+    -------
+    dict
+        ``memory_cache_bytes``, ``max_file_bytes`` and ``cpu_runtime``; see
+        :func:`set_config`.
+    """
+    return dict(_global)
+
+
+def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None):
+    """Change process-wide settings; ``None`` leaves a setting as it is.
+
+    Parameters
+    ----------
+    memory_cache_bytes : int, optional
+        Bound on the embedding rows kept in process memory (least recently
+        used go first); ``0`` disables it. Default 512 MiB, or
+        ``$SKCATDOG_MEMORY_CACHE_BYTES``.
+    max_file_bytes : int, optional
+        Image files larger than this are bad items, refused before they are
+        read. Default 256 MiB, or ``$SKCATDOG_MAX_FILE_BYTES``.
+    cpu_runtime : {"auto", "litert", "keras"}, optional
+        What runs the forward pass in float32 on a CPU: ``"litert"`` (LiteRT
+        with XNNPACK, converted from the Keras model; TensorFlow backend
+        only), ``"keras"`` (the compiled Keras model) or ``"auto"`` (LiteRT
+        where it can run, else Keras). Default ``$SKCATDOG_CPU_RUNTIME`` or
+        ``"auto"``. Both give the same rows to 1e-4 and share cache rows.
+
+    Examples
+    --------
+    >>> import skcatdog
+    >>> skcatdog.set_config(memory_cache_bytes=2**30)
+    >>> skcatdog.get_config()["memory_cache_bytes"]
+    1073741824
+    >>> skcatdog.set_config(memory_cache_bytes=512 * 2**20)
+    """
+    changes = {}
+    for name, value in (("memory_cache_bytes", memory_cache_bytes), ("max_file_bytes", max_file_bytes)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        changes[name] = value
+    if cpu_runtime is not None:
+        if cpu_runtime not in _RUNTIMES:
+            raise ValueError(f"cpu_runtime must be one of {_RUNTIMES}, got {cpu_runtime!r}")
+        changes["cpu_runtime"] = cpu_runtime
+    with _lock:
+        _global.update(changes)
+
+
+@contextlib.contextmanager
+def config_context(**settings):
+    """Apply :func:`set_config` settings inside a ``with`` block only.
+
+    Parameters
+    ----------
+    **settings
+        Keyword arguments of :func:`set_config`.
+
+    Yields
+    ------
+    None
+    """
+    old = get_config()
+    set_config(**settings)
+    try:
+        yield
+    finally:
+        set_config(**old)
