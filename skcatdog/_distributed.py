@@ -19,24 +19,22 @@ from __future__ import annotations
 import math
 import os
 import socket
-import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 from joblib import parallel_config
 
-from . import _engine, _images
-from ._images import ImageLoadError, _Bad, as_items, describe
-from ._shard_store import ShardStore, is_url
+from . import _engine
+from ._cache import is_url
+from ._images import ImageLoadError, as_items, describe
 
 try:  # a module-level base class so that Dask accepts the plugin; Dask itself stays optional
     from distributed import WorkerPlugin as _WorkerPlugin
 except ImportError:  # pragma: no cover - exercised only without distributed
     _WorkerPlugin = object
 
-__all__ = ["precompute", "WorkerSetup", "worker_stats", "reset_worker_stats"]
+__all__ = ["WorkerSetup", "precompute", "reset_worker_stats", "worker_stats"]
 
 
 class WorkerSetup(_WorkerPlugin):
@@ -118,75 +116,6 @@ def reset_worker_stats(client):
     client.run(_reset_stats)
 
 
-def _new_engine():
-    """Whether the engine has the batched, store-agnostic API (``embed_many``)."""
-    return hasattr(_engine, "embed_many")
-
-
-_SHARD_STORES = {}
-_SHARD_LOCK = threading.Lock()
-
-
-def open_store(cache):
-    """The store a ``cache`` parameter names, opened in this process (``None`` for no cache)."""
-    from . import _cache
-
-    if _new_engine():
-        return _cache.open_store(cache)
-    # Until the engine opens URL stores itself (issue 9), keep one per process here.
-    if is_url(cache):
-        with _SHARD_LOCK:
-            key = (os.getpid(), cache)
-            if key not in _SHARD_STORES:
-                _SHARD_STORES[key] = ShardStore(cache)
-            return _SHARD_STORES[key]
-    directory = _cache.resolve_cache_dir(cache)
-    return None if directory is None else _cache.open_store(directory)
-
-
-def _get_many(store, keys, width):
-    if hasattr(store, "get_many"):
-        return list(store.get_many(keys, width))
-    return [store.get(k, width) for k in keys]
-
-
-def embed_many(items, backbone, *, views, cache, **kwargs):
-    """The engine's ``embed_many(..., outputs=())``: compute and store, return nothing."""
-    if _new_engine():
-        _engine.embed_many(items, backbone, views=views, cache=cache, outputs=(), **kwargs)
-        return
-    if not is_url(cache):
-        for view in views:
-            _engine.embed(items, backbone, view=view, cache=cache, outputs=("embeddings",), **kwargs)
-        return
-    # The old engine cannot write to a URL store: compute the misses uncached and store them here.
-    store = open_store(cache)
-    spec = _engine.get_backbone(backbone)
-    width = spec.embedding_dim + spec.n_classes
-    fingerprint = _engine.fingerprint(spec, kwargs.get("weights", "imagenet"), _engine.resolve_precision(kwargs.get("precision", "auto")))
-    digests = [_images.read_source(item).digest for item in items]
-    problems = {}
-    try:
-        for view in views:
-            keys = [ShardStore.key(fingerprint, view, d) for d in digests]
-            miss = [i for i, row in enumerate(_get_many(store, keys, width)) if row is None]
-            if miss:
-                try:
-                    rows = _engine.embed([items[i] for i in miss], spec, view=view, cache=None, **kwargs)
-                except ImageLoadError as exc:
-                    # Store the good rows before raising, as the engine does with its own cache.
-                    problems.update(exc.problems)
-                    miss = [i for i in miss if describe(items[i], i) not in problems]
-                    if not miss:
-                        continue
-                    rows = _engine.embed([items[i] for i in miss], spec, view=view, cache=None, **kwargs)
-                store.put_many(zip((keys[i] for i in miss), np.concatenate([rows.embeddings, rows.logits], axis=1)))
-    finally:
-        store.flush()
-    if problems:
-        raise ImageLoadError(list(problems.items()))
-
-
 def _no_gpu_message(info):
     return (
         f"worker process {info['pid']} on {info['host']} has no GPU visible to Keras "
@@ -196,23 +125,35 @@ def _no_gpu_message(info):
     )
 
 
+_STAGES = ("decode", "forward", "store")
+
+
+def _snapshot():
+    st = _engine.stats
+    return {"forwarded": st.images_forwarded, "decode": st.seconds_decode, "forward": st.seconds_forward, "store": st.seconds_store}
+
+
 def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs):
     """One task: compute and store the rows of ``items``; return counts, never rows."""
     if require_gpu and not _engine._gpu_available():
         raise RuntimeError(_no_gpu_message(_worker_info()))
-    before = _engine.stats.images_forwarded
+    before = _snapshot()
     start = time.perf_counter()
     problems = []
     try:
         # joblib's default backend refuses to count cores inside a daemonic Dask
         # worker (and warns); the engine only needs the count for its decode threads.
         with parallel_config(backend="threading"):
-            embed_many(items, backbone, views=views, cache=cache, **engine_kwargs)
+            _engine.embed_many(items, backbone, views=views, cache=cache, outputs=(), **engine_kwargs)
     except ImageLoadError as exc:
         problems = exc.problems
+    after = _snapshot()
+    # Deltas of process-wide counters: exact with one task at a time per worker (threads_per_worker=1).
+    seconds = {stage: after[stage] - before[stage] for stage in _STAGES}
+    seconds["task"] = time.perf_counter() - start
     return {
-        "forwarded": _engine.stats.images_forwarded - before,  # one task at a time per worker thread
-        "seconds": time.perf_counter() - start,
+        "forwarded": after["forwarded"] - before["forwarded"],
+        "seconds": seconds,
         "problems": problems,
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -230,41 +171,22 @@ def _default_client():
         return None
 
 
-def _probe(items, n_jobs):
-    """Read and digest every item on this host: ``(digests, problems)``, problems as ``{index: reason}``."""
+def _find_misses(items, name, views, weights, precision, cache, n_jobs, digests):
+    """The engine's own probe (stat memo, batched lookups, header checks) on this host.
+
+    Returns the engine's call state: ``call.pending`` maps each missing
+    content's digest to its rows, ``call.missing`` to the views it lacks,
+    ``call.problems`` holds unreadable items.  Fills ``digests`` (index ->
+    content digest) for the good items.
+    """
     from joblib import effective_n_jobs
 
-    def one(i):
-        try:
-            src = _images.read_source(items[i])
-            src.data = None  # holding every photo's bytes would not scale; misses are re-read
-            return i, src, None
-        except _Bad as exc:
-            return i, None, str(exc)
-
-    sources, problems = [None] * len(items), {}
+    call = _engine._Call(list(items), _engine.get_backbone(name), weights, precision, views, cache, None)
     with ThreadPoolExecutor(max_workers=max(1, effective_n_jobs(n_jobs))) as pool:
-        for i, src, reason in pool.map(one, range(len(items))):
-            if reason is None:
-                sources[i] = src
-            else:
-                problems[i] = reason
-    return sources, problems
-
-
-def _check_headers(sources, indices, n_jobs):
-    """Header checks for the items about to be sent, so a non-image fails here, not on a worker."""
-    from joblib import effective_n_jobs
-
-    def one(i):
-        try:
-            _images.check_header(sources[i])
-            return i, None
-        except _Bad as exc:
-            return i, str(exc)
-
-    with ThreadPoolExecutor(max_workers=max(1, effective_n_jobs(n_jobs))) as pool:
-        return {i: reason for i, reason in pool.map(one, indices) if reason is not None}
+        for results in pool.map(call.probe, _engine._chunks(len(items), _engine._PROBE_CHUNK)):
+            digests.update((i, src.digest) for i, src, _, reason in results if reason is None)
+            call.collect(results)
+    return call
 
 
 def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
@@ -319,35 +241,16 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
             )
 
     started = time.perf_counter()
-    sources, problems = _probe(items, kwargs["n_jobs"])
-    timings = {"read_digest": time.perf_counter() - started}
-    store = open_store(cache)
-    first = {}  # digest -> first index with that content
-    for i, src in enumerate(sources):
-        if src is not None:
-            first.setdefault(src.digest, i)
-    reps = list(first.values())
-    t = time.perf_counter()
-    todo = {}  # backbone -> representative indices with at least one missing view
-    missing_keys = {}
+    problems = {}  # index -> reason
+    digests = {}  # index -> content digest, for good items
+    todo = {}  # backbone -> one index per missing content
+    missing = 0
     for name in names:
-        spec = _engine.get_backbone(name)
-        width = spec.embedding_dim + spec.n_classes
-        fingerprint = _engine.fingerprint(spec, kwargs["weights"], precision)
-        need = set()
-        missing_keys[name] = 0
-        for view in views:
-            keys = [ShardStore.key(fingerprint, view, sources[i].digest) for i in reps]
-            rows = _get_many(store, keys, width) if store is not None else [None] * len(keys)
-            for i, row in zip(reps, rows):
-                if row is None:
-                    need.add(i)
-                    missing_keys[name] += 1
-        todo[name] = sorted(need)
-    timings["lookup"] = time.perf_counter() - t
-    problems.update(_check_headers(sources, sorted(set().union(*todo.values())), kwargs["n_jobs"]))
-    for name in names:
-        todo[name] = [i for i in todo[name] if i not in problems]
+        call = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"], digests)
+        problems.update((i, reason) for _, reason, i in call.problems)
+        todo[name] = [rows[0] for rows in call.pending.values()]
+        missing += sum(len(call.missing[d]) for d in call.pending)
+    timings = {"probe": time.perf_counter() - started}
 
     n_workers = len(infos)
     tasks = []
@@ -384,19 +287,22 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
             problems.setdefault(i, reason)
     if problems:
         # Identical content is bad for every item that has it, not only the one sent.
-        by_digest = {sources[i].digest: reason for i, reason in problems.items() if sources[i] is not None}
-        for i, src in enumerate(sources):
-            if src is not None and src.digest in by_digest:
-                problems.setdefault(i, by_digest[src.digest])
+        by_digest = {digests[i]: reason for i, reason in problems.items() if i in digests}
+        for i, digest in digests.items():
+            if digest in by_digest:
+                problems.setdefault(i, by_digest[digest])
         raise ImageLoadError([(describe(items[i], i), problems[i]) for i in sorted(problems)])
     timings["total"] = time.perf_counter() - started
     per_worker = {}
     for r in results:
         per_worker[f"{r['host']}:{r['pid']}"] = per_worker.get(f"{r['host']}:{r['pid']}", 0) + r["forwarded"]
+    for stage in _STAGES:
+        # Summed over the workers' threads: compare with the cluster's wall time times its threads.
+        timings[f"worker_{stage}"] = sum(r["seconds"][stage] for r in results)
     return {
         "items": len(items),
-        "unique": len(reps),
-        "missing": sum(missing_keys.values()),
+        "unique": len(set(digests.values())),
+        "missing": missing,
         "forwarded": sum(r["forwarded"] for r in results),
         "tasks": len(tasks),
         "forwarded_per_worker": per_worker,
@@ -410,7 +316,7 @@ def _precompute_here(items, names, views, cache, kwargs, verbose):
     before = _engine.stats.images_forwarded
     start = time.perf_counter()
     for name in names:
-        embed_many(items, name, views=views, cache=cache, verbose=verbose, **kwargs)
+        _engine.embed_many(items, name, views=views, cache=cache, verbose=verbose, outputs=(), **kwargs)
     forwarded = _engine.stats.images_forwarded - before
     return {
         "items": len(items),

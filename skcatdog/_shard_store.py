@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cache import is_url
+
 __all__ = ["ShardStore", "compact", "is_url"]
 
 #: Rows buffered by ``put_many`` before a shard is published without waiting
@@ -46,11 +48,6 @@ __all__ = ["ShardStore", "compact", "is_url"]
 SHARD_ROWS = 1024
 
 _SHARD_SUFFIX = ".parquet"
-
-
-def is_url(cache):
-    """Whether a ``cache`` parameter names a shared store (an fsspec URL)."""
-    return isinstance(cache, str) and "://" in cache
 
 
 class _NoDigests:

@@ -19,19 +19,15 @@ distributed = pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 pytest.importorskip("fsspec")
 
-from PIL import Image  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
 
-from skcatdog import ImageLoadError, KerasEmbeddingTransformer  # noqa: E402
-from skcatdog import _distributed, _engine  # noqa: E402
-from skcatdog._shard_store import ShardStore  # noqa: E402
+from skcatdog import ImageLoadError, KerasEmbeddingTransformer, _distributed, _engine
+from skcatdog._shard_store import ShardStore
 
 VIEWS = ("crop", "full")
-new_engine = pytest.mark.skipif(
-    not _distributed._new_engine(), reason="the engine does not open fsspec URL stores yet (issue 9's embed_many)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +119,6 @@ def test_rows_equal_the_single_process_engine_and_each_content_is_forwarded_once
     assert forwarded_on_workers(client) == 46
 
 
-@new_engine
 def test_transform_here_reads_the_rows_the_cluster_stored(client, tmp_path, forward_count):
     paths = make_photos(tmp_path / "photos", 10)
     url = f"file://{tmp_path}/store"
@@ -225,7 +220,7 @@ def test_a_worker_killed_mid_run_loses_no_row_and_duplicates_none(cluster, clien
     while not store.shards() and time.monotonic() < deadline:
         time.sleep(0.05)
     shards_at_kill = len(store.shards())
-    victim = sorted(pids.values())[0]
+    victim = min(pids.values())
     os.kill(victim, 9)
     thread.join(timeout=120)
     assert not thread.is_alive() and not errors, errors
@@ -238,7 +233,6 @@ def test_a_worker_killed_mid_run_loses_no_row_and_duplicates_none(cluster, clien
     client.run(_slow_writes, 0.0)
 
 
-@new_engine
 def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards_nothing(client, tmp_path, forward_count):
     import joblib
 
@@ -250,7 +244,9 @@ def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards
     _distributed.reset_worker_stats(client)
     grid = {"logisticregression__C": [0.1, 1.0]}
     search = GridSearchCV(make_pipeline(est, LogisticRegression()), grid, cv=3, scoring="neg_log_loss")
-    local = GridSearchCV(make_pipeline(transformer(None), LogisticRegression()), grid, cv=3, scoring="neg_log_loss")
+    # The reference: this process alone, with the default joblib backend and its own local cache.
+    here = transformer(str(tmp_path / "local-cache"))
+    local = GridSearchCV(make_pipeline(here, LogisticRegression()), grid, cv=3, scoring="neg_log_loss")
     local.fit(paths, y)
     forward_count_local = forward_count()
     with joblib.parallel_config(backend="dask"):

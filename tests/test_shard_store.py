@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("fsspec")
 pytest.importorskip("pyarrow")
 
-from skcatdog._shard_store import ShardStore, compact  # noqa: E402
+from skcatdog._shard_store import ShardStore, compact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,7 +176,7 @@ def test_a_writer_killed_before_publishing_leaves_no_visible_shard(tmp_path):
         store.flush()
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, timeout=120)
     assert proc.returncode == -9, proc.stderr.decode()
     assert len(list((tmp_path / "store" / "tmp").iterdir())) == 1  # the unpublished bytes, invisible
     reader = ShardStore(url, local_cache=tmp_path / "reader")
