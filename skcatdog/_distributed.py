@@ -70,20 +70,20 @@ class WorkerSetup(_WorkerPlugin):
 
 
 def _set_tf_threads(n):
-    import sys
-
-    # TensorFlow reads these when it creates its thread pools; setting them
-    # here rather than importing TensorFlow keeps the plugin (and a worker's
-    # start) cheap.
+    # The environment covers TensorFlow's own pools even if something else
+    # initialises it first; tf.config is what the LiteRT forward pass reads
+    # for its thread count (skcatdog._litert._threads).
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    if "tensorflow" in sys.modules:
-        tf = sys.modules["tensorflow"]
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(n)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass  # TensorFlow already ran in this process: its pools are fixed now
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # TensorFlow already ran in this process: its pools are fixed now
 
 
 def _worker_info():

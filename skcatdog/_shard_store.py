@@ -186,16 +186,23 @@ class ShardStore:
 
         with self._lock:
             seen = self._loaded_names()
-            new = [n for n in self._list_shards() if n not in seen]
-            for name in new:
-                try:
-                    with self._fs.open(f"{self._shards_dir}/{name}", "rb") as f:
-                        table = pq.read_table(f)
-                except FileNotFoundError:
-                    continue  # compacted away since the listing; its rows are in the merged shard
-                self._local.put_many(zip(table.column("key").to_pylist(), (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())))
-                self._mark_loaded([name])
-            return bool(new)
+            loaded_any = False
+            for _ in range(2):
+                vanished = False
+                for name in [n for n in self._list_shards() if n not in seen]:
+                    try:
+                        with self._fs.open(f"{self._shards_dir}/{name}", "rb") as f:
+                            table = pq.read_table(f)
+                    except FileNotFoundError:
+                        vanished = True  # compacted away since the listing: its rows are in a merged shard
+                        continue
+                    keys = table.column("key").to_pylist()
+                    self._local.put_many(zip(keys, (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())))
+                    self._mark_loaded([name])
+                    loaded_any = True
+                if not vanished:
+                    break
+            return loaded_any
 
     def _mark_loaded(self, names):
         with self._marks.transact(retry=True):
@@ -288,14 +295,25 @@ def publish_shard(fs, root, pairs):
     return name
 
 
-def compact(url, *, min_shards=2):
-    """Merge every shard at ``url`` into one, without duplicate keys.
+def compact(url, *, rows_per_shard=50_000, min_shards=2):
+    """Merge the shards at ``url`` into as few as possible, without duplicate keys.
 
-    The merged shard is published (atomically) before the shards it replaces
-    are deleted, so concurrent readers always see every row.  Safe while
-    other processes write new shards: only the shards listed at the start are
-    merged and removed.  Never runs by itself; call it (or
-    ``python -m skcatdog compact URL``) when a store has many small shards.
+    Each merged shard is published (atomically) before the shards it
+    replaces are deleted, so concurrent readers always see every row.  Safe
+    while other processes write new shards: only the shards listed at the
+    start are merged and removed.  Never runs by itself: call it when a
+    store has many small shards (each ``precompute`` task publishes at least
+    one).
+
+    Parameters
+    ----------
+    url : str
+        The store's fsspec URL.
+    rows_per_shard : int, default=50_000
+        Bound on a merged shard (about 450 MB of EfficientNet-Lite2 rows), which
+        is also what this function holds in memory; a smaller store becomes one shard.
+    min_shards : int, default=2
+        Do nothing when fewer shards than this exist.
 
     Returns
     -------
@@ -312,19 +330,29 @@ def compact(url, *, min_shards=2):
     names = _list_shards(fs, f"{root}/shards")
     if len(names) < min_shards:
         return {"shards_before": len(names), "shards_after": len(names), "rows": None, "duplicates_dropped": 0}
-    merged, total = {}, 0
+    seen, pending, total = set(), [], 0
     for name in names:
         with fs.open(f"{root}/shards/{name}", "rb") as f:
             table = pq.read_table(f)
         total += table.num_rows
         for key, row in zip(table.column("key").to_pylist(), table.column("row").to_pylist()):
-            merged.setdefault(key, row)
-    publish_shard(fs, root, sorted(merged.items()))
+            if key not in seen:
+                seen.add(key)
+                pending.append((key, row))
+        if len(pending) >= rows_per_shard:
+            publish_shard(fs, root, pending[:rows_per_shard])
+            pending = pending[rows_per_shard:]
+    while pending:
+        publish_shard(fs, root, pending[:rows_per_shard])
+        pending = pending[rows_per_shard:]
     for name in names:
-        fs.rm(f"{root}/shards/{name}")
+        try:
+            fs.rm(f"{root}/shards/{name}")
+        except FileNotFoundError:
+            pass  # another compact() got there first; its merged shard holds the same rows
     return {
         "shards_before": len(names),
         "shards_after": len(_list_shards(fs, f"{root}/shards")),
-        "rows": len(merged),
-        "duplicates_dropped": total - len(merged),
+        "rows": len(seen),
+        "duplicates_dropped": total - len(seen),
     }

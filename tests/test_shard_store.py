@@ -201,3 +201,46 @@ def test_an_object_store_put_that_fails_publishes_nothing(tmp_path, monkeypatch)
     assert ShardStore(url, local_cache=tmp_path / "b").get("k", 6) is None
     store.flush()  # the rows stayed buffered: a later flush publishes them
     np.testing.assert_array_equal(ShardStore(url, local_cache=tmp_path / "c").get("k", 6), row(1))
+
+
+def test_compaction_bounds_each_merged_shard(tmp_path):
+    url = f"file://{tmp_path}/store"
+    for w in range(3):
+        store = ShardStore(url, local_cache=tmp_path / f"w{w}")
+        store.put_many([(f"k{w}-{i}", row(10 * w + i)) for i in range(3)] + [("dup", row(99))])
+        store.flush()
+    report = compact(url, rows_per_shard=4)
+    assert report == {"shards_before": 3, "shards_after": 3, "rows": 10, "duplicates_dropped": 2}
+    reader = ShardStore(url, local_cache=tmp_path / "r")
+    assert len(reader) == 10
+    np.testing.assert_array_equal(reader.get("k2-1", 6), row(21))
+    np.testing.assert_array_equal(reader.get("dup", 6), row(99))
+
+
+def test_a_reader_racing_a_compaction_still_finds_every_row(tmp_path, monkeypatch):
+    url = f"file://{tmp_path}/store"
+    for w in range(2):
+        store = ShardStore(url, local_cache=tmp_path / f"w{w}")
+        store.put_many([(f"k{w}", row(w))])
+        store.flush()
+    reader = ShardStore(url, local_cache=tmp_path / "r")
+    real_ls = reader._fs.ls
+    state = {"reader_listings": 0, "compacting": False}
+
+    def ls_then_compact(*args, **kwargs):
+        # The reader lists the old shards, then they are compacted away before it opens them.
+        # (fsspec shares one filesystem object per protocol: compact's own listings pass through here too.)
+        names = real_ls(*args, **kwargs)
+        if not state["compacting"]:
+            state["reader_listings"] += 1
+            if state["reader_listings"] == 1:
+                state["compacting"] = True
+                compact(url)
+                state["compacting"] = False
+        return names
+
+    monkeypatch.setattr(reader._fs, "ls", ls_then_compact)
+    got = reader.get_many(["k0", "k1"], 6)
+    assert state["reader_listings"] == 2  # listed again after finding the shards gone
+    np.testing.assert_array_equal(got[0], row(0))
+    np.testing.assert_array_equal(got[1], row(1))
