@@ -171,9 +171,17 @@ def run_cluster(paths, args, root, n_workers):
 
 
 def _local_cluster(n_workers):
+    import dask
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which pins glibc's
+    # mmap threshold: every decoded photo (a few hundred KB) is then mmap-ed and
+    # unmapped again, and decoding ran 30% slower (3.9 s -> 5.2 s for 300 photos
+    # here). Workers that decode images do better with glibc's default.
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
 
 
 def main():

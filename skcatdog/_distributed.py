@@ -95,6 +95,7 @@ def _worker_info():
         "gpu": _engine._gpu_available(),
         "backend": keras.backend.backend(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         "images_forwarded": _engine.stats.images_forwarded,
     }
 
@@ -133,10 +134,15 @@ def _snapshot():
     return {"forwarded": st.images_forwarded, "decode": st.seconds_decode, "forward": st.seconds_forward, "store": st.seconds_store}
 
 
-def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs):
+def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, threads_by_host=None):
     """One task: compute and store the rows of ``items``; return counts, never rows."""
     if require_gpu and not _engine._gpu_available():
         raise RuntimeError(_no_gpu_message(_worker_info()))
+    if engine_kwargs["n_jobs"] == -1 and threads_by_host:
+        # "All cores" means this worker's share of its host's cores: several
+        # worker processes on one host would otherwise each start a decode
+        # thread per core and crowd out each other's forward passes.
+        engine_kwargs = dict(engine_kwargs, n_jobs=threads_by_host.get(socket.gethostname(), -1))
     before = _snapshot()
     start = time.perf_counter()
     problems = []
@@ -253,12 +259,22 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     timings = {"probe": time.perf_counter() - started}
 
     n_workers = len(infos)
+    per_host = {}
+    for info in infos.values():
+        per_host.setdefault(info["host"], []).append(info["cores"])
+    threads_by_host = {host: max(1, min(cores) // len(cores)) for host, cores in per_host.items()}
     tasks = []
     for name in names:
         idx = todo[name]
         if not idx:
             continue
-        size = partition_size or max(kwargs["batch_size"], math.ceil(len(idx) / (4 * n_workers)))
+        if partition_size:
+            size = partition_size
+        else:
+            # A whole number of rounds over the workers (no worker left finishing a task alone),
+            # up to 4 (retries after a lost worker redo less), each task at least a full batch.
+            rounds = max(1, min(4, len(idx) // (kwargs["batch_size"] * n_workers)))
+            size = math.ceil(len(idx) / (rounds * n_workers))
         for s in range(0, len(idx), size):
             tasks.append((name, idx[s : s + size]))
     t = time.perf_counter()
@@ -271,6 +287,7 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
             cache,
             gpu_cluster,
             dict(kwargs, precision=precision),
+            threads_by_host,
             pure=False,
             key=f"skcatdog-embed-{name}-{n}-{os.urandom(4).hex()}",
         )
