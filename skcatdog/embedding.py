@@ -203,7 +203,8 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
             As for ``transform``; paths must be readable by the workers.
         client : distributed.Client, optional
         partition_size : int, optional
-            Items per task; by default about four tasks per worker.
+            Items per task; by default up to four rounds of equal tasks over
+            the workers, each at least ``batch_size`` items.
         require_gpu : bool, optional
             ``True``: every worker must see a GPU, else ``RuntimeError``.
             Default: required when any worker has one or has
