@@ -31,8 +31,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from skcatdog import KerasEmbeddingTransformer, load_image_folder  # noqa: E402
-from skcatdog import _distributed, _engine  # noqa: E402
+from skcatdog import KerasEmbeddingTransformer, _distributed, _engine, load_image_folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
 
