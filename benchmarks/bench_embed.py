@@ -1,16 +1,21 @@
 """Throughput of KerasEmbeddingTransformer on the shared Dogs vs Cats photos.
 
-Prints one Markdown table (paste it into the README):
+Prints Markdown tables to paste into the README, with the CPU model and core
+count, because absolute figures move by up to 8x between machines of one
+kind; the goals are ratios measured in this one process:
 
-* cold ``transform`` (empty cache): read, digest, decode, resize, forward, cache write;
-* the bare compiled forward pass on pre-decoded uint8 arrays (the ceiling);
-* a naive loop in the style of the reference solution (PIL load + resize,
-  NumPy preprocessing, ``model.predict`` per batch);
-* warm ``transform`` (every row a cache hit);
-* peak resident memory after the cold run.
-
-Everything runs in one process, on one model, after one warm-up batch, so
-the ratios compare like with like.
+* each CPU runtime's bare forward pass of the same folded network on
+  pre-decoded uint8 arrays: Keras/TensorFlow (the baseline), LiteRT with
+  XNNPACK (what the engine uses), and where installed ONNX Runtime (via
+  tf2onnx) and OpenVINO (on the LiteRT file);
+* cold ``transform`` (empty cache, one view) against the bare forward of the
+  runtime it used;
+* a naive loop in the style of the reference solution;
+* warm ``transform`` of the default two views: in a fresh process on a cache
+  holding at least 50,000 rows of other photos and models, and repeated in
+  one process;
+* ``GridSearchCV`` over 4 values of C with 5 folds on image paths (warm cache)
+  against the same search on the precomputed features.
 
     python benchmarks/bench_embed.py [--backbone efficientnet_lite2] [--limit N]
 """
@@ -19,8 +24,10 @@ import argparse
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -29,21 +36,85 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from skcatdog import KerasEmbeddingTransformer, load_image_folder  # noqa: E402
+from skcatdog import KerasEmbeddingTransformer, config_context, load_image_folder  # noqa: E402
 from skcatdog import _engine  # noqa: E402
+from skcatdog._cache import open_store  # noqa: E402
 from skcatdog._images import decode, read_source  # noqa: E402
 from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
-from skcatdog.backbones.efficientnet_lite import (  # noqa: E402
-    build_efficientnet_lite,
-    default_checkpoint,
-    load_torch_weights,
-)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
+ROOT = Path(__file__).resolve().parents[1]
+GRID = {"logisticregression__C": [0.1, 0.3, 1.0, 3.0]}
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def rate(n, seconds):
     return n / seconds if seconds else float("inf")
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def bare_rate(forward, arrays, batch):
+    """Images/s of ``forward`` over fixed-shape batches, after one untimed batch."""
+    shape = (batch, *arrays[0].shape)
+    buf = np.zeros(shape, np.uint8)
+    forward(buf)
+    t = time.perf_counter()
+    for start in range(0, len(arrays), batch):
+        chunk = arrays[start : start + batch]
+        buf[: len(chunk)] = chunk
+        forward(buf)
+    return rate(len(arrays), time.perf_counter() - t)
+
+
+def openvino_forward(flat, threads):
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(flat)
+        core = ov.Core()
+        compiled = core.compile_model(
+            core.read_model(str(path)), "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+        )
+    request = compiled.create_infer_request()
+    return lambda batch: request.infer({0: batch})
+
+
+def onnxruntime_forward(model, size, threads):
+    """ONNX Runtime on the same Keras model, converted by tf2onnx (if both are installed)."""
+    try:
+        import onnxruntime as ort
+        import tensorflow as tf
+        import tf2onnx
+    except ImportError:
+        return None
+    spec = (tf.TensorSpec([None, size, size, 3], tf.uint8, name="pixels"),)
+    proto, _ = tf2onnx.convert.from_function(tf.function(lambda x: model(x, training=False)), input_signature=spec)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})
 
 
 def naive_loop(model, paths, spec, batch_size):
@@ -62,80 +133,151 @@ def naive_loop(model, paths, spec, batch_size):
     return np.concatenate(out)
 
 
+def fill_with_other_rows(cache, n_rows, width):
+    """Rows of other photos and models, so lookups run against a store of realistic size."""
+    store = open_store(cache)
+    rng = np.random.default_rng(0)
+    row = rng.standard_normal(width).astype(np.float32)
+    for start in range(0, n_rows, 5000):
+        store.put_many(
+            (f"{'other-model-%d' % (i % 3):0>24}/crop/{i:040x}", row) for i in range(start, min(start + 5000, n_rows))
+        )
+
+
+FRESH_PROCESS = """
+import os, sys, time, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+sys.path.insert(0, {root!r})
+import numpy as np
+import keras  # imported by any pipeline; not part of the timing
+from skcatdog import KerasEmbeddingTransformer
+paths = {paths!r}
+est = KerasEmbeddingTransformer(backbone={backbone!r}, cache={cache!r})
+t = time.perf_counter()
+rows = est.transform(paths)
+first = time.perf_counter() - t
+np.save({out!r}, rows)
+print(json.dumps({{"seconds": first}}))
+"""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="efficientnet_lite2")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
+    parser.add_argument("--bare", type=int, default=256, help="photos in each bare-forward timing")
+    parser.add_argument("--other-rows", type=int, default=50_000, help="rows of other photos in the large cache")
     parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args()
 
-    paths, _ = load_image_folder(args.data)
-    paths = list(paths[: args.limit])
+    import keras
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+
+    paths, labels = load_image_folder(args.data)
+    if args.limit:  # spread over both classes
+        pick = np.linspace(0, len(paths) - 1, min(args.limit, len(paths))).round().astype(int)
+        paths, labels = [paths[i] for i in pick], np.asarray(labels)[pick]
+    paths, labels = list(paths), np.asarray(labels)
     n = len(paths)
     spec = get_backbone(args.backbone)
     size = spec.input_size
-    runner = _engine.get_runner(args.backbone, "imagenet", _engine.resolve_precision("auto"))
-    warm = np.zeros((args.batch_size, size, size, 3), np.uint8)
-    runner.forward(warm)  # trace and compile once, outside every timing
-
-    results = []
-    with tempfile.TemporaryDirectory() as cache:
-        # One view (the default embeds two), so that images/s compares with one bare forward pass per image.
-        est = KerasEmbeddingTransformer(backbone=args.backbone, batch_size=args.batch_size, cache=cache, views="full")
-        t = time.perf_counter()
-        cold = est.transform(paths)
-        cold_s = time.perf_counter() - t
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        t = time.perf_counter()
-        warm_rows = est.transform(paths)
-        warm_s = time.perf_counter() - t
-        assert np.array_equal(cold, warm_rows)
-
-    arrays = [decode(read_source(p), size) for p in paths]
-    t = time.perf_counter()
-    for start in range(0, n, args.batch_size):
-        chunk = arrays[start : start + args.batch_size]
-        batch = warm.copy()
-        batch[: len(chunk)] = chunk
-        runner.forward(batch, len(chunk))
-    bare_s = time.perf_counter() - t
-
-    naive_models = {"same network": spec.build_model("imagenet")}
-    if args.backbone.startswith("efficientnet_lite"):
-        # The network as published and as a user would build it: BatchNorm not folded.
-        plain = build_efficientnet_lite(args.backbone, (size, size, 3), fold_batchnorm=False)
-        load_torch_weights(plain, default_checkpoint(args.backbone))
-        naive_models = {"plain network, BatchNorm unfolded": plain, **naive_models}
-    naive_rates = {}
-    for label, core in naive_models.items():
-        core.predict(np.zeros((1, size, size, 3), np.float32), verbose=0)
-        t = time.perf_counter()
-        naive = naive_loop(core, paths, spec, args.batch_size)
-        naive_rates[label] = rate(n, time.perf_counter() - t)
-    agreement = np.corrcoef(naive.ravel(), cold.ravel())[0, 1]
-
-    bare = rate(n, bare_s)
-    results = [
-        ("bare compiled forward on pre-decoded arrays (ceiling)", bare, 1.0),
-        ("cold `transform` (empty cache)", rate(n, cold_s), rate(n, cold_s) / bare),
-        ("warm `transform` (all cache hits)", rate(n, warm_s), rate(n, warm_s) / bare),
-    ] + [
-        (f"naive loop, {label}: PIL + `model.predict` per batch", r, r / bare) for label, r in naive_rates.items()
-    ]
-    print(
-        f"\n{n} photos, backbone {args.backbone} ({size} px), batch {args.batch_size}, "
-        f"{os.cpu_count()} CPU cores, {platform.python_version()}, "
-        f"keras backend {__import__('keras').backend.backend()}, precision {_engine.resolve_precision('auto')}\n"
+    precision = _engine.resolve_precision("auto")
+    threads = cores()
+    header = (
+        f"{n} photos, {args.backbone} ({size} px), batch {args.batch_size}, CPU: {cpu_model()}, {threads} cores, "
+        f"Python {platform.python_version()}, keras {keras.__version__} ({keras.backend.backend()}), "
+        f"precision {precision}"
     )
-    print("| run | images/s | vs bare forward |")
+
+    # Bare forward of each runtime on the same pre-decoded arrays.
+    arrays = [decode(read_source(p), size, "crop") for p in paths[: args.bare]]
+    bare = {}
+    with config_context(cpu_runtime="keras"):
+        for p in ("float32", "mixed") if precision == "mixed" else ("float32",):
+            keras_runner = _engine.get_runner(args.backbone, "imagenet", p)
+            bare[f"Keras ({keras.backend.backend()}) `predict_on_batch`, {p}" + (" (baseline)" if not bare else "")] = (
+                bare_rate(lambda b, r=keras_runner: r.model.predict_on_batch(b), arrays, args.batch_size)
+            )
+    runner = _engine.get_runner(args.backbone, "imagenet", precision)
+    if runner.lite is not None:
+        for batch in sorted({16, args.batch_size}):
+            bare[f"LiteRT + XNNPACK, {threads} threads, batch {batch}"] = bare_rate(runner.lite, arrays, batch)
+        ort_forward = onnxruntime_forward(runner.model, size, threads)
+        if ort_forward is not None:
+            bare["ONNX Runtime CPU, tf2onnx conversion, f32"] = bare_rate(ort_forward, arrays, args.batch_size)
+        ov_forward = openvino_forward(runner.lite.flat, threads)
+        if ov_forward is not None:
+            bare["OpenVINO CPU, same converted model, f32"] = bare_rate(ov_forward, arrays, args.batch_size)
+    used = bare_rate(lambda b: runner.forward(b), arrays, args.batch_size)
+    # Decoding alone (read, decode both default views, resize) with the engine's thread count:
+    # against the forward pass, it says which of the two bounds a cold run.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skcatdog._images import decode_views
+
+    sample = paths[: args.bare]
+    with ThreadPoolExecutor(threads) as pool:
+        _, decode_s = timed(lambda: list(pool.map(lambda p: decode_views(read_source(p), size, ("crop", "full")), sample)))
+    decode_rate = rate(2 * len(sample), decode_s)
+    baseline = next(iter(bare.values()))
+
+    with tempfile.TemporaryDirectory() as cache:
+        # Cold, one view, so that images/s compares with one bare forward pass per image.
+        est1 = KerasEmbeddingTransformer(backbone=args.backbone, batch_size=args.batch_size, cache=cache, views="full")
+        cold, cold_s = timed(lambda: est1.transform(paths))
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # The default two views: 'full' is cached now, 'crop' is computed here.
+        est = KerasEmbeddingTransformer(backbone=args.backbone, batch_size=args.batch_size, cache=cache)
+        X = est.transform(paths)
+        width = spec.embedding_dim + spec.n_classes
+        fill_with_other_rows(cache, args.other_rows, width)
+        n_rows = len(open_store(cache))
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "rows.npy")
+            script = FRESH_PROCESS.format(root=str(ROOT), paths=paths, backbone=args.backbone, cache=cache, out=out)
+            proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            fresh_s = __import__("json").loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+            assert np.array_equal(np.load(out), X), "a fresh process read other rows"
+        repeated_s = min(timed(lambda: est.transform(paths))[1] for _ in range(5))
+
+        cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+        on_paths = GridSearchCV(make_pipeline(est, LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss")
+        on_features = GridSearchCV(make_pipeline(LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss")
+        _, features_s = timed(lambda: on_features.fit(X, labels))
+        _, paths_s = timed(lambda: on_paths.fit(paths, labels))
+        assert abs(on_paths.best_score_ - on_features.best_score_) < 1e-9, (on_paths.best_score_, on_features.best_score_)
+
+    naive_core = spec.build_model("imagenet")
+    naive_core.predict(np.zeros((1, size, size, 3), np.float32), verbose=0)
+    naive_paths = paths[: args.bare]
+    naive, naive_s = timed(lambda: naive_loop(naive_core, naive_paths, spec, args.batch_size))
+    naive_rate = rate(len(naive_paths), naive_s)
+
+    print(f"\n{header}\n")
+    print("| bare forward pass of the same folded network on pre-decoded arrays | images/s | vs Keras |")
     print("|---|---:|---:|")
-    for name, r, ratio in results:
-        print(f"| {name} | {r:,.1f} | {ratio:.2f} |")
+    for name, r in bare.items():
+        print(f"| {name} | {r:,.1f} | {r / baseline:.2f} |")
+    print(f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s); decoding alone, "
+          f"{threads} threads, gives {decode_rate:,.1f} views/s ({decode_rate / used:.2f}x the forward pass)\n")
+    print("| run | images/s | ratio |")
+    print("|---|---:|---:|")
+    print(f"| cold `transform`, one view (empty cache) | {rate(n, cold_s):,.1f} | {rate(n, cold_s) / used:.2f} of the bare forward it uses |")
+    print(f"| naive loop: PIL + `model.predict` per batch | {naive_rate:,.1f} | {naive_rate / used:.2f} of the bare forward |")
+    print(f"| warm `transform`, two views, fresh process, cache of {n_rows:,} rows | {rate(n, fresh_s):,.0f} | |")
+    print(f"| warm `transform`, two views, repeated in one process | {rate(n, repeated_s):,.0f} | |")
     print(f"| peak RSS after the cold run | {peak_mb:,.0f} MB | |")
-    speedups = ", ".join(f"{rate(n, cold_s) / r:.2f}x vs the {label}" for label, r in naive_rates.items())
-    print(f"\ncold `transform` speed-up over the naive loop: {speedups}; naive vs skcatdog embeddings "
-          f"correlation {agreement:.4f} (the naive loop resizes without antialiasing)")
+    print(f"\nGridSearchCV, {len(GRID['logisticregression__C'])} values of C x 5 folds, LogisticRegression:\n")
+    print("| input | seconds | vs precomputed |")
+    print("|---|---:|---:|")
+    print(f"| precomputed features | {features_s:.2f} | 1.00 |")
+    print(f"| image paths, warm cache | {paths_s:.2f} | {paths_s / features_s:.2f} |")
+    corr = np.corrcoef(naive.ravel(), cold[: len(naive_paths)].ravel())[0, 1]
+    print(f"\nnaive vs skcatdog embeddings correlation {corr:.4f} (the naive loop resizes without antialiasing)")
     return 0
 
 

@@ -6,7 +6,7 @@ from ._images import ImageCrop, ImageLoadError
 from ._version import __version__
 from .backbones import available_backbones, get_backbone, register_backbone
 from .clipped import ClippedClassifier
-from .datasets import load_image_csv, load_image_folder
+from .datasets import fetch_dogs_vs_cats, fetch_oxford_pets, load_image_csv, load_image_folder
 from .embedding import KerasEmbeddingTransformer
 from .metrics import kaggle_log_loss, kaggle_log_loss_scorer, make_novelty_scorer, novelty_roc_auc_score
 from .novelty import FitOnInliers
@@ -24,6 +24,8 @@ __all__ = [
     "available_backbones",
     "config_context",
     "default_cache_dir",
+    "fetch_dogs_vs_cats",
+    "fetch_oxford_pets",
     "get_backbone",
     "get_config",
     "kaggle_log_loss",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._config import get_config
+from ._config import setting
 
 __all__ = ["CACHE_FORMAT_VERSION", "default_cache_dir", "resolve_cache_dir", "open_store", "store_for", "model_fingerprint"]
 
@@ -173,18 +173,36 @@ class EmbeddingStore:
         """The stored row, or ``None`` if absent or not ``width`` floats long."""
         return self._row(self._cache.get(key, default=None, retry=True), width)
 
-    def get_many(self, keys, width):
-        """Rows for ``keys`` in one query per batch (``None`` where absent)."""
-        found = _select(self._cache, list(keys))
+    def get_many(self, keys, width, cols=None):
+        """Rows for ``keys`` in one query per batch (``None`` where absent).
+
+        ``cols=(start, stop)`` reads only those floats of each row (SQLite
+        copies just those bytes), for callers that want embeddings alone.
+        """
+        start, stop = (0, width) if cols is None else cols
+        found = {}
+        keys = list(keys)
+        for i in range(0, len(keys), _SQL_BATCH):
+            batch = keys[i : i + _SQL_BATCH]
+            found.update(
+                (key, (mode, value))
+                for key, mode, value in self._cache._sql(  # diskcache has no get_many; schema stable since 4.0
+                    "SELECT key, mode, CASE WHEN length(value) = ? THEN substr(value, ?, ?) END FROM Cache "
+                    f"WHERE raw = 1 AND key IN ({','.join('?' * len(batch))})",
+                    (4 * width, 4 * start + 1, 4 * (stop - start), *batch),
+                ).fetchall()
+            )
         out = []
+        frombuffer = np.frombuffer
         for key in keys:
             mode, value = found.get(key, (None, None))
-            if mode is None:
+            if mode == _MODE_RAW:
+                out.append(None if value is None else frombuffer(value, dtype="<f4"))
+            elif mode is None:
                 out.append(None)
-            elif mode == _MODE_RAW:
-                out.append(self._row(bytes(value) if isinstance(value, memoryview) else value, width))
             else:  # held in a file of its own
-                out.append(self.get(key, width))
+                row = self.get(key, width)
+                out.append(None if row is None else row[start:stop])
         return out
 
     def put_many(self, pairs):
@@ -211,16 +229,18 @@ class MemoryRows:
         self._lock = threading.Lock()
 
     def get_many(self, keys):
+        """Rows for ``keys`` (``None`` where absent); found ones become the most recent."""
         rows = self._rows
         with self._lock:
             out = [rows.get(k) for k in keys]
+            touch = rows.move_to_end
             for k, row in zip(keys, out):
                 if row is not None:
-                    rows.move_to_end(k)
+                    touch(k)
         return out
 
     def put_many(self, pairs):
-        limit = get_config()["memory_cache_bytes"]
+        limit = setting("memory_cache_bytes")
         with self._lock:
             for key, row in pairs:
                 if key in self._rows or row.nbytes > limit:

@@ -37,6 +37,11 @@ _global = {
 _lock = threading.Lock()
 
 
+def setting(name):
+    """One setting, without the copy :func:`get_config` makes (hot paths call this)."""
+    return _global[name]
+
+
 def get_config():
     """The current settings.
 

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import warnings
+from stat import S_ISREG
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ import numpy as np
 from . import _images
 from . import _cache
 from ._cache import EmbeddingStore, model_fingerprint, stat_key, store_for
+from ._config import setting
 from ._images import ImageCrop, ImageLoadError, _Bad, describe
 from .backbones import PREPROCESSING, get_backbone
 
@@ -194,8 +196,10 @@ _RUNNERS_LOCK = threading.Lock()
 
 def get_runner(backbone, weights, precision):
     """The process-wide runner for this model; built once, never pickled."""
+    from ._config import get_config
+
     backbone = get_backbone(backbone)
-    key = (backbone.name, backbone.weights_identity(weights), precision)
+    key = (backbone.name, backbone.weights_identity(weights), precision, get_config()["cpu_runtime"])
     with _RUNNERS_LOCK:
         if key not in _RUNNERS:
             _RUNNERS[key] = _Runner(backbone, weights, precision)
@@ -334,6 +338,8 @@ class _Call:
         self.views = views
         self.width = backbone.embedding_dim + backbone.n_classes
         self.keep = keep  # the columns of a cached row that the caller wants (None: none)
+        # The floats read from the store: the kept ones, or one float to learn a row exists.
+        self.cols = (0, 1) if keep is None else (keep.start, keep.stop or self.width)
         n_kept = 0 if keep is None else len(range(self.width)[keep])
         self.out = np.empty((len(views), len(items), n_kept), dtype=np.float32) if keep is not None else None
         self.store = store_for(cache)
@@ -347,118 +353,159 @@ class _Call:
     def _bad(self, rows, reason):
         self.problems.extend((describe(self.items[i], i), reason, i) for i in rows)
 
-    def _row_keys(self, digest):
-        return [EmbeddingStore.key(self.fingerprint, view, digest) for view in self.views]
-
     def _identify(self, chunk):
-        """``(i, source or None, reason or None)`` for each row: a file's digest
-        comes from the stat memo where it can, else from reading the file."""
+        """``({i: digest}, {i: source}, {i: reason})``: a file's digest comes from the
+        stat memo where it can (no source is made: the hot path), else from
+        reading the file (which gives its source)."""
         memo = _cache.memory_digests
-        found, unknown = {}, {}  # i -> source; stat key -> [(i, path)]
-        started = time.time()
+        items = self.items
+        digests, sources, reasons = {}, {}, {}
+        unknown = {}  # stat key -> rows
         stats_of = {}
-        reasons = {}
+        started = time.time()
+        cap = setting("max_file_bytes")
         for i in chunk:
-            item = self.items[i]
-            try:
-                if isinstance(item, (str, os.PathLike, ImageCrop)):
-                    path = item.path if isinstance(item, ImageCrop) else os.fspath(item)
-                    st = _images.file_stat(path)
-                    skey = stat_key(path, st)
-                    digest = memo.get(skey)
-                    if digest is not None:
-                        found[i] = _images.file_source(item, digest)
-                    else:
-                        unknown.setdefault(skey, []).append(i)
-                        stats_of[skey] = st
+            item = items[i]
+            if isinstance(item, str) or isinstance(item, (os.PathLike, ImageCrop)):
+                path = item if isinstance(item, str) else item.path if isinstance(item, ImageCrop) else os.fspath(item)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    st = None
+                if st is None or not S_ISREG(st.st_mode) or not 0 < st.st_size <= cap:
+                    try:
+                        _images.file_stat(path)  # raises with the reason
+                    except _Bad as exc:
+                        reasons[i] = str(exc)
+                        continue
+                skey = f"stat/{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
+                digest = memo.get(skey)
+                if digest is None:
+                    unknown.setdefault(skey, []).append(i)
+                    stats_of[skey] = st
+                elif isinstance(item, ImageCrop):
+                    digests[i] = _images.crop_digest(item.box, digest)
                 else:
-                    found[i] = _images.read_source(item)
-            except _Bad as exc:
-                reasons[i] = str(exc)
+                    digests[i] = digest
+            else:
+                try:
+                    sources[i] = src = _images.read_source(item)
+                    digests[i] = src.digest
+                except _Bad as exc:
+                    reasons[i] = str(exc)
         if unknown and self.store is not None:
             skeys = list(unknown)
-            for skey, digest in zip(skeys, self.store.digests.get_many(skeys)):
+            for skey, digest in zip(skeys, self.store.digests.get_many(skeys), strict=True):
                 if digest is not None:
                     for i in unknown.pop(skey):
-                        found[i] = _images.file_source(self.items[i], digest)
+                        src = sources[i] = _images.file_source(items[i], digest)
+                        digests[i] = src.digest
                     _remember(skey, digest)
         learned = []
         for skey, rows in unknown.items():
             for i in rows:
-                item = self.items[i]
                 try:
-                    src = _images.read_source(item)
+                    src = sources[i] = _images.read_source(items[i])
                 except _Bad as exc:
                     reasons[i] = str(exc)
                     continue
-                found[i] = src
+                digests[i] = src.digest
                 if _cache.DigestMemo.trusted(stats_of[skey], started):
                     learned.append((skey, src.file_digest))
         for skey, digest in learned:
             _remember(skey, digest)
         if learned and self.store is not None:
             self.store.digests.put_many(learned)
-        return found, reasons
+        return digests, sources, reasons
+
+    def _file_digest(self, i):
+        """The digest of row ``i``'s file, from the memo (it was found there)."""
+        item = self.items[i]
+        path = item.path if isinstance(item, ImageCrop) else os.fspath(item)
+        return _cache.memory_digests[stat_key(path, os.stat(path))]
+
+    def _lookup(self, keys):
+        """Rows (only the kept columns) for ``keys``: process memory first, then one
+        batched store query; ``None`` for misses."""
+        if self.store is None:
+            return [None] * len(keys)
+        prefix, (a, b), width = self.memory_prefix, self.cols, self.width
+        memory = _cache.memory
+        wanted = [(prefix, k, a, b) for k in keys]
+        rows = memory.get_many(wanted)
+        absent = [j for j, row in enumerate(rows) if row is None]
+        if absent and (a, b) != (0, width):  # rows computed in this process are held whole
+            for j, row in zip(absent, memory.get_many([(prefix, keys[j], 0, width) for j in absent])):
+                if row is not None:
+                    rows[j] = row[a:b]
+            absent = [j for j in absent if rows[j] is None]
+        if absent:
+            new = []
+            for j, row in zip(absent, self.store.get_many([keys[j] for j in absent], width, cols=(a, b))):
+                if row is not None:
+                    rows[j] = row
+                    new.append((wanted[j], row))
+            memory.put_many(new)
+        return rows
 
     def probe(self, chunk):
-        """Identify rows and look their views up (memory, then the store); misses
-        get a header check now so that a non-image fails before any forward pass."""
-        found, reasons = self._identify(chunk)
-        results = [(i, None, None, reason) for i, reason in reasons.items()]
-        if not found:
-            return results
-        digests = {}
-        for i, src in found.items():
-            digests.setdefault(src.digest, src)
-        keys = [key for digest in digests for key in self._row_keys(digest)]
-        rows = [None] * len(keys)
-        if self.store is not None:
-            prefix = self.memory_prefix
-            rows = _cache.memory.get_many([(prefix, k) for k in keys])
-            absent = [j for j, row in enumerate(rows) if row is None]
-            if absent:
-                fetched = self.store.get_many([keys[j] for j in absent], self.width)
-                new = []
-                for j, row in zip(absent, fetched):
-                    if row is not None:
-                        rows[j] = row
-                        new.append(((prefix, keys[j]), row))
-                _cache.memory.put_many(new)
-        by_digest = {}
+        """Identify rows and look their views up; misses get a header check now so
+        that a non-image fails before any forward pass is spent.
+
+        Rows found are written to ``self.out``; returns ``(bad, misses)``:
+        ``(i, reason)`` pairs and ``(i, source, views needed)`` for the rest.
+        """
+        digests, sources, reasons = self._identify(chunk)
+        bad = list(reasons.items())
         n_views = len(self.views)
-        for k, (digest, src) in enumerate(digests.items()):
-            got = rows[k * n_views : (k + 1) * n_views]
+        unique = list(dict.fromkeys(digests.values()))
+        fingerprint, views = self.fingerprint, self.views
+        rows = self._lookup([f"{fingerprint}/{view}/{d}" for d in unique for view in views])
+        position = {d: k * n_views for k, d in enumerate(unique)}
+        needs = {}  # digest -> views to compute, or the reason it is bad
+        for d, k in position.items():
+            got = rows[k : k + n_views]
             if any(row is None for row in got):
-                try:
-                    if src.data is None and src.path is not None:
-                        src.data = _images._file_bytes(src)
-                    _images.check_header(src)
-                except _Bad as exc:
-                    by_digest[digest] = (None, str(exc))
-                    continue
-                src.data = None  # misses re-read (and re-verify) their bytes at decode time
-            by_digest[digest] = (got, None)
-        for i, src in found.items():
-            got, reason = by_digest[src.digest]
-            results.append((i, src, got, reason))
-        return results
+                needs[d] = [view for view, row in zip(views, got, strict=True) if row is None]
+        miss_sources = {}  # digest -> the source to decode, header-checked
+        for i, d in digests.items():
+            if d not in needs or d in miss_sources or isinstance(needs[d], str):
+                continue
+            src = sources.get(i) or _images.file_source(self.items[i], self._file_digest(i))
+            try:
+                if src.data is None and src.path is not None:
+                    src.data = _images._file_bytes(src)
+                _images.check_header(src)
+                miss_sources[d] = src
+            except _Bad as exc:
+                needs[d] = str(exc)
+            src.data = None  # misses re-read (and re-verify) their bytes at decode time
+        # Hits go straight into the output: rows of distinct items, so threads never overlap.
+        out = self.out
+        misses = []
+        for i, d in digests.items():
+            k = position[d]
+            if out is not None:
+                for v in range(n_views):
+                    row = rows[k + v]
+                    if row is not None:
+                        out[v, i] = row
+            need = needs.get(d)
+            if isinstance(need, str):
+                bad.append((i, need))
+            elif need:
+                misses.append((i, miss_sources[d], need))
+        return bad, misses
 
     def collect(self, results):
-        for i, src, got, reason in results:
-            if reason is not None:
-                self._bad([i], reason)
-                continue
+        bad, misses = results
+        for i, reason in bad:
+            self._bad([i], reason)
+        for i, src, need in misses:
             digest = src.digest
-            need = []
-            for v, row in enumerate(got):
-                if row is None:
-                    need.append(self.views[v])
-                elif self.out is not None:
-                    self.out[v, i] = row[self.keep]
-            if need:
-                self.pending.setdefault(digest, []).append(i)
-                self.sources.setdefault(digest, src)
-                self.missing.setdefault(digest, need)
+            self.pending.setdefault(digest, []).append(i)
+            self.sources.setdefault(digest, src)
+            self.missing.setdefault(digest, need)
 
     def _decode(self, digest):
         t = time.perf_counter()
@@ -523,7 +570,7 @@ class _Call:
                         t = time.perf_counter()
                         self.store.put_many(zip(keys, rows))
                         stats.add(seconds_store=time.perf_counter() - t)
-                        _cache.memory.put_many([((prefix, k), row.copy()) for k, row in zip(keys, rows)])
+                        _cache.memory.put_many([((prefix, k, 0, self.width), row.copy()) for k, row in zip(keys, rows)])
                     bar.update(len(batch_keys))
                     batch_keys = []
         finally:

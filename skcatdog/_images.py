@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from ._config import setting
+
 __all__ = [
     "ImageCrop", "ImageLoadError", "Source", "read_source", "file_stat", "file_source", "check_header",
     "decode", "decode_views", "VIEWS", "IMAGE_EXTENSIONS",
@@ -155,14 +157,12 @@ _KINDS = (
 
 def _check_stat(st):
     """Refuse anything but a regular file of sane size, from its stat alone."""
-    from ._config import get_config
-
-    for is_kind, reason in _KINDS:
-        if is_kind(st.st_mode):
-            raise _Bad(reason)
     if not stat.S_ISREG(st.st_mode):
+        for is_kind, reason in _KINDS:
+            if is_kind(st.st_mode):
+                raise _Bad(reason)
         raise _Bad("is not a regular file")
-    cap = get_config()["max_file_bytes"]
+    cap = setting("max_file_bytes")
     if st.st_size > cap:
         raise _Bad(
             f"file is {st.st_size:,} bytes, over the limit of {cap:,} "
@@ -197,8 +197,6 @@ def read_file(path):
     so a path swapped for a FIFO after a :func:`file_stat` cannot hang the
     read, and reading stops past the size cap even if the file grows.
     """
-    from ._config import get_config
-
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -211,7 +209,7 @@ def read_file(path):
         raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
     try:
         _check_stat(os.fstat(fd))
-        cap = get_config()["max_file_bytes"]
+        cap = setting("max_file_bytes")
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(cap + 1)
     except OSError as exc:

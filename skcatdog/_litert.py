@@ -94,12 +94,8 @@ def _model_file(fingerprint):
     return default_cache_dir() / "litert" / f"{fingerprint}-tf{tf.__version__}-v{LITERT_FORMAT}.tflite"
 
 
-def _load_or_convert(model, size, fingerprint):
-    path = _model_file(fingerprint)
-    with contextlib.suppress(OSError):
-        return path.read_bytes()
-    flat = _convert(model, size)
-    # Written whole or not at all: a reader never sees half a model.
+def _save(path, flat):
+    """Keep a converted model for later processes; written whole or not at all."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -111,7 +107,6 @@ def _load_or_convert(model, size, fingerprint):
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    return flat
 
 
 class ConversionMismatch(RuntimeError):
@@ -128,20 +123,18 @@ class LiteForward:
 
     def __init__(self, model, backbone, fingerprint):
         path = _model_file(fingerprint)
-        for attempt in ("disk", "fresh"):
-            if attempt == "fresh":
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            self.flat = _load_or_convert(model, backbone.input_size, fingerprint)
-            self._start(backbone)
+        with contextlib.suppress(OSError):
+            self.flat = path.read_bytes()
             try:
+                self._start(backbone)
                 self._check(model, backbone)
                 return
-            except ConversionMismatch:
-                if attempt == "fresh":
-                    with contextlib.suppress(OSError):
-                        path.unlink()
-                    raise
+            except Exception:  # noqa: BLE001 - a damaged or foreign file: convert afresh below
+                path.unlink()
+        self.flat = _convert(model, backbone.input_size)
+        self._start(backbone)
+        self._check(model, backbone)
+        _save(path, self.flat)
 
     def _start(self, backbone):
         self.interpreter = _interpreter_class()(model_content=self.flat, num_threads=_threads())

@@ -27,7 +27,7 @@ Open Images style boxes (fractions of width and height) to crop.
 
 EPILOG = """\
 commands:
-  train     cross-validate and fit a pipeline, save it to a .joblib file
+  train     cross-validate and fit a pipeline, save it to a .skops file
   predict   apply a saved pipeline to photos, write a CSV (Kaggle format
             for numbered photos and cat/dog models)
   outliers  list training photos whose top ImageNet classes miss their
@@ -35,8 +35,8 @@ commands:
   restore   move photos set aside by `outliers --move-to` back
 
 examples:
-  skcatdog train ../shared/data/dogs-vs-cats/train --out model.joblib
-  skcatdog predict model.joblib test/ --out submission.csv
+  skcatdog train ../shared/data/dogs-vs-cats/train --out model.skops
+  skcatdog predict model.skops test/ --out submission.csv
   skcatdog outliers train/ --report outliers.html --move-to rejected/
   skcatdog restore rejected/
 
@@ -123,7 +123,12 @@ def build_parser():
         f"(0 = keep all; {DEFAULT_TOP_K} finds junk to review, a gentler 50 suits log-loss)",
     )
     t.add_argument("--cv", type=int, default=5, help="folds for the printed estimate; 0 skips it (default 5)")
-    t.add_argument("--out", default="model.joblib", help="where to save the fitted pipeline (default model.joblib)")
+    t.add_argument(
+        "--out",
+        default="model.skops",
+        help="where to save the fitted pipeline: a skops file (default model.skops); "
+        "a .joblib name writes a pickle, which predict loads only with --allow-pickle",
+    )
     common(t)
 
     p = sub.add_parser(
@@ -139,7 +144,19 @@ def build_parser():
             P(dog), sorted by id. Otherwise: path,label,proba_<class>..."""
         ),
     )
-    p.add_argument("model", metavar="MODEL", help="a .joblib file written by `skcatdog train`")
+    p.add_argument("model", metavar="MODEL", help="a .skops (or, with --allow-pickle, .joblib) file written by `skcatdog train`")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="load a skops file even if it holds types other than skcatdog's, scikit-learn's, "
+        "imbalanced-learn's and numpy's (they are named when refused)",
+    )
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load a .joblib (pickle) model file: loading a pickle can run arbitrary code, "
+        "so use it only for files you made or trust",
+    )
     p.add_argument("images", metavar="IMAGES", nargs="+", help="image files and/or folders of images")
     p.add_argument("--out", default="submission.csv", help="CSV to write (default submission.csv)")
     common(p)
@@ -302,7 +319,7 @@ def cmd_predict(args, out):
     from ._files import atomic_write, load_model
 
     try:
-        model = load_model(args.model)["model"]
+        model = load_model(args.model, trust=args.trust, allow_pickle=args.allow_pickle)["model"]
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     paths = _collect_images(args.images)

@@ -136,10 +136,12 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         rows = _engine.embed_many(items, name, views=views, outputs=("embeddings",), **engine_kwargs(self))
         if len(rows) == 1:
             return rows[0].embeddings
+        # In place: the same sum and division as np.mean over the views, without new arrays.
         total = rows[0].embeddings
         for r in rows[1:]:
             total += r.embeddings
-        return total / np.float32(len(rows))
+        total /= np.float32(len(rows))
+        return total
 
     def transform(self, X):
         """Embed images (from the cache where possible).

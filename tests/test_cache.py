@@ -114,3 +114,185 @@ def test_a_process_killed_mid_run_leaves_a_usable_cache(image_files, tmp_path, f
     assert forward_count() == 16
     fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None).transform(paths)
     np.testing.assert_allclose(rows, fresh, atol=1e-6)
+
+
+# --- the warm path: digest memo, batched lookups, rows in memory ---------------------------------
+
+
+def _tiny(cache, views=("crop", "full")):
+    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views=views, cache=cache)
+
+
+@pytest.fixture
+def fresh_memory():
+    """Forget what this process has read, as a new process would."""
+    from skcatdog import _cache
+
+    def clear():
+        _cache.memory.clear()
+        _cache.memory_digests.clear()
+
+    clear()
+    yield clear
+    clear()
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Paths whose bytes were read since the test started."""
+    from skcatdog import _images
+
+    seen = []
+    original = _images.read_file
+
+    def counting(path):
+        seen.append(path)
+        return original(path)
+
+    monkeypatch.setattr(_images, "read_file", counting)
+    return seen
+
+
+def test_get_many_matches_get_across_batches(tmp_path):
+    from skcatdog import _cache
+
+    store = EmbeddingStore(tmp_path)
+    rows = {f"k{i}": np.full(3, i, dtype=np.float32) for i in range(_cache._SQL_BATCH + 7)}
+    store.put_many(rows.items())
+    store.put_many([("short", np.zeros(2, np.float32))])
+    keys = ["absent", *rows, "short"]
+    got = store.get_many(keys, 3)
+    assert got[0] is None and got[-1] is None  # absent, and a row of the wrong length
+    for key, row in zip(keys[1:-1], got[1:-1], strict=True):
+        np.testing.assert_array_equal(row, store.get(key, 3))
+        np.testing.assert_array_equal(row, rows[key])
+
+
+def test_get_many_reads_rows_diskcache_keeps_in_files(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    wide = np.arange(10_000, dtype=np.float32)  # 40 kB: over diskcache's inline limit
+    store.put_many([("wide", wide)])
+    np.testing.assert_array_equal(store.get_many(["wide"], 10_000)[0], wide)
+
+
+def test_len_counts_rows_not_memoised_digests(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    store.put_many([("a", np.zeros(2, np.float32))])
+    store.digests.put_many([("stat/1:2:3:4:5:/x.jpg", "d" * 40)])
+    assert len(store) == 1
+    assert store.digests.get_many(["stat/1:2:3:4:5:/x.jpg", "stat/absent"]) == ["d" * 40, None]
+
+
+def test_warm_transform_in_a_new_process_reads_no_photo(image_files, isolated_cache, monkeypatch, fresh_memory, reads):
+    from skcatdog import _cache
+
+    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
+    paths = image_files(6)
+    first = _tiny("auto").transform(paths)
+    assert len(reads) == 6 * 2  # read to digest, read again to decode (bytes are not held)
+    fresh_memory()
+    reads.clear()
+    np.testing.assert_array_equal(_tiny("auto").transform(paths), first)
+    assert reads == []
+
+
+def test_recent_files_are_re_read(image_files, isolated_cache, fresh_memory, reads):
+    paths = image_files(3)  # written just now: inside the racy window, so never memoised
+    _tiny("auto").transform(paths)
+    fresh_memory()
+    reads.clear()
+    _tiny("auto").transform(paths)
+    assert sorted(reads) == sorted(paths)
+
+
+def _rewrite_same_size_same_mtime(path, seed):
+    """Replace a JPEG's pixels in place, keeping its inode, size and mtime."""
+    import io
+    import os
+    import time
+
+    from PIL import Image
+
+    from tests.conftest import random_images
+
+    st = os.stat(path)
+    for attempt in range(50):
+        buf = io.BytesIO()
+        Image.fromarray(random_images(1, seed=seed + attempt)[0]).save(buf, "JPEG", quality=75)
+        data = buf.getvalue()
+        if len(data) <= st.st_size:
+            break
+    data = data + b"\0" * (st.st_size - len(data))  # JPEG decoders ignore bytes after the end marker
+    time.sleep(0.05)  # a later ctime tick
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    new = os.stat(path)
+    assert (new.st_ino, new.st_size, new.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@pytest.mark.parametrize("memoised", [False, True], ids=["recent-file", "memoised-digest"])
+def test_a_file_rewritten_in_place_gets_its_new_row(
+    image_files, isolated_cache, monkeypatch, fresh_memory, forward_count, memoised
+):
+    from skcatdog import _cache
+
+    if memoised:  # even a digest the memo trusts: the rewrite moved the ctime
+        monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
+    paths = image_files(2, seed=3)
+    est = _tiny("auto", views="crop")
+    before = est.transform(paths)
+    _rewrite_same_size_same_mtime(paths[0], seed=100)
+    for new_process in (False, True):
+        if new_process:
+            fresh_memory()
+        after = est.transform(paths)
+        expected = _tiny(None, views="crop").transform(paths)
+        np.testing.assert_allclose(after, expected, atol=1e-6)
+        assert not np.allclose(after[0], before[0])
+        np.testing.assert_array_equal(after[1], before[1])
+
+
+def test_repeated_transform_is_served_from_memory(image_files, isolated_cache, monkeypatch, fresh_memory):
+    from skcatdog import set_config
+
+    paths = image_files(5)
+    est = _tiny("auto")
+    first = est.transform(paths)
+    store = open_store(isolated_cache)
+    queries = []
+    original = store.get_many
+    monkeypatch.setattr(store, "get_many", lambda keys, width, **kw: queries.append(len(keys)) or original(keys, width, **kw))
+    np.testing.assert_array_equal(est.transform(paths), first)
+    assert queries == []  # no SQLite read at all
+    try:
+        set_config(memory_cache_bytes=0)
+        fresh_memory()
+        np.testing.assert_array_equal(est.transform(paths), first)
+        assert queries == [10]  # one batched query: 5 photos x 2 views
+    finally:
+        set_config(memory_cache_bytes=512 * 2**20)
+
+
+def test_memory_rows_are_bounded(fresh_memory):
+    from skcatdog import _cache, config_context
+
+    row = np.zeros(250, np.float32)  # 1,000 bytes
+    with config_context(memory_cache_bytes=3_500):
+        _cache.memory.put_many([(("s", f"k{i}"), row) for i in range(5)])
+        got = _cache.memory.get_many([("s", f"k{i}") for i in range(5)])
+    assert [g is not None for g in got] == [False, False, True, True, True]  # least recently used went first
+
+
+def test_arrays_and_crops_keep_their_rows(image_files, isolated_cache, fresh_memory, forward_count):
+    from skcatdog import ImageCrop
+    from tests.conftest import random_images
+
+    path = image_files(1)[0]
+    items = [random_images(1, seed=5)[0], ImageCrop(path, (0, 0, 0.5, 0.5)), ImageCrop(path, (0.5, 0.5, 1, 1)), path]
+    first = _tiny("auto").transform(items)
+    assert forward_count() == 8
+    fresh_memory()
+    np.testing.assert_array_equal(_tiny("auto").transform(items), first)
+    assert forward_count() == 8
+    assert len({tuple(r) for r in first}) == 4

@@ -103,7 +103,7 @@ def test_top_level_help_reads_like_a_man_page(capsys):
     for command in ("train", "predict", "outliers", "restore"):
         assert re.search(rf"^\s+{command}\s+\S", text, re.M), command
     assert "examples:" in text
-    assert "skcatdog predict model.joblib" in text and "skcatdog restore" in text
+    assert "skcatdog predict model.skops" in text and "skcatdog restore" in text
     assert "SKCATDOG_CACHE_DIR" in text
     exit_status = text.split("exit status:", 1)[1]
     assert "0 success" in exit_status and "2 bad input" in exit_status and "1 anything else" in exit_status
@@ -189,7 +189,7 @@ def trained(tmp_path_factory, shared_cache):
         saved["pipeline"], saved["info"] = model, info
         return real_save(model, path, **info)
 
-    model = root / "model.joblib"
+    model = root / "model.skops"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(skcatdog._files, "save_model", capture)
         status, out = run(
@@ -337,8 +337,8 @@ def tiny_model(tmp_path_factory):
         KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=None), LogisticRegression()
     )
     pipe.fit(paths, ["cat", "dog"] * 3)
-    save_model(pipe, root / "tiny.joblib", classes=["cat", "dog"])
-    return root / "tiny.joblib", root / "photos"
+    save_model(pipe, root / "tiny.skops", classes=["cat", "dog"])
+    return root / "tiny.skops", root / "photos"
 
 
 def write_payload(path, **changes):
@@ -371,7 +371,8 @@ def test_predict_refuses_a_bad_model_file(tmp_path, tiny_model, capsys, case, pr
     csv_path = out_dir / "submission.csv"
     if preexisting:
         csv_path.write_text("id,label\n1,0.5\n")
-    status, out = run("predict", model, tiny_model[1], "--out", csv_path, "-q")
+    # Pickles load only with --allow-pickle; these files test what is checked after that.
+    status, out = run("predict", model, tiny_model[1], "--out", csv_path, "-q", "--allow-pickle")
     assert status == 2
     line = error_line(capsys, "predict")
     assert message in line and "model.joblib" in line
@@ -401,7 +402,7 @@ def test_predict_refuses_a_model_from_another_skcatdog_version(tmp_path, tiny_mo
 def test_predict_refuses_a_truncated_model_file(tmp_path, tiny_model, capsys, content):
     model = tmp_path / "model.joblib"
     model.write_bytes(content)  # the first bytes of a real model file / a corrupt frame header
-    status, _ = run("predict", model, tiny_model[1], "--out", tmp_path / "s.csv", "-q")
+    status, _ = run("predict", model, tiny_model[1], "--out", tmp_path / "s.csv", "-q", "--allow-pickle")
     assert status == 2
     assert "is not a skcatdog model" in error_line(capsys, "predict")
 

@@ -282,3 +282,116 @@ def test_crop_view_of_a_tall_image_keeps_the_middle_rows(tmp_path):
     Image.fromarray(arr).save(p)
     crop = decode(read_source(str(p)), 16, "crop")
     assert crop.max() < 40  # none of the white band leaks into the crop
+
+
+# --- special files, the size cap, one decode for every view ---------------------------------------
+
+
+def _embed_within(items, seconds):
+    """Transform in a thread; fail (instead of hanging the suite) if it takes longer than ``seconds``."""
+    import concurrent.futures
+
+    from skcatdog import KerasEmbeddingTransformer
+
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None)
+    from tests.conftest import random_images
+
+    est.transform(random_images(1))  # import TensorFlow and build the model outside the time limit
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(est.transform, items)
+    try:
+        return future.exception(timeout=seconds)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_fifo_and_devices_are_bad_items_found_without_blocking(tmp_path, image_files):
+    import os
+    import socket
+
+    from skcatdog import ImageLoadError
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer came
+    sock_path = tmp_path / "sock.jpg"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    good = image_files(1)[0]
+    try:
+        exc = _embed_within([good, str(fifo), "/dev/zero", str(sock_path)], seconds=1)
+    finally:
+        sock.close()
+    assert isinstance(exc, ImageLoadError)
+    assert exc.problems == [
+        (str(fifo), "is a named pipe (FIFO), not a regular file"),
+        ("/dev/zero", "is a character device, not a regular file"),
+        (str(sock_path), "is a socket, not a regular file"),
+    ]
+
+
+def test_a_fifo_swapped_in_after_the_stat_does_not_block(tmp_path):
+    import os
+
+    from skcatdog._images import _Bad, read_file
+
+    fifo = tmp_path / "late.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(_Bad, match="named pipe"):
+        read_file(str(fifo))  # opened non-blocking, refused on the descriptor
+
+
+def test_files_over_the_size_cap_are_refused_before_reading(image_files, monkeypatch):
+    import os
+
+    from skcatdog import ImageLoadError, _images, config_context
+
+    paths = image_files(2)
+    opened = []
+    real_read = _images.read_file
+    monkeypatch.setattr(_images, "read_file", lambda path: opened.append(path) or real_read(path))
+    small = min(os.path.getsize(p) for p in paths)
+    with config_context(max_file_bytes=small - 1):
+        exc = _embed_within(paths, seconds=30)
+    assert isinstance(exc, ImageLoadError) and len(exc.problems) == 2
+    assert all("over the limit" in reason and "max_file_bytes" in reason for _, reason in exc.problems)
+    assert opened == []
+
+
+def _jpeg(tmp_path, size, name="photo.jpg"):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    path = tmp_path / name
+    Image.fromarray(arr).save(path, "JPEG", quality=90)
+    return str(path)
+
+
+@pytest.mark.parametrize("size", [(400, 272), (60, 50), (1200, 900)])
+def test_decode_views_gives_each_views_own_pixels(tmp_path, monkeypatch, size):
+    from skcatdog import _images
+    from skcatdog._images import VIEWS, decode, decode_views, read_source
+
+    src = read_source(_jpeg(tmp_path, size))
+    alone = {view: decode(src, 32, view) for view in VIEWS}
+    loads = []
+    original = _images._load
+    monkeypatch.setattr(_images, "_load", lambda *a: loads.append(a[2]) or original(*a))
+    together = decode_views(src, 32, VIEWS)
+    for view in VIEWS:
+        np.testing.assert_array_equal(together[view], alone[view])
+    # 400x272 at 32 px: the whole photo decodes at 1/8 scale, the crop needs 1/4 (two decodes);
+    # otherwise one decode serves all four views.
+    assert len(loads) == (2 if size == (400, 272) else 1)
+
+
+def test_each_photo_is_decoded_once_for_all_views(image_files, monkeypatch):
+    from skcatdog import KerasEmbeddingTransformer, _images
+
+    paths = image_files(4)
+    loads = []
+    original = _images._load
+    monkeypatch.setattr(_images, "_load", lambda *a: loads.append(1) or original(*a))
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views=_images.VIEWS, cache=None)
+    est.transform(paths)
+    assert len(loads) == 4

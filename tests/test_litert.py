@@ -1,0 +1,71 @@
+"""The LiteRT (XNNPACK) float32 CPU forward pass: same rows as Keras, checked before use."""
+
+import numpy as np
+import pytest
+
+from skcatdog import _engine, config_context
+from skcatdog._litert import available, model_file
+
+from .conftest import needs_shared, random_images
+
+pytestmark = pytest.mark.skipif(not available(), reason="no LiteRT interpreter (pip install ai-edge-litert)")
+
+
+def _rows(runtime, backbone="tiny_test", weights=None, items=None):
+    with config_context(cpu_runtime=runtime):
+        runner = _engine.get_runner(backbone, weights, "float32")
+        assert runner.runtime == runtime
+        return _engine.embed(items or random_images(6, seed=4), backbone, weights, precision="float32", cache=None)
+
+
+def test_litert_rows_equal_keras_rows():
+    lite, keras_rows = _rows("litert"), _rows("keras")
+    np.testing.assert_allclose(lite.embeddings, keras_rows.embeddings, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(lite.logits, keras_rows.logits, atol=1e-4, rtol=0)
+
+
+def test_both_runtimes_share_cache_rows(isolated_cache, forward_count):
+    images = random_images(3, seed=2)
+    with config_context(cpu_runtime="litert"):
+        first = _engine.embed(images, "tiny_test", None, precision="float32")
+    with config_context(cpu_runtime="keras"):
+        again = _engine.embed(images, "tiny_test", None, precision="float32")
+    assert forward_count() == 3
+    np.testing.assert_array_equal(first.embeddings, again.embeddings)
+
+
+def test_a_damaged_converted_model_is_replaced(isolated_cache, monkeypatch):
+    from skcatdog._engine import fingerprint
+
+    path = model_file(fingerprint("tiny_test", None, "float32"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a flatbuffer")
+    monkeypatch.setattr(_engine, "_RUNNERS", {})
+    good = _rows("litert")
+    np.testing.assert_allclose(good.embeddings, _rows("keras").embeddings, atol=1e-4)
+    assert path.stat().st_size > 1000
+
+
+def test_a_conversion_that_disagrees_with_keras_is_refused(isolated_cache, monkeypatch):
+    from skcatdog import _litert
+
+    real = _litert.LiteForward.__call__
+    monkeypatch.setattr(_litert.LiteForward, "__call__", lambda self, batch: [x + 1 for x in real(self, batch)])
+    monkeypatch.setattr(_engine, "_RUNNERS", {})
+    with config_context(cpu_runtime="litert"), pytest.raises(_litert.ConversionMismatch, match="does not match"):
+        _engine.get_runner("tiny_test", None, "float32")
+    with config_context(cpu_runtime="auto"), pytest.warns(RuntimeWarning, match="runs on Keras instead"):
+        assert _engine.get_runner("tiny_test", None, "float32").runtime == "keras"
+
+
+@pytest.mark.slow
+@needs_shared
+def test_real_network_rows_agree_to_the_batchnorm_folding_tolerance():
+    from .conftest import TRAIN
+
+    photos = sorted(TRAIN.glob("*/*.jpg"))[:8]
+    items = [str(p) for p in photos]
+    lite = _rows("litert", "efficientnet_lite0", "imagenet", items)
+    keras_rows = _rows("keras", "efficientnet_lite0", "imagenet", items)
+    np.testing.assert_allclose(lite.embeddings, keras_rows.embeddings, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(lite.logits, keras_rows.logits, atol=1e-4 * np.abs(keras_rows.logits).max(), rtol=0)
