@@ -177,20 +177,18 @@ def _default_client():
         return None
 
 
-def _find_misses(items, name, views, weights, precision, cache, n_jobs, digests):
+def _find_misses(items, name, views, weights, precision, cache, n_jobs):
     """The engine's own probe (stat memo, batched lookups, header checks) on this host.
 
     Returns the engine's call state: ``call.pending`` maps each missing
     content's digest to its rows, ``call.missing`` to the views it lacks,
-    ``call.problems`` holds unreadable items.  Fills ``digests`` (index ->
-    content digest) for the good items.
+    ``call.problems`` holds unreadable items.
     """
     from joblib import effective_n_jobs
 
     call = _engine._Call(list(items), _engine.get_backbone(name), weights, precision, views, cache, None)
     with ThreadPoolExecutor(max_workers=max(1, effective_n_jobs(n_jobs))) as pool:
         for results in pool.map(call.probe, _engine._chunks(len(items), _engine._PROBE_CHUNK)):
-            digests.update((i, src.digest) for i, src, _, reason in results if reason is None)
             call.collect(results)
     return call
 
@@ -248,13 +246,14 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
 
     started = time.perf_counter()
     problems = {}  # index -> reason
-    digests = {}  # index -> content digest, for good items
+    digests = {}  # index -> content digest, for items with a missing row
     todo = {}  # backbone -> one index per missing content
     missing = 0
     for name in names:
-        call = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"], digests)
+        call = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"])
         problems.update((i, reason) for _, reason, i in call.problems)
         todo[name] = [rows[0] for rows in call.pending.values()]
+        digests.update((i, d) for d, rows in call.pending.items() for i in rows)
         missing += sum(len(call.missing[d]) for d in call.pending)
     timings = {"probe": time.perf_counter() - started}
 
@@ -318,7 +317,7 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
         timings[f"worker_{stage}"] = sum(r["seconds"][stage] for r in results)
     return {
         "items": len(items),
-        "unique": len(set(digests.values())),
+        "unique_missing": len(set(digests.values())),
         "missing": missing,
         "forwarded": sum(r["forwarded"] for r in results),
         "tasks": len(tasks),

@@ -148,25 +148,27 @@ class ShardStore:
 
     # -- reading ---------------------------------------------------------
 
-    def _local_get_many(self, keys, width):
-        local = self._local
-        if hasattr(local, "get_many"):
-            return list(local.get_many(keys, width))
-        return [local.get(k, width) for k in keys]
+    def _local_get_many(self, keys, width, cols=None):
+        return list(self._local.get_many(keys, width, cols=cols))
 
-    def get_many(self, keys, width):
-        """Rows for ``keys`` (float32, ``width`` long) or ``None`` where absent."""
+    def get_many(self, keys, width, cols=None):
+        """Rows for ``keys`` (float32, ``width`` long) or ``None`` where absent.
+
+        ``cols=(start, stop)`` returns only those floats of each row, as
+        :meth:`EmbeddingStore.get_many` does.
+        """
         keys = list(keys)
-        rows = self._local_get_many(keys, width)
+        rows = self._local_get_many(keys, width, cols)
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing and self._refresh():
-            for i, row in zip(missing, self._local_get_many([keys[i] for i in missing], width)):
+            for i, row in zip(missing, self._local_get_many([keys[i] for i in missing], width, cols)):
                 rows[i] = row
+        start, stop = (0, width) if cols is None else cols
         with self._lock:
             for i in missing:
-                if rows[i] is None and keys[i] in self._buffer:
-                    value = self._buffer[keys[i]]
-                    rows[i] = np.frombuffer(value, "<f4") if len(value) == 4 * width else None
+                value = self._buffer.get(keys[i]) if rows[i] is None else None
+                if value is not None and len(value) == 4 * width:
+                    rows[i] = np.frombuffer(value, "<f4")[start:stop]
         return rows
 
     def get(self, key, width):

@@ -215,7 +215,7 @@ class KerasEmbeddingTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         dict
-            Counts: ``items``, ``unique`` contents, ``missing`` rows,
+            Counts: ``items``, ``unique_missing`` contents, ``missing`` rows,
             ``forwarded`` images (equal to ``missing``), ``tasks``, and seconds.
 
         Raises

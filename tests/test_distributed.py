@@ -98,7 +98,7 @@ def test_rows_equal_the_single_process_engine_and_each_content_is_forwarded_once
     X = paths + [str(dup), paths[3]]  # the same content three more times
     url = f"file://{tmp_path}/store"
     report = transformer(url).precompute(X, client=client, partition_size=6)
-    assert report["unique"] == 20
+    assert report["unique_missing"] == 20
     assert report["missing"] == report["forwarded"] == 40  # 20 contents x 2 views
     assert forwarded_on_workers(client) == 40
     assert report["tasks"] == 4

@@ -244,3 +244,13 @@ def test_a_reader_racing_a_compaction_still_finds_every_row(tmp_path, monkeypatc
     assert state["reader_listings"] == 2  # listed again after finding the shards gone
     np.testing.assert_array_equal(got[0], row(0))
     np.testing.assert_array_equal(got[1], row(1))
+
+
+def test_cols_reads_part_of_each_row(url, tmp_path):
+    writer = ShardStore(url, local_cache=tmp_path / "w")
+    writer.put_many([("k", row(1))])
+    assert writer.get_many(["k"], 6, cols=(2, 5))[0].tolist() == row(1)[2:5].tolist()  # buffered
+    writer.flush()
+    reader = ShardStore(url, local_cache=tmp_path / "r")
+    assert reader.get_many(["k"], 6, cols=(0, 2))[0].tolist() == row(1)[:2].tolist()
+    assert reader.get_many(["k"], 7, cols=(0, 2)) == [None]
