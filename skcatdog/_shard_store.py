@@ -50,17 +50,6 @@ SHARD_ROWS = 1024
 _SHARD_SUFFIX = ".parquet"
 
 
-class _NoDigests:
-    """Stand-in digest memo for stores whose local cache has none: remembers nothing."""
-
-    def get_many(self, stat_keys):
-        return [None] * len(stat_keys)
-
-    def put_many(self, pairs):
-        for _ in pairs:
-            pass
-
-
 def _local_dir(url, local_cache):
     if local_cache is None or local_cache == "auto":
         from ._cache import default_cache_dir
@@ -123,7 +112,6 @@ class ShardStore:
             raise ValueError(f"cannot open the shared store {url!r}: {exc}") from exc
         self._root = root.rstrip("/")
         self._shards_dir = f"{self._root}/shards"
-        self._tmp_dir = f"{self._root}/tmp"
         import diskcache
 
         local = _local_dir(self.url, local_cache)
@@ -131,7 +119,8 @@ class ShardStore:
         self._local = EmbeddingStore(local / "rows")
         # Kept apart from the rows so that reading the set does not walk every row's key.
         self._marks = diskcache.Cache(str(local / "loaded-shards"))
-        self.digests = getattr(self._local, "digests", None) or _NoDigests()
+        # File digests are memoised per host (they describe local files), beside the rows.
+        self.digests = self._local.digests
         self._lock = threading.RLock()
         self._buffer = {}  # key -> row bytes not yet published
         self._loaded = None  # names of shards copied into the local cache (read lazily)
