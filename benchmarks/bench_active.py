@@ -137,11 +137,12 @@ def main():
             curves[s].append(curve)
         for s in strategies:
             same_queries[s] += len(order[s]) == len(order["entropy"]) and all(
-                np.array_equal(a, b) for a, b in zip(order[s], order["entropy"]))
+                np.array_equal(a, b) for a, b in zip(order[s], order["entropy"], strict=True))
         target = curves["random"][-1][-1, 2]
         n_final = curves["random"][-1][-1, 0]
-        fine, _ = run(X_pool, y_pool, X_test, y_test, initial, "entropy", int((n_final - args.initial) // args.fine_batch),
-                      args.fine_batch, seed, args.C, stop_at=target)
+        n_rounds = int((n_final - args.initial) // args.fine_batch)
+        fine, _ = run(X_pool, y_pool, X_test, y_test, initial, "entropy", n_rounds, args.fine_batch, seed, args.C,
+                      stop_at=target)
         targets.append(target)
         savings_fine.append(crossing(fine, target))
         savings_coarse.append(crossing(curves["entropy"][-1], target))
@@ -176,8 +177,8 @@ def main():
           f"Base rate (precision@50 of a random ranking): {np.mean(base_rates):.3f}.")
     for s in strategies:
         if s not in ("entropy", "random"):
-            print(f"{names[s]} queried the same photos as entropy, round by round, in {same_queries[s]} of {args.seeds} "
-                  "seeds (for two classes both rank by |p - 0.5|).")
+            print(f"{names[s]} queried the same photos as entropy, round by round, in {same_queries[s]} of "
+                  f"{args.seeds} seeds (for two classes both rank by |p - 0.5|).")
     print(f"\nwall time {time.perf_counter() - start:.0f} s (embeddings {embed_s:.1f} s), {os.cpu_count()} CPU cores")
     return 0
 

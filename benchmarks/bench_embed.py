@@ -27,7 +27,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -36,8 +35,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from skcatdog import KerasEmbeddingTransformer, config_context, load_image_folder  # noqa: E402
-from skcatdog import _engine  # noqa: E402
+from skcatdog import (  # noqa: E402
+    KerasEmbeddingTransformer,
+    _engine,  # noqa: E402
+    config_context,
+    load_image_folder,
+)
 from skcatdog._cache import open_store  # noqa: E402
 from skcatdog._images import decode, read_source  # noqa: E402
 from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
@@ -140,7 +143,7 @@ def fill_with_other_rows(cache, n_rows, width):
     row = rng.standard_normal(width).astype(np.float32)
     for start in range(0, n_rows, 5000):
         store.put_many(
-            (f"{'other-model-%d' % (i % 3):0>24}/crop/{i:040x}", row) for i in range(start, min(start + 5000, n_rows))
+            (f"{'other-model-' + str(i % 3):0>24}/crop/{i:040x}", row) for i in range(start, min(start + 5000, n_rows))
         )
 
 
@@ -151,7 +154,7 @@ sys.path.insert(0, {root!r})
 import numpy as np
 import keras  # imported by any pipeline; not part of the timing
 from skcatdog import KerasEmbeddingTransformer
-paths = {paths!r}
+paths = open({paths!r}).read().splitlines()
 est = KerasEmbeddingTransformer(backbone={backbone!r}, cache={cache!r})
 t = time.perf_counter()
 rows = est.transform(paths)
@@ -220,7 +223,9 @@ def main():
 
     sample = paths[: args.bare]
     with ThreadPoolExecutor(threads) as pool:
-        _, decode_s = timed(lambda: list(pool.map(lambda p: decode_views(read_source(p), size, ("crop", "full")), sample)))
+        _, decode_s = timed(
+            lambda: list(pool.map(lambda p: decode_views(read_source(p), size, ("crop", "full")), sample))
+        )
     decode_rate = rate(2 * len(sample), decode_s)
     baseline = next(iter(bare.values()))
 
@@ -237,19 +242,29 @@ def main():
         n_rows = len(open_store(cache))
 
         with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "rows.npy")
-            script = FRESH_PROCESS.format(root=str(ROOT), paths=paths, backbone=args.backbone, cache=cache, out=out)
-            proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            out, listing, script_file = (os.path.join(tmp, name) for name in ("rows.npy", "paths.txt", "fresh.py"))
+            Path(listing).write_text("\n".join(paths))
+            Path(script_file).write_text(
+                FRESH_PROCESS.format(root=str(ROOT), paths=listing, backbone=args.backbone, cache=cache, out=out)
+            )
+            proc = subprocess.run([sys.executable, script_file], capture_output=True, text=True, check=True)
             fresh_s = __import__("json").loads(proc.stdout.strip().splitlines()[-1])["seconds"]
             assert np.array_equal(np.load(out), X), "a fresh process read other rows"
         repeated_s = min(timed(lambda: est.transform(paths))[1] for _ in range(5))
 
         cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-        on_paths = GridSearchCV(make_pipeline(est, LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss")
-        on_features = GridSearchCV(make_pipeline(LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss")
+        on_paths = GridSearchCV(
+            make_pipeline(est, LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss"
+        )
+        on_features = GridSearchCV(
+            make_pipeline(LogisticRegression(max_iter=1000)), GRID, cv=cv, scoring="neg_log_loss"
+        )
         _, features_s = timed(lambda: on_features.fit(X, labels))
         _, paths_s = timed(lambda: on_paths.fit(paths, labels))
-        assert abs(on_paths.best_score_ - on_features.best_score_) < 1e-9, (on_paths.best_score_, on_features.best_score_)
+        assert abs(on_paths.best_score_ - on_features.best_score_) < 1e-9, (
+            on_paths.best_score_,
+            on_features.best_score_,
+        )
 
     naive_core = spec.build_model("imagenet")
     naive_core.predict(np.zeros((1, size, size, 3), np.float32), verbose=0)
@@ -262,12 +277,18 @@ def main():
     print("|---|---:|---:|")
     for name, r in bare.items():
         print(f"| {name} | {r:,.1f} | {r / baseline:.2f} |")
-    print(f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s); decoding alone, "
-          f"{threads} threads, gives {decode_rate:,.1f} views/s ({decode_rate / used:.2f}x the forward pass)\n")
+    print(
+        f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s); decoding alone, "
+        f"{threads} threads, gives {decode_rate:,.1f} views/s ({decode_rate / used:.2f}x the forward pass)\n"
+    )
     print("| run | images/s | ratio |")
     print("|---|---:|---:|")
-    print(f"| cold `transform`, one view (empty cache) | {rate(n, cold_s):,.1f} | {rate(n, cold_s) / used:.2f} of the bare forward it uses |")
-    print(f"| naive loop: PIL + `model.predict` per batch | {naive_rate:,.1f} | {naive_rate / used:.2f} of the bare forward |")
+    cold_rate = rate(n, cold_s)
+    for name, r in (
+        ("cold `transform`, one view (empty cache)", cold_rate),
+        ("naive loop: PIL + `model.predict` per batch", naive_rate),
+    ):
+        print(f"| {name} | {r:,.1f} | {r / used:.2f} of the forward the engine uses |")
     print(f"| warm `transform`, two views, fresh process, cache of {n_rows:,} rows | {rate(n, fresh_s):,.0f} | |")
     print(f"| warm `transform`, two views, repeated in one process | {rate(n, repeated_s):,.0f} | |")
     print(f"| peak RSS after the cold run | {peak_mb:,.0f} MB | |")

@@ -5,10 +5,11 @@ Lite1 + Lite2 and Lite0 + Lite1 + Lite2 concatenated
 (``KerasEmbeddingTransformer(backbone=[...])``). View sets (embeddings
 averaged): ``crop`` (ImageNet's central crop), ``crop + crop_mirror`` (flip
 TTA), ``crop + full`` (the default: central crop and whole photo) and all
-four. Classifiers, C tuned by an inner ``GridSearchCV(scoring="neg_log_loss")``:
-``LogisticRegression`` over the grid ``skcatdog train`` searched first
-({0.1, 0.3, 1, 3}), and ``StandardScaler`` + LogisticRegression over
-``np.logspace(-2, 1, 7)``. Each is scored unclipped and wrapped in
+four. Classifiers: the tail of ``skcatdog.make_default_pipeline`` (what
+``skcatdog train`` fits), that is LogisticRegression with C tuned by an inner
+``GridSearchCV(scoring="neg_log_loss")`` over ``skcatdog.recipe.DEFAULT_C``,
+alone and behind a ``StandardScaler`` (``standardize=True``, the CLI's
+``--standardize``). Each is scored unclipped and wrapped in
 ``ClippedClassifier(eps=0.001)`` and ``(eps=0.005)``. Outer folds:
 ``StratifiedKFold(5, shuffle=True, random_state=0)`` (``--seed`` changes
 it); inner folds: the same with ``random_state=0`` always. The score is
@@ -17,21 +18,16 @@ Kaggle's log-loss (``skcatdog.kaggle_log_loss``).
 For speed every feature matrix is computed once (with a warm cache, a read of
 the cached rows) and the cross-validation runs on the features. The
 transformer is stateless, so with the cache this gives the numbers (to 1e-9) of
-the image pipeline ``make_pipeline(KerasEmbeddingTransformer(...), clf)``:
-the script checks that by cross-validating the best configuration's image
-pipeline once (the "warm run"), and ``--cold`` times the same run again with
-an empty temporary cache.
+the image pipeline ``make_default_pipeline(...)``: the script checks that by
+cross-validating the best configuration's image pipeline once (the "warm
+run"), and ``--cold`` times the same run again with an empty temporary cache.
 Clipping acts at predict time only, so one fit per fold serves every ``eps``
 (``ClippedClassifier.set_params(eps=...)`` changes no fitted state).
 
     python benchmarks/bench_quality.py [--cold]   # prints markdown for the README (~25 min on 2 busy cores)
 
-Result on the 3,000 shared photos: Lite2 with ``crop + full`` and plain
-LogisticRegression is the best row (0.01150); clipping raised the log-loss
-in every row. An earlier run with the squashed whole photo as the only view
-(seeds 0, 1, 2) found the fold split moves figures by about 0.001, and its
-best, Lite0 + Lite1 + Lite2 with flip averaging and StandardScaler, scored
-0.01758.
+The README's quality table is this script's output; rerun it after changing
+the recipe (``skcatdog/recipe.py``), as its figures are not copied anywhere else.
 """
 
 from __future__ import annotations
@@ -46,18 +42,16 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.model_selection import StratifiedKFold, cross_validate  # noqa: E402
 
 from skcatdog import (  # noqa: E402
     ClippedClassifier,
-    KerasEmbeddingTransformer,
     kaggle_log_loss,
     kaggle_log_loss_scorer,
     load_image_folder,
+    make_default_pipeline,
 )
+from skcatdog.recipe import DEFAULT_C, DEFAULT_VIEWS  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
 LITES = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
@@ -68,8 +62,6 @@ FEATURES = [
     LITES,
 ]
 VIEWSETS = [("crop",), ("crop", "crop_mirror"), ("crop", "full"), ("crop", "crop_mirror", "full", "mirror")]
-CLI_GRID = [0.1, 0.3, 1.0, 3.0]  # what `skcatdog train` searches
-WIDE_GRID = np.logspace(-2, 1, 7).round(4).tolist()  # 0.01 ... 10
 EPS = [0.0, 0.001, 0.005]  # 0: no clipping
 
 # LogisticRegression on float32 embeddings returns float32 probabilities,
@@ -78,8 +70,8 @@ warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
 
 
 CLASSIFIERS = {
-    "lr": f"LogisticRegression, C in {CLI_GRID}",
-    "std-wide": "StandardScaler + LogisticRegression, C in logspace(-2, 1, 7)",
+    "lr": f"LogisticRegression, C in {list(DEFAULT_C)}",
+    "std": "StandardScaler + the same",
 }
 
 
@@ -87,16 +79,17 @@ def short(backbones):
     return " + ".join(b.replace("efficientnet_", "") for b in backbones)
 
 
+def recipe(backbones, views, kind, n_jobs, eps=0.0, cache="auto"):
+    """``make_default_pipeline`` for one configuration: ``kind`` is "lr" or "std" (standardized)."""
+    backbone = backbones if len(backbones) > 1 else backbones[0]
+    return make_default_pipeline(
+        backbone=backbone, views=views, standardize=kind == "std", clip=eps, n_jobs=n_jobs, cache=cache
+    )
+
+
 def make_classifier(kind, n_jobs):
-    """The tuned classifier: ``kind`` is "lr" (the CLI's grid), "lr-wide" or "std-wide"."""
-    inner = StratifiedKFold(5, shuffle=True, random_state=0)
-    if kind == "std-wide":
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
-        grid = {"logisticregression__C": WIDE_GRID}
-    else:
-        model = LogisticRegression(max_iter=3000)
-        grid = {"C": CLI_GRID if kind == "lr" else WIDE_GRID}
-    return GridSearchCV(model, grid, cv=inner, scoring="neg_log_loss", n_jobs=n_jobs)
+    """Everything after the embedder in the recipe: what is fitted on the features."""
+    return recipe(["efficientnet_lite2"], DEFAULT_VIEWS, kind, n_jobs)[1:]
 
 
 def evaluate(X, y, kind, n_jobs, cv):
@@ -108,16 +101,8 @@ def evaluate(X, y, kind, n_jobs, cv):
             proba = clf.set_params(eps=eps).predict_proba(X[test])
             losses[eps].append(kaggle_log_loss(y[test], proba, labels=clf.classes_))
         accs.append(np.mean(clf.predict(X[test]) == y[test]))
-        chosen.append(next(iter(clf.estimator_.best_params_.values())))
+        chosen.append(clf.estimator_[-1].best_params_["C"])
     return {eps: np.array(v) for eps, v in losses.items()}, np.array(accs), chosen
-
-
-def image_pipeline(backbones, views, kind, eps, n_jobs, cache="auto"):
-    embed = KerasEmbeddingTransformer(
-        backbone=backbones if len(backbones) > 1 else backbones[0], views=views, cache=cache
-    )
-    clf = make_classifier(kind, n_jobs)
-    return make_pipeline(embed, ClippedClassifier(clf, eps=eps) if eps else clf)
 
 
 def timed_cv(pipe, paths, labels, cv):
@@ -143,7 +128,7 @@ def main():
     start_all = time.perf_counter()
     for backbones in FEATURES:
         for views in VIEWSETS:
-            X = image_pipeline(backbones, views, "lr", 0, None)[0].transform(paths)  # cache read
+            X = recipe(backbones, views, "lr", None)[0].transform(paths)  # cache read
             for kind in CLASSIFIERS:
                 start = time.perf_counter()
                 losses, accs, chosen = evaluate(X, labels, kind, args.n_jobs, cv)
@@ -166,15 +151,15 @@ def main():
         f"log-loss {best_loss:.5f} (± {best_folds.std():.5f} over folds), accuracy {best_accs.mean():.4f}"
     )
     # The folds differ more from each other than the configurations do: compare fold by fold.
-    base = next(r[5] for r in results if r[1:5] == (["efficientnet_lite2"], ("crop",), "lr", 0.0))
+    base = next(r[5] for r in results if r[1:5] == (["efficientnet_lite2"], DEFAULT_VIEWS, "lr", 0.0))
     gain = base - best_folds
     print(
-        f"vs `skcatdog train`'s default (lite2, crop, {CLASSIFIERS['lr']}): {base.mean():.5f}; "
+        f"vs `skcatdog train`'s default (lite2, {' + '.join(DEFAULT_VIEWS)}, {CLASSIFIERS['lr']}): {base.mean():.5f}; "
         f"lower on {(gain > 0).sum()} of {len(gain)} folds, by {gain.mean():.5f} ± {gain.std():.5f}"
     )
 
     # The same configuration as one image pipeline: paths in, cache reads inside each fold.
-    warm_loss, warm_acc, warm_wall = timed_cv(image_pipeline(backbones, views, kind, eps, args.n_jobs), paths, labels, cv)
+    warm_loss, warm_acc, warm_wall = timed_cv(recipe(backbones, views, kind, args.n_jobs, eps), paths, labels, cv)
     diff = max(np.abs(warm_loss - best_folds).max(), np.abs(warm_acc - best_accs).max())
     print(
         f"image pipeline, warm cache (default location): log-loss {warm_loss.mean():.5f}, "
@@ -183,7 +168,7 @@ def main():
     )
     if args.cold:
         with tempfile.TemporaryDirectory(prefix="skcatdog-cold-") as cache:
-            pipe = image_pipeline(backbones, views, kind, eps, args.n_jobs, cache=cache)
+            pipe = recipe(backbones, views, kind, args.n_jobs, eps, cache=cache)
             cold_loss, _, cold_wall = timed_cv(pipe, paths, labels, cv)
         n_views = len(backbones) * len(views)
         print(

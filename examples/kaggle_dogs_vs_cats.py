@@ -4,9 +4,9 @@
 
 TRAIN_DIR holds cat/*.jpg and dog/*.jpg (or Kaggle's cat.0.jpg, dog.0.jpg, ...), TEST_DIR the
 unlabelled 1.jpg, 2.jpg, ...; without it, 20% of TRAIN_DIR is held out as a pretend test set.
-The model is the best in benchmarks/bench_quality.py (5-fold CV log-loss 0.0115 on the 3,000
-shared photos): EfficientNet-Lite2 embeddings into a LogisticRegression, behind an outlier filter
-that a 5-fold grid search may switch off, as it may pick C.
+The model is skcatdog.make_default_pipeline, what `skcatdog train` fits (EfficientNet-Lite2
+embeddings into a LogisticRegression whose C an inner grid search picks), behind an outlier
+filter that an outer 5-fold grid search may switch off. The README has the benchmark figures.
 """
 
 import argparse
@@ -17,10 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hush TensorFlow's start-up
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 
-from skcatdog import ImageNetOutlierFilter, KerasEmbeddingTransformer, kaggle_log_loss, load_image_folder, make_pipeline
+from skcatdog import kaggle_log_loss, load_image_folder, make_default_pipeline
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("train_dir")
@@ -35,11 +34,11 @@ else:  # no test folder: hold out 20% of the labelled photos (their paths; nothi
     paths, test, labels, test_labels = train_test_split(paths, labels, test_size=0.2, stratify=labels, random_state=0)
 
 # The outlier filter drops training photos with no cat (dog) among their top-16 ImageNet classes:
-# drawings, banners, mislabels. top_k=1000 drops nothing; the grid search decides between them.
-# The embedder shows the network each photo twice (ImageNet's central crop and the whole photo).
+# drawings, banners, mislabels. top_k=1000 drops nothing; the outer grid search decides between
+# them, while the recipe's inner search picks C on each outer training part.
 model = GridSearchCV(
-    make_pipeline(ImageNetOutlierFilter(), KerasEmbeddingTransformer(verbose=1), LogisticRegression(max_iter=3000)),
-    {"imagenetoutlierfilter__top_k": [16, 1000], "logisticregression__C": [0.3, 1.0, 3.0]},
+    make_default_pipeline(drop_outliers=16, verbose=1),
+    {"imagenetoutlierfilter__top_k": [16, 1000]},
     cv=5,
     scoring="neg_log_loss",
 )

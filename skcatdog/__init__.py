@@ -1,5 +1,12 @@
 """skcatdog: transfer-learning image classification as ordinary scikit-learn."""
 
+# imbalanced-learn's Pipeline runs samplers (steps that drop training rows, like
+# ImageNetOutlierFilter) during fit only; for every other step it is scikit-learn's
+# Pipeline. Importing it loads neither TensorFlow nor Keras (imbalanced-learn 0.14;
+# checked with `python -X importtime -c "import skcatdog"`): the network is loaded
+# on the first transform.
+from imblearn.pipeline import Pipeline, make_pipeline
+
 from ._cache import default_cache_dir
 from ._config import config_context, get_config, set_config
 from ._images import ImageCrop, ImageLoadError
@@ -11,6 +18,7 @@ from .embedding import KerasEmbeddingTransformer
 from .metrics import kaggle_log_loss, kaggle_log_loss_scorer, make_novelty_scorer, novelty_roc_auc_score
 from .novelty import FitOnInliers
 from .outlier_filter import ImageNetOutlierFilter
+from .recipe import make_default_pipeline
 
 __all__ = [
     "ClippedClassifier",
@@ -32,6 +40,7 @@ __all__ = [
     "kaggle_log_loss_scorer",
     "load_image_csv",
     "load_image_folder",
+    "make_default_pipeline",
     "make_novelty_scorer",
     "make_pipeline",
     "novelty_roc_auc_score",
@@ -39,14 +48,3 @@ __all__ = [
     "set_config",
 ]
 
-
-def __getattr__(name):
-    # imbalanced-learn's pipeline runs samplers (steps that drop training rows,
-    # like ImageNetOutlierFilter) during fit only; for every other step it is
-    # scikit-learn's Pipeline. Imported on first use: importing imblearn
-    # imports TensorFlow, which `import skcatdog` should not pay for.
-    if name in ("Pipeline", "make_pipeline"):
-        from imblearn import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(f"module 'skcatdog' has no attribute {name!r}")

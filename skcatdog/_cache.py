@@ -21,7 +21,14 @@ import numpy as np
 
 from ._config import setting
 
-__all__ = ["CACHE_FORMAT_VERSION", "default_cache_dir", "resolve_cache_dir", "open_store", "store_for", "model_fingerprint"]
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "default_cache_dir",
+    "resolve_cache_dir",
+    "open_store",
+    "store_for",
+    "model_fingerprint",
+]
 
 #: Bump when the meaning or layout of a stored row changes.
 CACHE_FORMAT_VERSION = 1
@@ -34,10 +41,15 @@ SIZE_LIMIT = 8 * 2**30
 
 
 def default_cache_dir():
-    """Where ``cache="auto"`` keeps embeddings.
+    """Return where ``cache="auto"`` keeps embeddings.
 
     ``$SKCATDOG_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/skcatdog``, else
     ``~/.cache/skcatdog``.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (it may not exist yet).
     """
     env = os.environ.get(CACHE_ENV)
     if env:
@@ -234,7 +246,7 @@ class MemoryRows:
         with self._lock:
             out = [rows.get(k) for k in keys]
             touch = rows.move_to_end
-            for k, row in zip(keys, out):
+            for k, row in zip(keys, out, strict=True):
                 if row is not None:
                     touch(k)
         return out

@@ -22,14 +22,13 @@ import os
 import threading
 import time
 import warnings
-from stat import S_ISREG
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from stat import S_ISREG
 
 import numpy as np
 
-from . import _images
-from . import _cache
+from . import _cache, _images
 from ._cache import EmbeddingStore, model_fingerprint, stat_key, store_for
 from ._config import setting
 from ._images import ImageCrop, ImageLoadError, _Bad, describe
@@ -165,7 +164,9 @@ class _Runner:
             else:
                 embedding, logits = self.model.predict_on_batch(batch)
         stats.add(images_forwarded=n_real, seconds_forward=time.perf_counter() - t)
-        return np.concatenate([np.asarray(embedding[:n_real], np.float32), np.asarray(logits[:n_real], np.float32)], axis=1)
+        return np.concatenate(
+            [np.asarray(embedding[:n_real], np.float32), np.asarray(logits[:n_real], np.float32)], axis=1
+        )
 
 
 def _use_litert(backbone):
@@ -343,7 +344,9 @@ class _Call:
         n_kept = 0 if keep is None else len(range(self.width)[keep])
         self.out = np.empty((len(views), len(items), n_kept), dtype=np.float32) if keep is not None else None
         self.store = store_for(cache)
-        self.memory_prefix = None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
+        self.memory_prefix = (
+            None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
+        )
         self.fingerprint = fingerprint(backbone, weights, precision)
         self.problems = []  # (item name, reason, row index)
         self.pending = {}  # digest -> rows waiting for it, first-seen order
@@ -435,13 +438,13 @@ class _Call:
         rows = memory.get_many(wanted)
         absent = [j for j, row in enumerate(rows) if row is None]
         if absent and (a, b) != (0, width):  # rows computed in this process are held whole
-            for j, row in zip(absent, memory.get_many([(prefix, keys[j], 0, width) for j in absent])):
+            for j, row in zip(absent, memory.get_many([(prefix, keys[j], 0, width) for j in absent]), strict=True):
                 if row is not None:
                     rows[j] = row[a:b]
             absent = [j for j in absent if rows[j] is None]
         if absent:
             new = []
-            for j, row in zip(absent, self.store.get_many([keys[j] for j in absent], width, cols=(a, b))):
+            for j, row in zip(absent, self.store.get_many([keys[j] for j in absent], width, cols=(a, b)), strict=True):
                 if row is not None:
                     rows[j] = row
                     new.append((wanted[j], row))
@@ -518,7 +521,7 @@ class _Call:
 
     def check_pending(self, pool):
         digests = list(self.pending)
-        for digest, (_, reason) in zip(digests, pool.map(self._decode, digests)):
+        for digest, (_, reason) in zip(digests, pool.map(self._decode, digests), strict=True):
             if reason is not None:
                 self._bad(self.pending[digest], reason)
 
@@ -541,8 +544,13 @@ class _Call:
         submitted = 0
         view_index = {v: k for k, v in enumerate(self.views)}
         prefix = self.memory_prefix
-        bar = tqdm(total=n_samples, desc=f"{self.backbone.name} ({', '.join(self.views)})", unit="img",
-                   disable=not verbose, leave=False)
+        bar = tqdm(
+            total=n_samples,
+            desc=f"{self.backbone.name} ({', '.join(self.views)})",
+            unit="img",
+            disable=not verbose,
+            leave=False,
+        )
         try:
             while submitted < len(digests) or futures or ready or batch_keys:
                 while submitted < len(digests) and len(futures) < lookahead:
@@ -564,13 +572,15 @@ class _Call:
                     rows = runner.forward(batch, len(batch_keys))
                     keys = [EmbeddingStore.key(self.fingerprint, self.views[v], d) for d, v in batch_keys]
                     if self.out is not None:
-                        for (digest, v), row in zip(batch_keys, rows):
+                        for (digest, v), row in zip(batch_keys, rows, strict=True):
                             self.out[v, self.pending[digest]] = row[self.keep]
                     if self.store is not None:
                         t = time.perf_counter()
-                        self.store.put_many(zip(keys, rows))
+                        self.store.put_many(zip(keys, rows, strict=True))
                         stats.add(seconds_store=time.perf_counter() - t)
-                        _cache.memory.put_many([((prefix, k, 0, self.width), row.copy()) for k, row in zip(keys, rows)])
+                        _cache.memory.put_many(
+                            [((prefix, k, 0, self.width), row.copy()) for k, row in zip(keys, rows, strict=True)]
+                        )
                     bar.update(len(batch_keys))
                     batch_keys = []
         finally:

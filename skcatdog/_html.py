@@ -34,11 +34,13 @@ def contact_sheet(report, title, note=""):
     for row in report.itertuples(index=False):
         top5 = "".join(f"<li>{html.escape(entry)}</li>" for entry in row.top5.split(", "))
         src = _thumbnail(row.item)
-        img = f'<img src="{src}" alt="{html.escape(str(row.item))}">' if src else '<div class="missing">unreadable</div>'
+        img = (
+            f'<img src="{src}" alt="{html.escape(str(row.item))}">' if src else '<div class="missing">unreadable</div>'
+        )
         cards.append(
             f'<figure class="card">{img}<figcaption>'
             f'<div class="name" title="{html.escape(str(row.item))}">{html.escape(Path(str(row.item)).name)}</div>'
-            f'<div>label <b>{html.escape(str(row.label))}</b>; best {html.escape(str(row.label))} class '
+            f"<div>label <b>{html.escape(str(row.label))}</b>; best {html.escape(str(row.label))} class "
             f"<b>{html.escape(row.best_class)}</b> at rank <b>{row.rank}</b></div>"
             f"<ol>{top5}</ol></figcaption></figure>"
         )
@@ -58,4 +60,3 @@ ol {{ margin: 4px 0 0 0; padding-left: 1.4em; font-size: 12px; }}
 {chr(10).join(cards)}
 </div></body></html>
 """
-

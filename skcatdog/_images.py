@@ -1,8 +1,9 @@
 """One image loader for every estimator: sources, decoding, colour modes, views.
 
 An *item* is what a user passes in one row of ``X``: a file path, an
-:class:`ImageCrop` (a box inside an image file) or an ``HxWx3`` uint8 array.  Loading an item happens in two steps so that the
-cache can be consulted before any pixel is decoded:
+:class:`ImageCrop` (a box inside an image file) or an ``HxWx3`` uint8 array.
+Loading an item happens in two steps so that the cache can be consulted
+before any pixel is decoded:
 
 1. :func:`read_source` reads the file's bytes (or validates the array) and
    returns its content digest; the cache key is built from that digest.
@@ -29,8 +30,17 @@ from PIL import Image, ImageOps
 from ._config import setting
 
 __all__ = [
-    "ImageCrop", "ImageLoadError", "Source", "read_source", "file_stat", "file_source", "check_header",
-    "decode", "decode_views", "VIEWS", "IMAGE_EXTENSIONS",
+    "ImageCrop",
+    "ImageLoadError",
+    "Source",
+    "read_source",
+    "file_stat",
+    "file_source",
+    "check_header",
+    "decode",
+    "decode_views",
+    "VIEWS",
+    "IMAGE_EXTENSIONS",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -52,6 +62,11 @@ DECODER_ID = "pil-draft-bilinear-squash-exif-white-alpha/1"
 
 class ImageLoadError(ValueError):
     """One or more inputs could not be read as images.
+
+    Parameters
+    ----------
+    problems : iterable of (str, str)
+        ``(item, reason)`` for every bad item, in input order.
 
     Attributes
     ----------
@@ -83,6 +98,7 @@ class ImageCrop:
     Parameters
     ----------
     path : str or path-like
+        The image file.
     box : tuple of 4 floats
         ``(xmin, ymin, xmax, ymax)`` as fractions of the (EXIF-rotated)
         image's width and height, in ``[0, 1]``, as Open Images gives them.
@@ -232,7 +248,9 @@ def crop_digest(box, file_digest):
 def file_source(item, file_digest, data=None):
     """The source of a path or :class:`ImageCrop` whose file digest is known."""
     if isinstance(item, ImageCrop):
-        return Source(crop_digest(item.box, file_digest), path=item.path, data=data, box=item.box, file_digest=file_digest)
+        return Source(
+            crop_digest(item.box, file_digest), path=item.path, data=data, box=item.box, file_digest=file_digest
+        )
     return Source(file_digest, path=os.fspath(item), data=data, file_digest=file_digest)
 
 

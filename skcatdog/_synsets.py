@@ -12,7 +12,7 @@ import json
 import re
 import types
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -49,7 +49,7 @@ def _below(wnid):
     return _cached_below(str(wnid))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_below(wnid):
     # Cached as an immutable tuple; callers get a fresh array each time.
     classes = _hierarchy()["classes"]

@@ -17,7 +17,10 @@ import numpy as np
 from scipy.special import xlogy
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from .metrics import _rank, precision_at_k
 
 __all__ = [
     "STRATEGIES",
@@ -33,6 +36,14 @@ __all__ = [
 STRATEGIES = ("entropy", "margin", "least_confidence", "random")
 _SCORED = STRATEGIES[:-1]
 
+_PROBA_ESTIMATOR = HasMethods(["predict_proba"])
+_POSITIVE = Interval(numbers.Integral, 1, None, closed="left")
+
+
+@validate_params(
+    {"proba": ["array-like"], "strategy": [StrOptions(set(_SCORED))]},
+    prefer_skip_nested_validation=True,
+)
 
 def uncertainty(proba, strategy="entropy"):
     """Score how uncertain each prediction is (higher is more uncertain).
@@ -52,6 +63,7 @@ def uncertainty(proba, strategy="entropy"):
     Returns
     -------
     scores : ndarray of shape (n_samples,), dtype float64
+        One uncertainty per row, 0 for a certain prediction.
 
     Raises
     ------
@@ -71,8 +83,6 @@ def uncertainty(proba, strategy="entropy"):
     >>> uncertainty([[0.5, 0.5], [0.9, 0.1], [1.0, 0.0]]).round(3)
     array([0.693, 0.325, 0.   ])
     """
-    if strategy not in _SCORED:
-        raise ValueError(f"strategy must be one of {_SCORED} to score probabilities, got {strategy!r}")
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim == 1:
         p = np.column_stack([1.0 - p, p])
@@ -86,12 +96,6 @@ def uncertainty(proba, strategy="entropy"):
         return 1.0 - p.max(axis=1, initial=0.0)
     top = -np.sort(-np.pad(p, ((0, 0), (0, max(0, 2 - p.shape[1])))), axis=1)  # at least two columns
     return 1.0 - (top[:, 0] - top[:, 1])
-
-
-def _check_count(value, name, minimum=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_indices(indices, n_pool, name):
@@ -113,22 +117,6 @@ def _check_indices(indices, n_pool, name):
     return idx.astype(np.intp)
 
 
-def _check_proba_estimator(estimator, fitted=True):
-    if not hasattr(estimator, "predict_proba"):
-        raise TypeError(
-            f"{type(estimator).__name__} has no predict_proba; query strategies need class probabilities "
-            "(e.g. LogisticRegression, SVC(probability=True) or CalibratedClassifierCV)"
-        )
-    if fitted:
-        check_is_fitted(estimator)
-
-
-def _rank(scores, candidates, n):
-    """The ``n`` candidates with the highest scores, highest first, ties to the lower index."""
-    order = np.lexsort((candidates, -scores))
-    return candidates[order[:n]]
-
-
 def _query(estimator, X_pool, n_pool, n_queries, strategy, exclude, rng):
     """Indices queried and their uncertainty scores (NaN for ``"random"``)."""
     candidates = np.setdiff1d(np.arange(n_pool), exclude)
@@ -143,11 +131,17 @@ def _query(estimator, X_pool, n_pool, n_queries, strategy, exclude, rng):
     return candidates[chosen], scores[chosen]
 
 
-def _check_strategy(strategy):
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-
-
+@validate_params(
+    {
+        "estimator": [_PROBA_ESTIMATOR, None],
+        "X_pool": ["array-like"],
+        "n_queries": [_POSITIVE],
+        "strategy": [StrOptions(set(STRATEGIES))],
+        "exclude": ["array-like", None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=False,  # predict_proba of the user's estimator validates its own
+)
 def query(estimator, X_pool, n_queries=10, *, strategy="entropy", exclude=None, random_state=None):
     """Choose the pool samples to label next.
 
@@ -198,12 +192,12 @@ def query(estimator, X_pool, n_queries=10, *, strategy="entropy", exclude=None, 
     >>> query(clf, X, 5, exclude=range(20)).shape
     (5,)
     """
-    _check_strategy(strategy)
-    n_queries = _check_count(n_queries, "n_queries")
     n_pool = _num_samples(X_pool)
     exclude = _check_indices(exclude, n_pool, "exclude")
     if strategy != "random":
-        _check_proba_estimator(estimator)
+        if estimator is None:
+            raise ValueError(f"strategy={strategy!r} scores the pool with estimator.predict_proba: pass an estimator")
+        check_is_fitted(estimator)
     return _query(estimator, X_pool, n_pool, n_queries, strategy, exclude, check_random_state(random_state))[0]
 
 
@@ -214,6 +208,16 @@ def _positive_column(estimator, pos_label):
     return classes.index(pos_label)
 
 
+@validate_params(
+    {
+        "estimator": [_PROBA_ESTIMATOR],
+        "X_pool": ["array-like"],
+        "k": [_POSITIVE],
+        "pos_label": "no_validation",  # any label; checked against estimator.classes_
+        "exclude": ["array-like", None],
+    },
+    prefer_skip_nested_validation=False,
+)
 def top_k(estimator, X_pool, k, pos_label, *, exclude=None):
     """Rank a pool by the predicted probability of one class; return the top ``k``.
 
@@ -223,6 +227,7 @@ def top_k(estimator, X_pool, k, pos_label, *, exclude=None):
     Parameters
     ----------
     estimator : fitted classifier or pipeline with ``predict_proba`` and ``classes_``
+        Scores the pool.
     X_pool : array-like of shape (n_pool, ...)
         Embeddings, or image paths for a pipeline (see :func:`query`).
     k : int
@@ -251,8 +256,7 @@ def top_k(estimator, X_pool, k, pos_label, *, exclude=None):
     >>> top_k(clf, X, 2, "dog")
     array([3, 2])
     """
-    k = _check_count(k, "k")
-    _check_proba_estimator(estimator)
+    check_is_fitted(estimator)
     column = _positive_column(estimator, pos_label)
     n_pool = _num_samples(X_pool)
     candidates = np.setdiff1d(np.arange(n_pool), _check_indices(exclude, n_pool, "exclude"))
@@ -262,52 +266,11 @@ def top_k(estimator, X_pool, k, pos_label, *, exclude=None):
     return _rank(proba, candidates, k).astype(np.intp)
 
 
-def precision_at_k(y_true, y_score, k, *, pos_label):
-    """Fraction of ``pos_label`` among the ``k`` highest-scored samples.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True labels.
-    y_score : array-like of shape (n_samples,)
-        Scores for ``pos_label``, higher meaning more likely, e.g.
-        ``predict_proba(X)[:, list(clf.classes_).index(pos_label)]``.
-        Equal scores are ranked by index.
-    k : int
-        Cut-off, ``1 <= k <= n_samples``.
-    pos_label : label
-        The class being retrieved.
-
-    Returns
-    -------
-    precision : float
-        Compare it with the base rate ``mean(y_true == pos_label)``, which
-        is what a random ranking scores on average.
-
-    Examples
-    --------
-    >>> from skcatdog.active import precision_at_k
-    >>> precision_at_k(["dog", "cat", "dog", "cat"], [0.9, 0.8, 0.7, 0.1], 2, pos_label="dog")
-    0.5
-    """
-    y_true = np.asarray(y_true)
-    y_score = np.asarray(y_score, dtype=np.float64)
-    if y_true.ndim != 1 or y_score.shape != y_true.shape:
-        raise ValueError(
-            f"y_true and y_score must be 1-D of the same length, got shapes {y_true.shape} and {y_score.shape}"
-        )
-    k = _check_count(k, "k")
-    if k > y_true.size:
-        raise ValueError(f"k={k} is larger than the {y_true.size} samples")
-    top = _rank(y_score, np.arange(y_true.size), k)
-    return float(np.mean(y_true[top] == pos_label))
-
-
 @dataclass
 class ActiveLearningResult:
     """What :func:`active_learning_loop` returns.
 
-    Attributes
+    Parameters
     ----------
     estimator : estimator
         A clone of the input estimator fitted on every label gathered.
@@ -342,6 +305,21 @@ def _ask(oracle, indices):
     return labels
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "X_pool": ["array-like"],
+        "oracle": [callable],
+        "initial": [_POSITIVE, "array-like"],
+        "n_rounds": [Interval(numbers.Integral, 0, None, closed="left")],
+        "batch_size": [_POSITIVE],
+        "strategy": [StrOptions(set(STRATEGIES))],
+        "random_state": ["random_state"],
+        "callback": [callable, None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=False,  # the user's estimator validates its own parameters when fitted
+)
 def active_learning_loop(
     estimator,
     X_pool,
@@ -448,18 +426,10 @@ def active_learning_loop(
     exclude=labelled)`` and, in the "submit" button's handler, append the
     answers, refit and show the next query.
     """
-    _check_strategy(strategy)
-    _check_proba_estimator(estimator, fitted=False)
-    if not callable(oracle):
-        raise TypeError(f"oracle must be a callable oracle(indices) -> labels, got {oracle!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {callback!r}")
-    n_rounds = _check_count(n_rounds, "n_rounds", minimum=0)
-    batch_size = _check_count(batch_size, "batch_size")
     rng = check_random_state(random_state)
     n_pool = _num_samples(X_pool)
     if isinstance(initial, numbers.Integral) and not isinstance(initial, bool):
-        n_initial = _check_count(initial, "initial")
+        n_initial = int(initial)
         if n_initial > n_pool:
             raise ValueError(f"initial={n_initial} is larger than the pool of {n_pool}")
         first = rng.choice(n_pool, size=n_initial, replace=False).astype(np.intp)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import shutil
 import sys
 import textwrap
 from pathlib import Path
 
-KAGGLE_TOP10 = 0.06127  # Kaggle Dogs vs Cats Redux: the top-10% line
-REFERENCE = 0.04156  # a single-Xception reference solution
-MANIFEST = "skcatdog-moved.csv"
+from ._kaggle import KAGGLE_TOP10, REFERENCE
+from ._moves import MANIFEST
 
 DESCRIPTION = """\
 Transfer-learning image classification from the command line: a frozen
@@ -69,6 +66,7 @@ def build_parser():
     from ._version import __version__
     from .backbones import DEFAULT_BACKBONE
     from .outlier_filter import DEFAULT_TOP_K
+    from .recipe import DEFAULT_C, DEFAULT_VIEWS
 
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="skcatdog", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
@@ -91,9 +89,9 @@ def build_parser():
             on log-loss) to the labelled photos in DATA. With --cv K, first print
             the K-fold cross-validated log-loss and accuracy beside the Kaggle
             top-10% line ({KAGGLE_TOP10}) and a single-Xception reference
-            ({REFERENCE}). The defaults (Lite2, views crop and full) are the best of
-            the 48 settings in benchmarks/bench_quality.py: 5-fold CV log-loss
-            0.0115 on the 3,000 shared photos."""
+            ({REFERENCE}). The defaults (skcatdog.make_default_pipeline: Lite2,
+            views crop and full) are the best setting that
+            benchmarks/bench_quality.py measures; its figures are in the README."""
         ),
     )
     t.add_argument("data", metavar="DATA", help="labelled photo folder, or a CSV of path,label[,xmin,ymin,xmax,ymax]")
@@ -102,16 +100,16 @@ def build_parser():
         "--views",
         nargs="+",
         choices=VIEW_CHOICES,
-        default=["crop", "full"],
+        default=list(DEFAULT_VIEWS),
         metavar="VIEW",
         help="how photos are shown to the network, embeddings averaged: crop (ImageNet's central crop), "
         "full (the whole photo squashed), crop_mirror, mirror (default: crop full)",
     )
+    t.add_argument("--C", type=float, nargs="+", default=list(DEFAULT_C), help="values of C to search")
     t.add_argument(
-        "--C", type=float, nargs="+", default=[0.01, 0.0316, 0.1, 0.316, 1.0, 3.16, 10.0], help="values of C to search"
-    )
-    t.add_argument(
-        "--standardize", action="store_true", help="StandardScaler before LogisticRegression (helped some ensembles, never the default)"
+        "--standardize",
+        action="store_true",
+        help="StandardScaler before LogisticRegression (helped some ensembles, never the default)",
     )
     t.add_argument("--clip", type=float, default=0.0, metavar="EPS", help="clip probabilities to [EPS, 1-EPS]")
     t.add_argument(
@@ -144,7 +142,9 @@ def build_parser():
             P(dog), sorted by id. Otherwise: path,label,proba_<class>..."""
         ),
     )
-    p.add_argument("model", metavar="MODEL", help="a .skops (or, with --allow-pickle, .joblib) file written by `skcatdog train`")
+    p.add_argument(
+        "model", metavar="MODEL", help="a .skops (or, with --allow-pickle, .joblib) file written by `skcatdog train`"
+    )
     p.add_argument(
         "--trust",
         action="store_true",
@@ -191,7 +191,9 @@ def build_parser():
             f"""\
             Move every photo recorded in DEST/{MANIFEST} back to where `skcatdog
             outliers --move-to DEST` found it, then remove the manifest. Nothing is
-            moved if any original path exists again or any moved photo is gone."""
+            moved if any original path exists again or any moved photo is gone.
+            A restore that stops partway leaves the manifest listing the photos
+            still away: run it again to finish."""
         ),
         epilog=SUB_EPILOG,
     )
@@ -220,36 +222,26 @@ def _load_labelled(folder, allow_csv=False):
 
 
 def _train_pipeline(args, labels):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.preprocessing import StandardScaler
-
-    from . import ClippedClassifier, ImageNetOutlierFilter, KerasEmbeddingTransformer, make_pipeline
-
-    common = dict(backbone=_one_or_list(args.backbone), cache=_cache(args), batch_size=args.batch_size)
-    steps = []
-    if args.drop_outliers:
-        steps.append(ImageNetOutlierFilter(top_k=args.drop_outliers, **common))
-    steps.append(KerasEmbeddingTransformer(views=tuple(args.views), **common))
     import numpy as np
+
+    from .recipe import make_default_pipeline
 
     # The inner search runs on the training part of each outer fold: size its folds to the rarest class there.
     smallest = int(np.unique(labels, return_counts=True)[1].min())
     inner = min(5, smallest * (args.cv - 1) // args.cv if args.cv else smallest)
     if inner < 2:
         raise UsageError(f"too few photos: the rarest class has {smallest}, too few to tune C by cross-validation")
-    clf = GridSearchCV(
-        LogisticRegression(max_iter=2000),
-        {"C": args.C},
-        cv=StratifiedKFold(inner, shuffle=True, random_state=0),
-        scoring="neg_log_loss",
+    return make_default_pipeline(
+        backbone=_one_or_list(args.backbone),
+        views=tuple(args.views),
+        C=args.C,
+        cv=inner,
+        standardize=args.standardize,
+        clip=args.clip,
+        drop_outliers=args.drop_outliers or None,
+        cache=_cache(args),
+        batch_size=args.batch_size,
     )
-    if args.standardize:
-        # Helps ensembles on thousands of photos (benchmarks/bench_quality.py); on a few dozen photos the
-        # per-feature variances are noise and it can triple the log-loss, hence not the default.
-        steps.append(StandardScaler())
-    steps.append(ClippedClassifier(clf, eps=args.clip) if args.clip else clf)
-    return make_pipeline(*steps)
 
 
 def _warm_cache(pipe, paths, quiet):
@@ -275,14 +267,18 @@ def cmd_train(args, out):
 
     paths, labels = _load_labelled(args.data, allow_csv=True)
     classes, counts = np.unique(labels, return_counts=True)
-    print(f"{len(paths)} photos in {args.data}: " + ", ".join(f"{n} {c}" for c, n in zip(classes, counts)), file=out)
+    counted = ", ".join(f"{n} {c}" for c, n in zip(classes, counts, strict=True))
+    print(f"{len(paths)} photos in {args.data}: {counted}", file=out)
     pipe = _train_pipeline(args, labels)
     _warm_cache(pipe, paths, args.quiet)
     cv_scores = {}
     if args.cv:
         cv = StratifiedKFold(args.cv, shuffle=True, random_state=0)
         res = cross_validate(pipe, paths, labels, cv=cv, scoring=["neg_log_loss", "accuracy"])
-        cv_scores = {"log_loss": float(-res["test_neg_log_loss"].mean()), "accuracy": float(res["test_accuracy"].mean())}
+        cv_scores = {
+            "log_loss": float(-res["test_neg_log_loss"].mean()),
+            "accuracy": float(res["test_accuracy"].mean()),
+        }
         std = res["test_neg_log_loss"].std()
         print(f"{args.cv}-fold cross-validation:", file=out)
         print(f"  log-loss  {cv_scores['log_loss']:.5f} (± {std:.5f})", file=out)
@@ -304,6 +300,15 @@ def _collect_images(inputs):
         if path.is_dir():
             images = _images_in(path)
             if not images:
+                # Photos one level down (a labelled cat/ dog/ layout) are not taken silently: their
+                # names would clash in a Kaggle submission, so the user names the folders.
+                subs = sorted(os.fspath(p) for p in path.iterdir() if p.is_dir() and _images_in(p))
+                if subs:
+                    shown = " ".join(subs[:5]) + (" ..." if len(subs) > 5 else "")
+                    raise UsageError(
+                        f"no images in folder {name!r} itself, but its subfolders hold some: "
+                        f"pass them instead (skcatdog predict MODEL {shown})"
+                    )
                 raise UsageError(f"no images in folder {name!r} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
             found += images
         elif path.is_file():
@@ -314,9 +319,8 @@ def _collect_images(inputs):
 
 
 def cmd_predict(args, out):
-    import numpy as np
-
     from ._files import atomic_write, load_model
+    from ._kaggle import write_predictions
 
     try:
         model = load_model(args.model, trust=args.trust, allow_pickle=args.allow_pickle)["model"]
@@ -329,18 +333,8 @@ def cmd_predict(args, out):
         if hasattr(step[1], "cache") and args.cache != "auto":
             step[1].set_params(cache=_cache(args))
     proba = model.predict_proba(paths)
-    classes = [str(c) for c in model.classes_]
-    stems = [Path(p).stem for p in paths]
     with atomic_write(args.out, newline="") as f:
-        writer = csv.writer(f)
-        if classes == ["cat", "dog"] and all(s.isdigit() for s in stems):
-            writer.writerow(["id", "label"])
-            order = np.argsort([int(s) for s in stems], kind="stable")
-            writer.writerows((stems[i], f"{proba[i, 1]:.6f}") for i in order)
-        else:
-            writer.writerow(["path", "label", *(f"proba_{c}" for c in classes)])
-            labels = np.asarray(classes)[proba.argmax(axis=1)]
-            writer.writerows((p, lab, *(f"{q:.6f}" for q in row)) for p, lab, row in zip(paths, labels, proba))
+        write_predictions(f, paths, proba, model.classes_)
     print(f"wrote {len(paths)} predictions to {args.out}", file=out)
 
 
@@ -350,6 +344,7 @@ def cmd_outliers(args, out):
     from . import ImageNetOutlierFilter
     from ._files import atomic_write
     from ._html import contact_sheet
+    from ._moves import MoveRefused, move_aside, plan_moves
 
     paths, labels = _load_labelled(args.data)
     filt = ImageNetOutlierFilter(
@@ -364,13 +359,17 @@ def cmd_outliers(args, out):
         filt.fit(paths, labels)
     except ValueError as exc:  # a label with no synsets, bad top_k, every photo of a label flagged
         raise UsageError(str(exc)) from exc
-    flagged = filt.report_[filt.report_["outlier"]]
+    report = filt.report_  # built from compact arrays on each access: build it once
+    flagged = report[report["outlier"]]
     print(f"{len(flagged)} of {len(paths)} photos ({len(flagged) / len(paths):.2%}) have no class of their", file=out)
     print(f"label's kind in their top {args.top_k} ImageNet classes:", file=out)
     with pd.option_context("display.max_colwidth", 200, "display.width", 250, "display.max_rows", None):
         if len(flagged):
             print(flagged[["item", "label", "rank", "top5"]].to_string(index=False), file=out)
-    moves = _planned_moves(flagged, Path(args.move_to)) if args.move_to else []
+    try:
+        moves = plan_moves(flagged["item"], flagged["label"], args.move_to) if args.move_to else []
+    except MoveRefused as exc:
+        raise UsageError(str(exc)) from exc
     if args.report:
         note = (
             f"{len(flagged)} of {len(paths)} photos in {args.data} flagged: none of their top {args.top_k} ImageNet "
@@ -380,81 +379,22 @@ def cmd_outliers(args, out):
             f.write(contact_sheet(flagged, f"skcatdog outliers: {args.data}", note))
         print(f"wrote the contact sheet {args.report}", file=out)
     if moves:
-        _move_aside(moves, Path(args.move_to), out)
-
-
-def _planned_moves(flagged, dest):
-    """(from, to) per flagged photo; refused before anything is written if any target exists."""
-    moves = [(Path(item), dest / str(label) / Path(item).name) for item, label in zip(flagged["item"], flagged["label"])]
-    clash = [os.fspath(new) for _, new in moves if new.exists()]
-    if clash:
-        raise UsageError(f"{len(clash)} file(s) already in {os.fspath(dest)}, e.g. {clash[0]!r}: nothing was moved")
-    return moves
-
-
-def _move_aside(moves, dest, out):
-    from ._files import atomic_write
-
-    manifest = dest / MANIFEST
-    previous = manifest.read_text(encoding="utf-8").splitlines()[1:] if manifest.exists() else []
-    done = []
-    try:
-        for old, new in moves:
-            new.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(os.fspath(old), os.fspath(new))
-            done.append((old, new))
-    finally:
-        # Record every move that happened, even if a later one failed, so restore can undo it.
-        with atomic_write(manifest, newline="", encoding="utf-8") as f:
-            f.write("original,moved_to\n")
-            f.writelines(line + "\n" for line in previous)
-            csv.writer(f).writerows((os.path.abspath(o), os.path.abspath(n)) for o, n in done)
-    print(f"moved {len(done)} photos to {os.fspath(dest)} (undo: skcatdog restore {os.fspath(dest)})", file=out)
+        done = move_aside(moves, args.move_to)
+        dest = os.fspath(args.move_to)
+        print(f"moved {done} photos to {dest} (undo: skcatdog restore {dest})", file=out)
 
 
 def cmd_restore(args, out):
-    manifest = Path(args.dest) / MANIFEST
-    if not manifest.is_file():
-        raise UsageError(f"no {MANIFEST} in {args.dest!r}: nothing to restore")
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    clash = [r["original"] for r in rows if Path(r["original"]).exists()]
-    if clash:
-        raise UsageError(f"{len(clash)} original path(s) exist again, e.g. {clash[0]!r}: nothing was restored")
-    missing = [r["moved_to"] for r in rows if not Path(r["moved_to"]).exists()]
-    if missing:
-        raise UsageError(f"{len(missing)} moved photo(s) are gone, e.g. {missing[0]!r}: nothing was restored")
-    for r in rows:
-        Path(r["original"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(r["moved_to"], r["original"])
-    manifest.unlink()
-    print(f"restored {len(rows)} photos", file=out)
+    from ._moves import MoveRefused, restore
+
+    try:
+        done = restore(args.dest)
+    except MoveRefused as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"restored {done} photos", file=out)
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "outliers": cmd_outliers, "restore": cmd_restore}
-
-
-def _import_keras_quietly():
-    """Import Keras (and TensorFlow) with file descriptor 2 closed.
-
-    TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore a
-    TF_CPP_MIN_LOG_LEVEL set after the process started, and are not for users
-    of a command line tool. Python errors still surface: they are raised
-    after stderr is back.
-    """
-    if "keras" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        from ._engine import _gpu_available
-
-        _gpu_available()  # the first device query logs CUDA stub errors on machines without a GPU
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def main(argv=None, out=None):
@@ -462,12 +402,13 @@ def main(argv=None, out=None):
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     from ._images import ImageLoadError
+    from ._quiet import import_keras_quietly
 
     try:
         if args.command == "train" and (args.cv == 1 or args.cv < 0):
             raise UsageError(f"--cv must be 0 (skip) or at least 2, got {args.cv}")
         if args.command != "restore":
-            _import_keras_quietly()
+            import_keras_quietly()
         COMMANDS[args.command](args, out)
     except ImageLoadError as exc:
         problems = "; ".join(f"{name}: {why}" for name, why in exc.problems[:3])

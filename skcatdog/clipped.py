@@ -5,8 +5,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["ClippedClassifier"]
@@ -56,26 +58,38 @@ class ClippedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     array([[0.99, 0.01]])
     """
 
-    def __init__(self, estimator, eps=0.005):
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "eps": [Interval(numbers.Real, 0, 0.5, closed="left")],
+    }
+
+    def __init__(self, estimator, *, eps=0.005):
         self.estimator = estimator
         self.eps = eps
 
+    # The wrapped estimator is the user's: its own parameters are validated when it is fitted.
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
         """Fit a clone of ``estimator``.
 
         Parameters
         ----------
-        X, y, **fit_params
+        X : array-like
+            Training data, as the wrapped estimator accepts it.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        **fit_params : dict
             Passed to ``estimator.fit``.
 
         Returns
         -------
         self : ClippedClassifier
+            The fitted wrapper.
         """
-        if not isinstance(self.eps, numbers.Real) or isinstance(self.eps, bool) or not 0 <= self.eps < 0.5:
-            raise ValueError(f"eps must be a number in [0, 0.5), got {self.eps!r}")
-        if not hasattr(self.estimator, "predict_proba"):
-            raise ValueError(f"estimator must have predict_proba, got {self.estimator!r}")
+        y_type = type_of_target(y, input_name="y")
+        if y_type == "multilabel-indicator" or y_type.endswith("multioutput"):
+            # Clipping renormalises each row to sum to one: one label per sample.
+            raise ValueError(f"Multilabel and multioutput targets are not supported; y is {y_type}.")
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.classes_ = self.estimator_.classes_
         if hasattr(self.estimator_, "n_features_in_"):
@@ -94,24 +108,58 @@ class ClippedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to one; columns follow ``classes_``.
         """
         check_is_fitted(self)
         proba = np.clip(self.estimator_.predict_proba(X), self.eps, 1 - self.eps)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like
+            What the wrapped estimator accepts.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Finite for every ``eps > 0``.
+        """
         return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """The most probable class (clipping never changes it for two classes)."""
+        """The most probable class (clipping never changes it for two classes).
+
+        Parameters
+        ----------
+        X : array-like
+            What the wrapped estimator accepts.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         proba = self.predict_proba(X)  # checks fitted before classes_ is read
         return self.classes_[np.argmax(proba, axis=1)]
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
-        """The wrapped estimator's decision function, unclipped."""
+        """The wrapped estimator's decision function, unclipped.
+
+        Parameters
+        ----------
+        X : array-like
+            What the wrapped estimator accepts.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            ``estimator_.decision_function(X)``.
+        """
         check_is_fitted(self)
         return self.estimator_.decision_function(X)
 

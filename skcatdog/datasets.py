@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from imblearn.utils._docstring import Substitution
 
 from ._fetch import RemoteFileMetadata, fetch_archive, get_data_home, logger
 from ._images import IMAGE_EXTENSIONS, ImageCrop
@@ -41,11 +42,14 @@ def load_image_folder(root):
     Parameters
     ----------
     root : str or path-like
+        The folder to list.
 
     Returns
     -------
     paths : ndarray of str, shape (n_samples,)
+        Image paths, sorted.
     labels : ndarray of str, shape (n_samples,)
+        The class of each path.
 
     Raises
     ------
@@ -75,7 +79,9 @@ def load_image_folder(root):
         )
     classes = sorted(set(labels))
     if len(classes) < 2:
-        raise ValueError(f"{os.fspath(root)!r} holds images of one class only ({classes[0]!r}); at least two are needed")
+        raise ValueError(
+            f"{os.fspath(root)!r} holds images of one class only ({classes[0]!r}); at least two are needed"
+        )
     return np.array([os.fspath(p) for p in paths]), np.array(labels)
 
 
@@ -103,6 +109,7 @@ def load_image_csv(path, root=None):
         Image paths (str) and :class:`~skcatdog.ImageCrop` objects, in file
         order; every estimator in skcatdog accepts both.
     labels : ndarray of str, shape (n_samples,)
+        The ``label`` column.
 
     Raises
     ------
@@ -129,7 +136,7 @@ def load_image_csv(path, root=None):
     if table.empty:
         raise ValueError(f"{os.fspath(path)} lists no images")
     items, absent = [], []
-    for line, row in zip(range(2, len(table) + 2), table.itertuples(index=False)):
+    for line, row in zip(range(2, len(table) + 2), table.itertuples(index=False), strict=True):
         where = f"{os.fspath(path)}, line {line}"
         if not row.path.strip() or not row.label.strip():
             raise ValueError(f"{where}: empty path or label")
@@ -142,7 +149,7 @@ def load_image_csv(path, root=None):
             items.append(os.fspath(image))
             continue
         if not all(cells):
-            raise ValueError(f"{where}: box has empty cells {dict(zip(BOX_COLUMNS, cells))}")
+            raise ValueError(f"{where}: box has empty cells {dict(zip(BOX_COLUMNS, cells, strict=True))}")
         try:
             items.append(ImageCrop(os.fspath(image), tuple(float(c) for c in cells)))
         except ValueError as exc:
@@ -226,7 +233,7 @@ def _bad_images(root, paths, n_jobs=None):
         problems = list(
             tqdm(pool.map(_image_problem, paths, chunksize=64), total=len(paths), desc="checking images", disable=None)
         )
-    bad = {name: reason for name, reason in zip(names, problems) if reason is not None}
+    bad = {name: reason for name, reason in zip(names, problems, strict=True) if reason is not None}
     with atomic_write(record) as f:
         json.dump({"decoder": DECODER_ID, "files": len(names), "bad": bad}, f, indent=0)
     return bad
@@ -238,8 +245,24 @@ def _object_array(items):
     return out
 
 
+# The fetchers' shared parameters, documented once (imbalanced-learn's docstring substitution).
+_substitute_fetch_docs = Substitution(
+    data_home='''data_home : str or path-like, default=None
+        Where datasets are kept; by default ``$SKCATDOG_DATA`` or
+        ``~/skcatdog_data`` (see :func:`skcatdog._fetch.get_data_home`).''',
+    download_if_missing='''download_if_missing : bool, default=True
+        If False, raise :class:`OSError` instead of downloading.''',
+    return_X_y='''return_X_y : bool, default=False
+        Return ``(items, labels)`` (items and label strings), ready for a
+        skcatdog pipeline.''',
+    n_jobs='''n_jobs : int, default=None
+        Threads for the one-off image check (default: a few per CPU).''',
+)
+
+
+@_substitute_fetch_docs
 def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=False, base_url=None, n_jobs=None):
-    """Microsoft's Asirra cat and dog photos (the Kaggle Dogs vs Cats set), downloaded once.
+    """Load Microsoft's Asirra cat and dog photos (the Kaggle Dogs vs Cats set), downloaded once.
 
     About 25,000 photos (12,500 per class before cleaning) in Microsoft's
     archive ``kagglecatsanddogs_5340.zip`` (786 MB), as tensorflow-datasets'
@@ -252,19 +275,13 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
 
     Parameters
     ----------
-    data_home : str or path-like, default=None
-        Where datasets are kept; by default ``$SKCATDOG_DATA`` or
-        ``~/skcatdog_data`` (see :func:`get_data_home`).
-    download_if_missing : bool, default=True
-        If False, raise :class:`OSError` instead of downloading.
-    return_X_y : bool, default=False
-        Return ``(items, labels)`` (paths and ``"cat"``/``"dog"`` strings),
-        ready for a skcatdog pipeline.
+    {data_home}
+    {download_if_missing}
+    {return_X_y}
     base_url : str, default=None
         Download from this mirror (``base_url/kagglecatsanddogs_5340.zip``)
         instead of Microsoft; by default ``$SKCATDOG_DATA_MIRROR`` if set.
-    n_jobs : int, default=None
-        Threads for the one-off image check (default: a few per CPU).
+    {n_jobs}
 
     Returns
     -------
@@ -273,6 +290,7 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
         ``target`` (0 cat, 1 dog), ``target_names``, ``bad_files`` (dict
         ``path -> reason`` of the files left out), ``DESCR``.
     (items, labels) : tuple, if ``return_X_y``
+        Paths and labels alone.
 
     Raises
     ------
@@ -290,7 +308,9 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
     for label in ("Cat", "Dog"):
         sub = root / "PetImages" / label
         if not sub.is_dir():
-            raise FileNotFoundError(f"{os.fspath(root)} has no PetImages/{label} folder: not Microsoft's archive layout")
+            raise FileNotFoundError(
+                f"{os.fspath(root)} has no PetImages/{label} folder: not Microsoft's archive layout"
+            )
         # Only numbered photos: the archive also holds Thumbs.db files.
         found = sorted((p for p in sub.iterdir() if re.fullmatch(r"\d+\.jpg", p.name)), key=_natural_key)
         paths += [os.fspath(p) for p in found]
@@ -305,7 +325,9 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
     if return_X_y:
         return paths, labels
     target_names = np.array(["cat", "dog"])
-    shown = "\n".join(f"  {name}: {reason}" for name, reason in sorted(bad.items(), key=lambda kv: _natural_key(Path(kv[0])))[:20])
+    shown = "\n".join(
+        f"  {name}: {reason}" for name, reason in sorted(bad.items(), key=lambda kv: _natural_key(Path(kv[0])))[:20]
+    )
     more = f"\n  ... and {len(bad) - 20} more (see bad_files)" if len(bad) > 20 else ""
     descr = (
         "Dogs vs Cats (Microsoft's Asirra photos, the Kaggle Dogs vs Cats training set)\n"
@@ -315,7 +337,7 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
         f"{len(bad)} of the archive's {len(keep) + len(bad)} numbered files failed skcatdog's image checks "
         "and are left out (tensorflow-datasets drops 1,738 by a JFIF header test):\n"
         f"{shown}{more}\n\n"
-        "Elson, Douceur, Howell and Saul, \"Asirra: A CAPTCHA that Exploits Interest-Aligned Manual Image "
+        'Elson, Douceur, Howell and Saul, "Asirra: A CAPTCHA that Exploits Interest-Aligned Manual Image '
         "Categorization\", ACM CCS 2007. Terms: Microsoft's download page (id=54765).\n"
     )
     return Bunch(
@@ -339,7 +361,9 @@ def _read_split(path):
         try:
             rows.append((cells[0], int(cells[1]), int(cells[2])))
         except (IndexError, ValueError):
-            raise ValueError(f"{os.fspath(path)}, line {number}: expected 'NAME CLASS-ID SPECIES BREED-ID', got {line!r}") from None
+            raise ValueError(
+                f"{os.fspath(path)}, line {number}: expected 'NAME CLASS-ID SPECIES BREED-ID', got {line!r}"
+            ) from None
     return rows
 
 
@@ -366,8 +390,16 @@ def _head_box(xml_path):
     return frac
 
 
+@_substitute_fetch_docs
 def fetch_oxford_pets(
-    *, subset="trainval", crop=None, data_home=None, download_if_missing=True, return_X_y=False, base_url=None, n_jobs=None
+    *,
+    subset="trainval",
+    crop=None,
+    data_home=None,
+    download_if_missing=True,
+    return_X_y=False,
+    base_url=None,
+    n_jobs=None,
 ):
     """The Oxford-IIIT Pet dataset: 37 cat and dog breeds, about 7,400 photos, downloaded once.
 
@@ -379,15 +411,20 @@ def fetch_oxford_pets(
 
     Parameters
     ----------
-    subset : {"trainval", "test", "all"}, default="trainval"
-    crop : {None, "head"}, default=None
+    subset : {{"trainval", "test", "all"}}, default="trainval"
+    crop : {{None, "head"}}, default=None
         ``"head"`` returns an :class:`~skcatdog.ImageCrop` of the pet's head
         for each photo with a head box (the annotators drew them for the
         ``trainval`` photos), and the whole photo for the others;
         ``has_box`` says which.
-    data_home, download_if_missing, return_X_y, base_url, n_jobs
-        As :func:`fetch_dogs_vs_cats`; ``base_url`` serves ``images.tar.gz``
-        and ``annotations.tar.gz``.
+    {data_home}
+    {download_if_missing}
+    {return_X_y}
+    base_url : str, default=None
+        Download from this mirror (``base_url/images.tar.gz`` and
+        ``base_url/annotations.tar.gz``) instead of the University of Oxford;
+        by default ``$SKCATDOG_DATA_MIRROR`` if set.
+    {n_jobs}
 
     Returns
     -------
@@ -398,6 +435,7 @@ def fetch_oxford_pets(
         ``species`` (``"cat"``/``"dog"``), ``subset`` (``"trainval"``/``"test"``
         per photo), ``has_box``, ``bad_files``, ``DESCR``.
     (items, labels) : tuple, if ``return_X_y``
+        Paths and labels alone.
     """
     from sklearn.utils import Bunch
 
@@ -421,7 +459,9 @@ def fetch_oxford_pets(
     paths = [os.fspath(images / f"{name}.jpg") for name, *_ in rows]
     absent = [p for p in paths if not os.path.isfile(p)]
     if absent:
-        raise FileNotFoundError(f"{len(absent)} photos listed in {os.fspath(annotations)} are missing, e.g. {absent[0]}")
+        raise FileNotFoundError(
+            f"{len(absent)} photos listed in {os.fspath(annotations)} are missing, e.g. {absent[0]}"
+        )
     bad = _bad_images(images, [os.fspath(images / f"{name}.jpg") for name, *_ in _all_rows(annotations)], n_jobs)
     keep = [i for i, p in enumerate(paths) if os.path.relpath(p, images) not in bad]
     listed = set(paths)
@@ -446,7 +486,7 @@ def fetch_oxford_pets(
         + (": " + ", ".join(sorted(bad_files)) if bad_files else "")
         + ".\n"
         + (f"Cropped to the head box for {sum(has_box)} photos.\n" if crop == "head" else "")
-        + "\nO. M. Parkhi, A. Vedaldi, A. Zisserman, C. V. Jawahar, \"Cats and Dogs\", CVPR 2012.\n"
+        + '\nO. M. Parkhi, A. Vedaldi, A. Zisserman, C. V. Jawahar, "Cats and Dogs", CVPR 2012.\n'
     )
     return Bunch(
         data=items,

@@ -12,25 +12,44 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+from scipy.special import softmax
 
 __all__ = ["class_index", "wnids", "class_names", "decode_predictions"]
 
 
 @lru_cache(maxsize=1)
 def class_index():
-    """``{index: (wnid, name)}`` for the 1000 ImageNet classes."""
+    """Map each of the 1000 ImageNet class indices to its WordNet id and name.
+
+    Returns
+    -------
+    index : dict of int to (str, str)
+        ``{index: (wnid, name)}``.
+    """
     text = resources.files("skcatdog").joinpath("data/imagenet_class_index.json").read_text(encoding="utf-8")
     return {int(i): (entry[0], entry[1]) for i, entry in json.loads(text).items()}
 
 
 def wnids():
-    """The 1000 WordNet ids, in class order."""
+    """List the 1000 WordNet ids, in class order.
+
+    Returns
+    -------
+    wnids : list of str
+        ``"n01440764"``, ...: the synset of each ImageNet class.
+    """
     index = class_index()
     return [index[i][0] for i in range(len(index))]
 
 
 def class_names():
-    """The 1000 human-readable class names, in class order."""
+    """List the 1000 human-readable class names, in class order.
+
+    Returns
+    -------
+    names : list of str
+        ``"tench"``, ``"goldfish"``, ...
+    """
     index = class_index()
     return [index[i][1] for i in range(len(index))]
 
@@ -43,6 +62,7 @@ def decode_predictions(logits, top=5):
     logits : array-like of shape (n_samples, 1000)
         Logits or probabilities.
     top : int, default=5
+        How many classes per row, most probable first.
 
     Returns
     -------
@@ -52,8 +72,7 @@ def decode_predictions(logits, top=5):
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 2 or logits.shape[1] != 1000:
         raise ValueError(f"expected logits of shape (n_samples, 1000), got {logits.shape}")
-    proba = np.exp(logits - logits.max(axis=1, keepdims=True))
-    proba /= proba.sum(axis=1, keepdims=True)
+    proba = softmax(logits, axis=1)
     index = class_index()
     order = np.argsort(-proba, axis=1)[:, :top]
-    return [[(*index[int(j)], float(p[j])) for j in row] for p, row in zip(proba, order)]
+    return [[(*index[int(j)], float(p[j])) for j in row] for p, row in zip(proba, order, strict=True)]

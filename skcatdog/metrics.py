@@ -1,13 +1,13 @@
-"""Scores spelled the scikit-learn way: Kaggle's log-loss, and novelty detection.
-
-Two small pieces, each a metric function plus a scorer for ``scoring=``:
+"""Scores spelled the scikit-learn way: Kaggle's log-loss, retrieval, and novelty detection.
 
 * :func:`kaggle_log_loss` / :data:`kaggle_log_loss_scorer`: the Dogs vs Cats
   leaderboard's log-loss, which clips probabilities to ``[1e-15, 1 - 1e-15]``.
+* :func:`precision_at_k`: how many of the ``k`` best-ranked samples are of the
+  class being retrieved (see :func:`skcatdog.active.top_k`).
 * :func:`novelty_roc_auc_score` / :func:`make_novelty_scorer`: how well an
   outlier detector's normality score (``score_samples``) tells the inlier class
-  from everything else (fit the detector with :class:`skcatdog.FitOnInliers`
-  to cross-validate it on labelled data).
+  from everything else. They live with :class:`skcatdog.FitOnInliers` in
+  ``skcatdog.novelty`` and are importable from here too.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.metrics import log_loss, make_scorer, roc_auc_score
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.metrics import log_loss, make_scorer
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_array
+
+from .novelty import make_novelty_scorer, novelty_roc_auc_score
 
 __all__ = [
     "kaggle_log_loss",
     "kaggle_log_loss_scorer",
     "make_novelty_scorer",
     "novelty_roc_auc_score",
+    "precision_at_k",
 ]
 
 KAGGLE_EPS = 1e-15
@@ -33,6 +37,16 @@ KAGGLE_EPS = 1e-15
 # --------------------------------------------------------------------------- #
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_proba": ["array-like"],
+        "eps": [Interval(numbers.Real, 0, 0.5, closed="neither")],
+        "labels": ["array-like", None],
+        "sample_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def kaggle_log_loss(y_true, y_proba, *, eps=KAGGLE_EPS, labels=None, sample_weight=None):
     """Log-loss as Kaggle's Dogs vs Cats leaderboard computes it.
 
@@ -80,8 +94,6 @@ def kaggle_log_loss(y_true, y_proba, *, eps=KAGGLE_EPS, labels=None, sample_weig
     >>> round(kaggle_log_loss(["cat"], [1.0], labels=["cat", "dog"]), 2)  # sure, and wrong
     34.54
     """
-    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not 0 < eps < 0.5:
-        raise ValueError(f"eps must be a number with 0 < eps < 0.5, got {eps!r}")
     # float64 whatever comes in: in float32, 1 - 1e-15 rounds to 1.0 and the
     # clip would not happen.
     y_proba = check_array(y_proba, ensure_2d=False, dtype=np.float64, input_name="y_proba")
@@ -112,118 +124,64 @@ Examples
 
 
 # --------------------------------------------------------------------------- #
-# Novelty detection
+# Retrieval
 # --------------------------------------------------------------------------- #
 
 
-def novelty_roc_auc_score(y_true, y_score, *, inlier_label=1, sample_weight=None):
-    """ROC AUC of a normality score for telling the inlier class from the rest.
-
-    Outlier detectors (``OneClassSVM``, ``IsolationForest``,
-    ``LocalOutlierFactor(novelty=True)``...) score samples with
-    ``score_samples`` or ``decision_function``: higher means more normal.
-    This is the area under the ROC curve of that score with samples labelled
-    ``inlier_label`` as positives and all others as negatives: 1.0 when every
-    inlier scores above every other sample, 0.5 for a random score. It is
-    the same number as the AUROC of an outlier score (``-y_score``) with
-    outliers as positives.
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like"],
+        "k": [Interval(numbers.Integral, 1, None, closed="left")],
+        "pos_label": "no_validation",  # any label
+    },
+    prefer_skip_nested_validation=True,
+)
+def precision_at_k(y_true, y_score, k, *, pos_label):
+    """Fraction of ``pos_label`` among the ``k`` highest-scored samples.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        Labels, e.g. ``"cat"``/``"dog"``, or sklearn's ``1`` (inlier) / ``-1``
-        (outlier) convention.
+        True labels.
     y_score : array-like of shape (n_samples,)
-        Normality scores (higher = more like the inliers).
-    inlier_label : int, str or bool, default=1
-        The label of the inlier class; every other label is an outlier.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Sample weights.
+        Scores for ``pos_label``, higher meaning more likely, e.g.
+        ``predict_proba(X)[:, list(clf.classes_).index(pos_label)]``.
+        Equal scores are ranked by index.
+    k : int
+        Cut-off, ``1 <= k <= n_samples``.
+    pos_label : int, str or bool
+        The class being retrieved.
 
     Returns
     -------
-    auc : float
-
-    Raises
-    ------
-    ValueError
-        If ``y_true`` has no inliers or only inliers.
+    precision : float
+        Compare it with the base rate ``mean(y_true == pos_label)``, which
+        is what a random ranking scores on average.
 
     See Also
     --------
-    make_novelty_scorer : The same, as a ``scoring=`` object.
+    skcatdog.active.top_k : The ranking this scores.
 
     Examples
     --------
-    >>> from skcatdog.metrics import novelty_roc_auc_score
-    >>> novelty_roc_auc_score(["cat", "cat", "dog", "dog"], [0.9, 0.3, 0.4, 0.1], inlier_label="cat")
-    0.75
+    >>> from skcatdog.metrics import precision_at_k
+    >>> precision_at_k(["dog", "cat", "dog", "cat"], [0.9, 0.8, 0.7, 0.1], 2, pos_label="dog")
+    0.5
     """
-    y_true = column_or_1d(y_true)
-    is_inlier = _equals(y_true, inlier_label)
-    if is_inlier.all() or not is_inlier.any():
-        found = np.unique(y_true).tolist() if y_true.size else []
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if y_true.ndim != 1 or y_score.shape != y_true.shape:
         raise ValueError(
-            f"novelty_roc_auc_score needs both inliers (label {inlier_label!r}) and other samples; "
-            f"y_true holds {found}"
+            f"y_true and y_score must be 1-D of the same length, got shapes {y_true.shape} and {y_score.shape}"
         )
-    return float(roc_auc_score(is_inlier, column_or_1d(y_score), sample_weight=sample_weight))
+    if k > y_true.size:
+        raise ValueError(f"k={k} is larger than the {y_true.size} samples")
+    top = _rank(y_score, np.arange(y_true.size), k)
+    return float(np.mean(y_true[top] == pos_label))
 
 
-def make_novelty_scorer(inlier_label=1, *, response_method=("score_samples", "decision_function")):
-    """Scorer for outlier detectors: :func:`novelty_roc_auc_score` of their scores.
-
-    The returned object is exactly
-    ``make_scorer(novelty_roc_auc_score, response_method=response_method,
-    inlier_label=inlier_label)``, for ``scoring=`` in ``GridSearchCV``,
-    ``cross_val_score`` or ``cross_validate``. It scores any fitted estimator
-    with ``score_samples`` (or ``decision_function``), including a ``Pipeline``
-    ending in one, against labelled validation data. Greater is better.
-
-    Fitting is not its business: a one-class detector must be fitted on inliers
-    only, which ordinary CV folds are not. Wrap the detector (or the whole
-    pipeline) in :class:`FitOnInliers` with the same ``inlier_label``.
-
-    Parameters
-    ----------
-    inlier_label : int, str or bool, default=1
-        The label of the inlier class; every other label counts as an outlier.
-        The default matches sklearn's ``predict`` convention (1 inlier,
-        -1 outlier).
-    response_method : str or tuple of str, default=("score_samples", "decision_function")
-        The estimator method giving normality scores, or methods to try in
-        order (a single name is passed to ``make_scorer`` as a 1-tuple). For
-        sklearn's detectors both give the same ranking (they differ by the
-        constant ``offset_``), hence the same AUC.
-
-    Returns
-    -------
-    scorer : callable
-        ``scorer(estimator, X, y) -> float``.
-
-    Examples
-    --------
-    >>> from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import Normalizer
-    >>> from sklearn.svm import OneClassSVM
-    >>> from skcatdog import KerasEmbeddingTransformer
-    >>> from skcatdog import FitOnInliers, make_novelty_scorer
-    >>> detector = FitOnInliers(
-    ...     make_pipeline(KerasEmbeddingTransformer(), Normalizer(), OneClassSVM()), inlier_label="cat")
-    >>> search = GridSearchCV(
-    ...     detector, {"estimator__oneclasssvm__nu": [0.05, 0.2, 0.5]},
-    ...     scoring=make_novelty_scorer("cat"), cv=StratifiedKFold(5, shuffle=True, random_state=0))
-    >>> search.fit(paths, labels)  # labels: "cat" and anything else  # doctest: +SKIP
-    """
-    if isinstance(response_method, str):
-        response_method = (response_method,)  # make_scorer's own check knows no "score_samples"
-    return make_scorer(novelty_roc_auc_score, response_method=response_method, inlier_label=inlier_label)
-
-
-def _equals(y, label):
-    """``y == label`` elementwise, as a bool array, whatever the dtypes."""
-    is_label = np.asarray(y == label, dtype=bool)
-    if is_label.shape != y.shape:  # a comparison numpy would not broadcast
-        is_label = np.array([value == label for value in y], dtype=bool)
-    return is_label
+def _rank(scores, candidates, n):
+    """The ``n`` candidates with the highest scores, highest first, ties to the lower index."""
+    order = np.lexsort((candidates, -scores))
+    return candidates[order[:n]]

@@ -1,24 +1,34 @@
-"""FitOnInliers: cross-validate and grid-search one-class detectors on labelled data.
+"""Novelty detection on labelled data: fit one-class detectors on inliers, score them.
+
+* :class:`FitOnInliers`: cross-validate and grid-search a one-class detector
+  on labelled data.
+* :func:`novelty_roc_auc_score` / :func:`make_novelty_scorer`: how well its
+  normality score tells the inlier class from everything else (also importable
+  from ``skcatdog.metrics``).
 
 The detectors are scikit-learn's own (``OneClassSVM``, ``IsolationForest``,
 ``LocalOutlierFactor(novelty=True)``); on image embeddings the recommended one
 is ``make_pipeline(KerasEmbeddingTransformer(), Normalizer(), OneClassSVM())``
-(see ``examples/one_class.py``). Score it with
-:func:`skcatdog.metrics.make_novelty_scorer`.
+(see ``examples/one_class.py``).
 """
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, _fit_context, clone
+from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.utils import _safe_indexing, get_tags
+from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, column_or_1d
 
-from .metrics import _equals
+__all__ = ["FitOnInliers", "make_novelty_scorer", "novelty_roc_auc_score"]
 
-__all__ = ["FitOnInliers"]
+#: A label: int (bool included), str (numpy's str and int types included).
+_LABEL = [numbers.Integral, str]
 
 
 def _estimator_has(attr):
@@ -85,10 +95,17 @@ class FitOnInliers(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
     array([ 1, -1])
     """
 
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit"])],
+        "inlier_label": _LABEL,
+    }
+
     def __init__(self, estimator, *, inlier_label=1):
         self.estimator = estimator
         self.inlier_label = inlier_label
 
+    # The wrapped estimator is the user's: its own parameters are validated when it is fitted.
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
         """Fit a clone of ``estimator`` on the samples with ``y == inlier_label``.
 
@@ -106,6 +123,7 @@ class FitOnInliers(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         self : FitOnInliers
+            With ``estimator_`` and ``n_inliers_`` set.
         """
         n_samples = _num_samples(X)
         if y is not None:
@@ -223,3 +241,138 @@ def _has_length(value, n_samples):
         return not isinstance(value, (str, bytes)) and len(value) == n_samples
     except TypeError:
         return False
+
+
+# --------------------------------------------------------------------------- #
+# Novelty detection
+# --------------------------------------------------------------------------- #
+
+
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like"],
+        "inlier_label": _LABEL,
+        "sample_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def novelty_roc_auc_score(y_true, y_score, *, inlier_label=1, sample_weight=None):
+    """ROC AUC of a normality score for telling the inlier class from the rest.
+
+    Outlier detectors (``OneClassSVM``, ``IsolationForest``,
+    ``LocalOutlierFactor(novelty=True)``...) score samples with
+    ``score_samples`` or ``decision_function``: higher means more normal.
+    This is the area under the ROC curve of that score with samples labelled
+    ``inlier_label`` as positives and all others as negatives: 1.0 when every
+    inlier scores above every other sample, 0.5 for a random score. It is
+    the same number as the AUROC of an outlier score (``-y_score``) with
+    outliers as positives.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels, e.g. ``"cat"``/``"dog"``, or sklearn's ``1`` (inlier) / ``-1``
+        (outlier) convention.
+    y_score : array-like of shape (n_samples,)
+        Normality scores (higher = more like the inliers).
+    inlier_label : int, str or bool, default=1
+        The label of the inlier class; every other label is an outlier.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+
+    Returns
+    -------
+    auc : float
+        In [0, 1]; 0.5 is chance.
+
+    Raises
+    ------
+    ValueError
+        If ``y_true`` has no inliers or only inliers.
+
+    See Also
+    --------
+    make_novelty_scorer : The same, as a ``scoring=`` object.
+
+    Examples
+    --------
+    >>> from skcatdog.novelty import novelty_roc_auc_score
+    >>> novelty_roc_auc_score(["cat", "cat", "dog", "dog"], [0.9, 0.3, 0.4, 0.1], inlier_label="cat")
+    0.75
+    """
+    y_true = column_or_1d(y_true)
+    is_inlier = _equals(y_true, inlier_label)
+    if is_inlier.all() or not is_inlier.any():
+        found = np.unique(y_true).tolist() if y_true.size else []
+        raise ValueError(
+            f"novelty_roc_auc_score needs both inliers (label {inlier_label!r}) and other samples; "
+            f"y_true holds {found}"
+        )
+    return float(roc_auc_score(is_inlier, column_or_1d(y_score), sample_weight=sample_weight))
+
+
+_RESPONSE_METHODS = StrOptions({"score_samples", "decision_function", "predict_proba", "predict"})
+
+
+@validate_params(
+    {"inlier_label": _LABEL, "response_method": [_RESPONSE_METHODS, tuple, list]},
+    prefer_skip_nested_validation=True,
+)
+def make_novelty_scorer(inlier_label=1, *, response_method=("score_samples", "decision_function")):
+    """Scorer for outlier detectors: :func:`novelty_roc_auc_score` of their scores.
+
+    The returned object is exactly
+    ``make_scorer(novelty_roc_auc_score, response_method=response_method,
+    inlier_label=inlier_label)``, for ``scoring=`` in ``GridSearchCV``,
+    ``cross_val_score`` or ``cross_validate``. It scores any fitted estimator
+    with ``score_samples`` (or ``decision_function``), including a ``Pipeline``
+    ending in one, against labelled validation data. Greater is better.
+
+    Fitting is not its business: a one-class detector must be fitted on inliers
+    only, which ordinary CV folds are not. Wrap the detector (or the whole
+    pipeline) in :class:`FitOnInliers` with the same ``inlier_label``.
+
+    Parameters
+    ----------
+    inlier_label : int, str or bool, default=1
+        The label of the inlier class; every other label counts as an outlier.
+        The default matches sklearn's ``predict`` convention (1 inlier,
+        -1 outlier).
+    response_method : str or tuple of str, default=("score_samples", "decision_function")
+        The estimator method giving normality scores, or methods to try in
+        order (a single name is passed to ``make_scorer`` as a 1-tuple). For
+        sklearn's detectors both give the same ranking (they differ by the
+        constant ``offset_``), hence the same AUC.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float``.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import Normalizer
+    >>> from sklearn.svm import OneClassSVM
+    >>> from skcatdog import KerasEmbeddingTransformer
+    >>> from skcatdog import FitOnInliers, make_novelty_scorer
+    >>> detector = FitOnInliers(
+    ...     make_pipeline(KerasEmbeddingTransformer(), Normalizer(), OneClassSVM()), inlier_label="cat")
+    >>> search = GridSearchCV(
+    ...     detector, {"estimator__oneclasssvm__nu": [0.05, 0.2, 0.5]},
+    ...     scoring=make_novelty_scorer("cat"), cv=StratifiedKFold(5, shuffle=True, random_state=0))
+    >>> search.fit(paths, labels)  # labels: "cat" and anything else  # doctest: +SKIP
+    """
+    if isinstance(response_method, str):
+        response_method = (response_method,)  # make_scorer's own check knows no "score_samples"
+    return make_scorer(novelty_roc_auc_score, response_method=response_method, inlier_label=inlier_label)
+
+
+def _equals(y, label):
+    """``y == label`` elementwise, as a bool array, whatever the dtypes."""
+    is_label = np.asarray(y == label, dtype=bool)
+    if is_label.shape != y.shape:  # a comparison numpy would not broadcast
+        is_label = np.array([value == label for value in y], dtype=bool)
+    return is_label

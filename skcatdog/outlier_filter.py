@@ -5,13 +5,23 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from imblearn.base import BaseSampler
+from scipy.special import softmax
+from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine, _synsets
-from ._images import as_items, describe
-from ._validation import backbone_names, check_engine_params, check_views, engine_kwargs
+from ._engine_params import (
+    BACKBONE_CONSTRAINT,
+    ENGINE_PARAMETER_CONSTRAINTS,
+    EngineParamsMixin,
+    backbone_names,
+    engine_kwargs,
+    substitute_engine_docs,
+)
+from ._images import VIEWS, as_items, describe
 from .backbones import DEFAULT_BACKBONE
 
 __all__ = ["ImageNetOutlierFilter", "DEFAULT_TOP_K"]
@@ -24,7 +34,8 @@ DEFAULT_TOP_K = 16
 VOTES = ("any", "all")
 
 
-class ImageNetOutlierFilter(BaseEstimator):
+@substitute_engine_docs
+class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
     """Drop training images whose top ImageNet classes hold none of their label's kind.
 
     An image labelled ``L`` is an outlier when none of its ``top_k`` ImageNet
@@ -32,8 +43,9 @@ class ImageNetOutlierFilter(BaseEstimator):
     WordNet synsets: a "dog" photo whose top-16 holds no dog breed is a
     drawing, a banner, a mislabelled cat or no animal at all.
 
-    This is a *sampler* in the imbalanced-learn sense: it acts only while a
-    pipeline is fitted (:meth:`fit_resample` returns the kept rows), and
+    This is an imbalanced-learn *sampler* (a cleaning one: it drops rows and
+    never adds any): it acts only while a pipeline is fitted
+    (:meth:`fit_resample` returns the kept rows), and
     ``predict``, ``predict_proba`` and ``score`` of the pipeline see every
     row. Use it in :func:`skcatdog.make_pipeline` (imbalanced-learn's
     pipeline); scikit-learn's own ``Pipeline`` has no place for steps that
@@ -47,33 +59,32 @@ class ImageNetOutlierFilter(BaseEstimator):
     top_k : int, default=16
         How many of the best-ranked ImageNet classes may hold one of the
         label's kind. Smaller flags more images. The reference solution's 100
-        was tuned for ResNet50; for EfficientNet-Lite, top-100 misses over
-        40% of the known outliers (see ``benchmarks/bench_outliers.py``).
+        was tuned for ResNet50; EfficientNet-Lite ranks outliers' classes
+        differently, so the default comes from ``benchmarks/bench_outliers.py``
+        (its recall table is in the README).
     class_synsets : dict or None, default=None
-        ``{label: wnid or list of wnids}``; each WordNet synset stands for
+        ``{{label: wnid or list of wnids}}``; each WordNet synset stands for
         every ImageNet class below it (``"n02084071"`` = every dog breed).
         ``None`` uses the built-in ``cat`` (7 classes: the 5 domestic cats,
         cougar, lynx) and ``dog`` (ImageNet classes 151-268). A mapping
         replaces the built-ins. A label with no synsets is an error at fit time.
-    vote : {"all", "any"}, default="all"
+    vote : {{"all", "any"}}, default="all"
         With several backbones: flag an image only when ``"all"`` agree it is
         an outlier, or when ``"any"`` does. Ignored for one backbone.
-    view : {"full", "crop", "mirror", "crop_mirror"}, default="full"
+    view : {{"full", "crop", "mirror", "crop_mirror"}}, default="full"
         How each image is shown to the network (see
         :class:`~skcatdog.KerasEmbeddingTransformer`). The whole photo
         (``"full"``) finds more junk than ImageNet's central crop, which cuts
         off the banners and borders that give a photo away (see
         ``benchmarks/bench_outliers.py``); it is also one of the embedder's
         default views, so the filter adds no forward pass.
-    weights : "imagenet", path or None, default="imagenet"
-        As for :class:`~skcatdog.KerasEmbeddingTransformer`.
-    batch_size, cache, n_jobs, precision, verbose
-        As for :class:`~skcatdog.KerasEmbeddingTransformer`. With the same
-        backbone, weights, cache and precision as the embedder after it, each
-        image goes through the network once: both read the same cached rows.
+    {engine_params}
 
     Attributes
     ----------
+    sample_indices_ : ndarray of int, shape (n_kept,)
+        Indices of the training rows that were kept (imbalanced-learn's
+        attribute for samplers that select rows).
     outlier_mask_ : ndarray of bool, shape (n_samples,)
         True for the training rows that were dropped.
     rank_ : ndarray of int, shape (n_samples,)
@@ -86,9 +97,9 @@ class ImageNetOutlierFilter(BaseEstimator):
         label's kind) and its ``best_proba``, and ``top5`` (the five most
         probable ImageNet classes with probabilities; averaged over
         backbones). With several backbones, also ``rank_<backbone>``.
-        It describes the training photos, not the model, so it is not
-        pickled (a fitted pipeline stays a few KB to serve); save it with
-        ``report_.to_csv(...)`` if you need it later.
+        Built on access from compact arrays (class indices, ranks, float32
+        probabilities; about 40 bytes per photo plus its name), which are what
+        pickles and copies carry.
     classes_ : ndarray
         The labels seen in ``fit``.
 
@@ -96,19 +107,52 @@ class ImageNetOutlierFilter(BaseEstimator):
     --------
     skcatdog.make_pipeline : A pipeline that accepts this step.
 
+    Notes
+    -----
+    With the same backbone, weights, cache and precision as the embedder after
+    it, each image goes through the network once: both read the same cached
+    rows.
+
     Examples
     --------
+    Four photos labelled "cat" (scikit-image's samples as arrays): the cat, a
+    cup of coffee, an astronaut and the cat mirrored. The filter keeps the cats.
+
+    >>> from skimage.data import astronaut, chelsea, coffee
+    >>> from skcatdog import ImageNetOutlierFilter
+    >>> photos = [chelsea(), coffee(), astronaut(), chelsea()[:, ::-1]]
+    >>> filt = ImageNetOutlierFilter(backbone="efficientnet_lite0", top_k=5, cache=None)
+    >>> kept, kept_labels = filt.fit_resample(photos, ["cat"] * 4)
+    >>> filt.sample_indices_, kept_labels
+    (array([0, 3]), ['cat', 'cat'])
+    >>> filt.report_.loc[0, "top5"].split()[0]  # the worst row: its most probable class
+    'espresso'
+
+    In a pipeline it drops rows while the pipeline is fitted, never while it predicts:
+
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from skcatdog import ImageNetOutlierFilter, KerasEmbeddingTransformer, make_pipeline
+    >>> from skcatdog import KerasEmbeddingTransformer, make_pipeline
     >>> model = make_pipeline(ImageNetOutlierFilter(), KerasEmbeddingTransformer(), LogisticRegression())
     >>> model.fit(paths, labels)  # doctest: +SKIP
     >>> model[0].report_.head()  # doctest: +SKIP
     """
 
-    _estimator_type = "sampler"  # how imbalanced-learn recognises a sampler
+    _sampling_type = "clean-sampling"  # drops rows, never adds any, whatever the class balance
 
+    _parameter_constraints: dict = {
+        "backbone": BACKBONE_CONSTRAINT,
+        "top_k": [Interval(numbers.Integral, 1, 1000, closed="both")],
+        "class_synsets": [dict, None],
+        "vote": [StrOptions(set(VOTES))],
+        "view": [StrOptions(set(VIEWS))],
+        **ENGINE_PARAMETER_CONSTRAINTS,
+    }
+
+    # No super().__init__(): BaseSampler's would set ``sampling_strategy``, which a
+    # cleaning sampler has no use for and which is not one of this class's parameters.
     def __init__(
         self,
+        *,
         backbone=DEFAULT_BACKBONE,
         top_k=DEFAULT_TOP_K,
         class_synsets=None,
@@ -133,18 +177,7 @@ class ImageNetOutlierFilter(BaseEstimator):
         self.precision = precision
         self.verbose = verbose
 
-    def _check_params(self):
-        names = backbone_names(self.backbone)
-        if not isinstance(self.top_k, numbers.Integral) or isinstance(self.top_k, bool) or not 1 <= self.top_k <= 1000:
-            raise ValueError(f"top_k must be an integer in [1, 1000], got {self.top_k!r}")
-        if self.vote not in VOTES:
-            raise ValueError(f"vote must be one of {VOTES}, got {self.vote!r}")
-        if not isinstance(self.view, str):
-            raise ValueError(f"view must be one view name, got {self.view!r}")
-        check_views(self.view, "view")
-        check_engine_params(self)
-        return names
-
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Decide which training rows are outliers.
 
@@ -158,45 +191,20 @@ class ImageNetOutlierFilter(BaseEstimator):
         Returns
         -------
         self : ImageNetOutlierFilter
+            The fitted filter.
 
         Raises
         ------
         ValueError
             For a label with no synsets, or when every row of a label would
-            be dropped.
+            be dropped; nothing is fitted then.
         skcatdog.ImageLoadError
             Naming every input that is not a readable image.
         """
-        names = self._check_params()
-        items = as_items(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(items):
-            raise ValueError(f"y must be 1-D with one label per image: {len(items)} images, y of shape {y.shape}")
-        masks = _synsets.class_masks(y, self.class_synsets)  # label errors before any forward pass
-        kind = np.stack([masks[label] for label in y]) if len(y) else np.zeros((0, 1000), bool)
-
-        logits = [
-            _engine.embed(items, name, view=self.view, outputs=("logits",), **engine_kwargs(self)).logits
-            for name in names
-        ]
-        ranks = np.stack([_best_rank(lg, kind) for lg in logits], axis=1)  # (n, n_backbones)
-        rank = ranks.max(axis=1) if self.vote == "any" else ranks.min(axis=1)
-        decider = (ranks.argmax(axis=1) if self.vote == "any" else ranks.argmin(axis=1)) if len(y) else np.zeros(0, int)
-
-        self.classes_ = np.unique(y)
-        self.rank_ = rank
-        self.outlier_mask_ = rank > self.top_k
-        self.report_ = _report(items, y, self.outlier_mask_, ranks, rank, decider, logits, kind, names)
-        for label in self.classes_:
-            rows = y == label
-            if self.outlier_mask_[rows].all():
-                label = label.item() if isinstance(label, np.generic) else label  # 'dog', not np.str_('dog')
-                raise ValueError(
-                    f"top_k={self.top_k} flags all {rows.sum()} images labelled {label!r} as outliers; "
-                    f"raise top_k or check class_synsets[{label!r}]"
-                )
+        self._fit_resample(X, y)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_resample(self, X, y):
         """Fit, then return the rows that are not outliers.
 
@@ -205,33 +213,70 @@ class ImageNetOutlierFilter(BaseEstimator):
         X : sequence of str, path-like or ndarray
             Image paths, or ``HxWx3`` uint8 images.
         y : array-like of shape (n_samples,)
+            Labels, each mapped to WordNet synsets by ``class_synsets``.
 
         Returns
         -------
         X_resampled : same type as X
             The kept rows, in input order.
         y_resampled : same type as y
+            Their labels.
         """
-        self.fit(X, y)
-        keep = np.flatnonzero(~self.outlier_mask_)
-        return _safe_indexing(X, keep), _safe_indexing(y, keep)
+        return self._fit_resample(X, y)
+
+    def _fit_resample(self, X, y):
+        # Everything is computed into locals and assigned at the end, so a fit that
+        # raises leaves the estimator as it was (unfitted, or fitted by the last good fit).
+        names = backbone_names(self.backbone)
+        items = as_items(X)
+        y_arr = np.asarray(y)
+        if y_arr.ndim != 1 or len(y_arr) != len(items):
+            raise ValueError(f"y must be 1-D with one label per image: {len(items)} images, y of shape {y_arr.shape}")
+        masks = _synsets.class_masks(y_arr, self.class_synsets)  # label errors before any forward pass
+        kind = np.stack([masks[label] for label in y_arr]) if len(y_arr) else np.zeros((0, 1000), bool)
+
+        logits = [
+            _engine.embed(items, name, view=self.view, outputs=("logits",), **engine_kwargs(self)).logits
+            for name in names
+        ]
+        ranks = np.stack([_best_rank(lg, kind) for lg in logits], axis=1)  # (n, n_backbones)
+        rank = ranks.max(axis=1) if self.vote == "any" else ranks.min(axis=1)
+        outlier = rank > self.top_k
+        classes = np.unique(y_arr)
+        for label in classes:
+            rows = y_arr == label
+            if outlier[rows].all():
+                label = label.item() if isinstance(label, np.generic) else label  # 'dog', not np.str_('dog')
+                raise ValueError(
+                    f"top_k={self.top_k} flags all {rows.sum()} images labelled {label!r} as outliers; "
+                    f"raise top_k or check class_synsets[{label!r}]"
+                )
+        decider = (ranks.argmax(axis=1) if self.vote == "any" else ranks.argmin(axis=1)) if len(y_arr) else None
+
+        self.classes_ = classes
+        self.rank_ = rank
+        self.outlier_mask_ = outlier
+        self.sample_indices_ = np.flatnonzero(~outlier)
+        self._report = _compact_report(items, y_arr, ranks, decider, logits, kind, names)
+        return _safe_indexing(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.estimator_type = "sampler"
         tags.input_tags.one_d_array = True
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
-        tags.target_tags.required = True
+        tags.input_tags.sparse = False
+        tags.input_tags.dataframe = False
         return tags
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: the base class hands back __dict__ itself
-        state.pop("report_", None)  # hundreds of bytes per training photo, of no use for predicting
-        return state
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "outlier_mask_")
+
+    @property
+    def report_(self):
+        """One row per training image, worst first (see the class docstring)."""
+        check_is_fitted(self)
+        return _report_frame(self._report, self.outlier_mask_, self.rank_)
 
     @property
     def n_outliers_(self):
@@ -252,33 +297,50 @@ def _best_rank(logits, kind):
     return 1 + (logits > best).sum(axis=1)
 
 
-def _softmax(logits):
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+def _compact_report(items, y, ranks, decider, logits, kind, names):
+    """What :attr:`ImageNetOutlierFilter.report_` is built from: small arrays, no 1000-wide rows."""
+    n = len(y)
+    if n:
+        proba = np.mean([softmax(np.asarray(lg, np.float64), axis=1) for lg in logits], axis=0)
+        deciding = np.stack(logits, axis=1)[np.arange(n), decider]
+        best = np.where(kind, deciding, -np.inf).argmax(axis=1)
+        top5 = np.argsort(-proba, axis=1)[:, :5]
+    else:
+        proba, best, top5 = np.zeros((0, 1000)), np.zeros(0, int), np.zeros((0, 5), int)
+    return {
+        "item": np.array([describe(item, i) for i, item in enumerate(items)], dtype=object),
+        "label": y,
+        "ranks": ranks.astype(np.int16),
+        "names": list(names),
+        "best": best.astype(np.int16),
+        "best_proba": proba[np.arange(n), best].astype(np.float32),
+        "top5": top5.astype(np.int16),
+        "top5_proba": np.take_along_axis(proba, top5, axis=1).astype(np.float32),
+    }
 
 
-def _report(items, y, outlier, ranks, rank, decider, logits, kind, names):
+def _report_frame(report, outlier, rank):
     import pandas as pd
 
     from .imagenet import class_names
 
     labels_of = np.asarray(class_names(), dtype=object)
-    proba = np.mean([_softmax(lg) for lg in logits], axis=0) if len(y) else np.zeros((0, 1000))
-    deciding = np.stack(logits, axis=1)[np.arange(len(y)), decider] if len(y) else np.zeros((0, 1000))
-    best = np.where(kind, deciding, -np.inf).argmax(axis=1)
-    top5 = np.argsort(-proba, axis=1)[:, :5]
+    top5 = report["top5"]
     frame = pd.DataFrame(
         {
-            "item": [describe(item, i) for i, item in enumerate(items)],
-            "label": y,
+            "item": report["item"],
+            "label": report["label"],
             "outlier": outlier,
             "rank": rank,
-            "best_class": labels_of[best],
-            "best_proba": proba[np.arange(len(y)), best],
-            "top5": [", ".join(f"{labels_of[j]} {p[j]:.2f}" for j in row) for p, row in zip(proba, top5)],
+            "best_class": labels_of[report["best"]],
+            "best_proba": report["best_proba"].astype(np.float64),
+            "top5": [
+                ", ".join(f"{labels_of[j]} {p:.2f}" for j, p in zip(row, probs, strict=True))
+                for row, probs in zip(top5, report["top5_proba"], strict=True)
+            ],
         }
     )
-    if len(names) > 1:
-        for column, name in enumerate(names):
-            frame[f"rank_{name}"] = ranks[:, column]
+    if len(report["names"]) > 1:
+        for column, name in enumerate(report["names"]):
+            frame[f"rank_{name}"] = report["ranks"][:, column].astype(np.int64)
     return frame.sort_values(["rank", "item"], ascending=[False, True], kind="stable").reset_index(drop=True)

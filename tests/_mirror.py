@@ -78,7 +78,7 @@ def oxford_pets_archives(per_split=2, breeds=None, box=(11, 6, 30, 25)):
     images, lists = io.BytesIO(), {"trainval": [], "test": []}
     xmls = {}
     with tarfile.open(fileobj=images, mode="w:gz") as tar:
-        for class_id, (breed, color) in enumerate(zip(breeds, colors), 1):
+        for class_id, (breed, color) in enumerate(zip(breeds, colors, strict=True), 1):
             species = 1 if breed[0].isupper() else 2
             for j in range(2 * per_split):
                 name = f"{breed}_{j + 1}"

@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skcatdog import KerasEmbeddingTransformer
 from skcatdog.active import (
@@ -118,10 +119,12 @@ def test_random_is_reproducible_per_random_state_and_respects_exclude():
 
 def test_unknown_strategy_lists_the_valid_ones():
     est, X = fixed(THREE_CLASS)
-    with pytest.raises(ValueError, match="entropy.*margin.*least_confidence.*random"):
+    with pytest.raises(InvalidParameterError, match="'strategy' parameter of query") as exc:
         query(est, X, 2, strategy="variance")
-    with pytest.raises(ValueError, match="entropy.*margin.*least_confidence"):
+    assert all(name in str(exc.value) for name in ("entropy", "margin", "least_confidence", "random"))
+    with pytest.raises(InvalidParameterError, match="'strategy' parameter of uncertainty") as exc:
         uncertainty([[0.5, 0.5]], "random")
+    assert "'entropy'" in str(exc.value) and "'random'" not in str(exc.value).split("Got")[0]
 
 
 def test_unfitted_or_probability_free_estimators_are_refused():
@@ -130,15 +133,17 @@ def test_unfitted_or_probability_free_estimators_are_refused():
         query(LogisticRegression(), X, 5)
     with pytest.raises(NotFittedError):
         query(make_pipeline(StandardScaler(), LogisticRegression()), X, 5)
-    with pytest.raises(TypeError, match="predict_proba"):
+    with pytest.raises(InvalidParameterError, match="'estimator' parameter of query.*predict_proba"):
         query(SVC().fit(X, y), X, 5)
-    with pytest.raises(TypeError, match="predict_proba"):
+    with pytest.raises(InvalidParameterError, match="'estimator' parameter of active_learning_loop.*predict_proba"):
         active_learning_loop(SVC(), X, lambda i: y[i])
+    with pytest.raises(ValueError, match="pass an estimator"):
+        query(None, X, 5)  # only "random" works without one
 
 
 def test_bad_counts_and_indices():
     est, X = fixed(THREE_CLASS)
-    with pytest.raises(ValueError, match="n_queries"):
+    with pytest.raises(InvalidParameterError, match="'n_queries' parameter of query"):
         query(est, X, 0)
     with pytest.raises(ValueError, match="outside the pool of 4"):
         query(est, X, 1, exclude=[4])
@@ -338,7 +343,8 @@ def test_top_k_finds_a_rare_class():
 def test_pipeline_on_image_paths_rescores_the_pool_from_the_cache(image_files, forward_count):
     paths = np.array(image_files(12, seed=5))
     labels = np.array(["cat", "dog"] * 6)
-    model = make_pipeline(KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop"), LogisticRegression())
+    embed = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    model = make_pipeline(embed, LogisticRegression())
     forwarded = []
     result = active_learning_loop(
         model, paths, lambda i: labels[i], initial=[0, 1, 2, 3], n_rounds=3, batch_size=2, random_state=0,

@@ -262,7 +262,9 @@ def test_repeated_transform_is_served_from_memory(image_files, isolated_cache, m
     store = open_store(isolated_cache)
     queries = []
     original = store.get_many
-    monkeypatch.setattr(store, "get_many", lambda keys, width, **kw: queries.append(len(keys)) or original(keys, width, **kw))
+    monkeypatch.setattr(
+        store, "get_many", lambda keys, width, **kw: queries.append(len(keys)) or original(keys, width, **kw)
+    )
     np.testing.assert_array_equal(est.transform(paths), first)
     assert queries == []  # no SQLite read at all
     try:

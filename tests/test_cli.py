@@ -130,16 +130,21 @@ def test_subcommand_help_mentions_key_options(capsys, command, expected):
     assert not missing, f"`skcatdog {command} --help` does not mention {missing}"
 
 
-@pytest.mark.parametrize(
-    "command", ["train", "predict", "outliers", "restore"]
-)
-def test_subcommand_help_has_a_description(capsys, command):
-    with pytest.raises(SystemExit):
-        cli.main([command, "--help"])
-    text = capsys.readouterr().out
-    # usage, blank line, then a paragraph of prose before the argument lists
-    description = text.split("\n\n", 1)[1].split("positional arguments:", 1)[0]
-    assert len(description.split()) >= 20, description
+def test_help_states_the_defaults_the_parser_uses():
+    # Every "(default X)" in an option's help must be what parsing gives when the option is left out.
+    parser = cli.build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    checked = 0
+    for command, sub in subparsers.items():
+        for action in sub._actions:
+            m = re.search(r"default:? ([^)]+?)\)?$", action.help or "")
+            if not m or action.default is None:
+                continue
+            default = action.default
+            shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+            assert m.group(1) == shown, f"skcatdog {command} {action.option_strings}: help says {m.group(1)!r}"
+            checked += 1
+    assert checked >= 10
 
 
 def test_version(capsys):
@@ -716,10 +721,68 @@ def test_restore_refuses_when_an_original_is_back(tmp_path, capsys):
     assert (dest / "cat" / "x.jpg").read_bytes() == b"moved"
 
 
+def fake_moves(tmp_path, n):
+    """A manifest of ``n`` photos moved from ``data/cat`` to ``dest/cat``, written as ``outliers --move-to`` does."""
+    from skcatdog._moves import move_aside, plan_moves
+
+    data, dest = tmp_path / "data" / "cat", tmp_path / "dest"
+    data.mkdir(parents=True)
+    for i in range(n):
+        (data / f"{i}.jpg").write_bytes(f"photo {i}".encode())
+    before = tree(tmp_path / "data")
+    items = [data / f"{i}.jpg" for i in range(n)]
+    assert move_aside(plan_moves(items, ["cat"] * n, dest), dest) == n
+    return data, dest, before
+
+
+def test_restore_stopped_partway_can_be_finished(tmp_path, monkeypatch, capsys):
+    data, dest, before = fake_moves(tmp_path, 4)
+    real_move, calls = shutil.move, []
+
+    def move_twice_then_fail(src, dst):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(src)
+        return real_move(src, dst)
+
+    monkeypatch.setattr(shutil, "move", move_twice_then_fail)
+    status, _ = run("restore", dest)
+    assert status == 130  # interrupted after two photos
+    monkeypatch.setattr(shutil, "move", real_move)
+    with open(dest / "skcatdog-moved.csv", newline="", encoding="utf-8") as f:
+        still_away = [r["moved_to"] for r in csv.DictReader(f)]
+    assert sorted(Path(p).name for p in still_away) == ["2.jpg", "3.jpg"]  # the manifest says what is left
+    status, out = run("restore", dest)
+    assert status == 0 and "restored 2 photos" in out
+    assert tree(tmp_path / "data") == before
+    assert not (dest / "skcatdog-moved.csv").exists()
+
+
+def test_restore_killed_before_rewriting_the_manifest_can_be_finished(tmp_path):
+    # A kill -9 between a move and the manifest rewrite: the row's photo is home, its copy gone.
+    data, dest, before = fake_moves(tmp_path, 3)
+    shutil.move(dest / "cat" / "1.jpg", data / "1.jpg")
+    status, out = run("restore", dest)
+    assert status == 0 and "restored 2 photos" in out
+    assert tree(tmp_path / "data") == before
+    assert not (dest / "skcatdog-moved.csv").exists()
+
+
+def test_predict_folder_of_subfolders_names_them(tmp_path, tiny_model, capsys):
+    labelled = tmp_path / "labelled"
+    for label in ("cat", "dog"):
+        (labelled / label).mkdir(parents=True)
+        shutil.copy(tiny_model[1] / "0.jpg", labelled / label / "0.jpg")
+    predict_fails(tmp_path, tiny_model[0], [labelled], preexisting=False)
+    line = error_line(capsys, "predict")
+    assert "subfolders" in line
+    assert f"skcatdog predict MODEL {labelled / 'cat'} {labelled / 'dog'}" in line
+
+
 def test_outliers_label_without_synsets(tmp_path, capsys):
     from tests.conftest import random_images
 
-    for label, arr in zip(("cat", "dog", "horse"), random_images(3)):
+    for label, arr in zip(("cat", "dog", "horse"), random_images(3), strict=True):
         (tmp_path / "data" / label).mkdir(parents=True)
         Image.fromarray(arr).save(tmp_path / "data" / label / "0.jpg")
     status, out = run("outliers", tmp_path / "data", "--backbone", BACKBONE, "-q", "--report", tmp_path / "r.html")

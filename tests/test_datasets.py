@@ -42,4 +42,4 @@ def test_errors(tmp_path):
 def test_shared_photos():
     paths, labels = load_image_folder(TRAIN)
     assert len(paths) == 3000
-    assert dict(zip(*np.unique(labels, return_counts=True))) == {"cat": 1500, "dog": 1500}
+    assert dict(zip(*np.unique(labels, return_counts=True), strict=True)) == {"cat": 1500, "dog": 1500}

@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skcatdog import KerasEmbeddingTransformer
 from tests.conftest import random_images
@@ -86,18 +87,44 @@ def test_fit_does_not_change_params_or_input(image_files):
     "param,value,match",
     [
         ("backbone", "resnet9000", "unknown backbone"),
-        ("batch_size", 0, "batch_size"),
-        ("n_jobs", 0, "n_jobs"),
-        ("precision", "half", "precision"),
-        ("cache", 3.5, "cache must be"),
-        ("weights", "/no/such/weights.h5", "does not exist"),
-        ("weights", 7, "weights must be"),
+        ("backbone", [], "'backbone' parameter of KerasEmbeddingTransformer"),
+        ("backbone", 3, "'backbone' parameter of KerasEmbeddingTransformer"),
+        ("batch_size", 0, "'batch_size' parameter of KerasEmbeddingTransformer"),
+        ("n_jobs", 0, "'n_jobs' parameter of KerasEmbeddingTransformer"),
+        ("precision", "half", "'precision' parameter of KerasEmbeddingTransformer"),
+        ("cache", 3.5, "'cache' parameter of KerasEmbeddingTransformer"),
+        ("weights", "/no/such/weights.h5", "does not exist: '/no/such/weights.h5'"),
+        ("weights", 7, "'weights' parameter of KerasEmbeddingTransformer"),
     ],
 )
 def test_bad_parameters_are_named_at_fit(image_files, param, value, match):
     est = tiny().set_params(**{param: value})
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as exc:
         est.fit(image_files(1))
+    if value != "resnet9000":
+        assert isinstance(exc.value, InvalidParameterError)
+
+
+def test_parameters_are_keyword_only():
+    with pytest.raises(TypeError, match="positional"):
+        KerasEmbeddingTransformer("tiny_test", None, 8)
+
+
+def test_transform_validates_once_per_parameter_set(image_files, monkeypatch):
+    calls = []
+    real = KerasEmbeddingTransformer._validate_params
+    monkeypatch.setattr(KerasEmbeddingTransformer, "_validate_params", lambda self: calls.append(1) or real(self))
+    paths = image_files(2)
+    est = tiny()
+    est.transform(paths)
+    est.transform(paths)
+    assert len(calls) == 1
+    est.set_params(batch_size=0)  # a new parameter set is validated on its first use
+    with pytest.raises(InvalidParameterError, match="batch_size"):
+        est.transform(paths)
+    est.set_params(batch_size=4).fit(paths)  # fit always validates
+    est.transform(paths)
+    assert len(calls) == 3
 
 
 def test_feature_names_and_pandas_output(image_files):
@@ -125,7 +152,8 @@ def test_gridsearch_over_classifier_makes_no_forward_pass_after_the_first_fold(i
     paths = image_files(24, seed=3)
     labels = np.array(["cat", "dog"] * 12)
     pipe = make_pipeline(tiny(), LogisticRegression())
-    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=StratifiedKFold(3), scoring="neg_log_loss")
+    grid = {"logisticregression__C": [0.1, 1.0, 10.0]}
+    search = GridSearchCV(pipe, grid, cv=StratifiedKFold(3), scoring="neg_log_loss")
     search.fit(paths, labels)
     # 9 fits and 9 scorings, plus the refit, yet each image went through the CNN once.
     assert forward_count() == 24
@@ -182,5 +210,5 @@ def test_views_average_and_each_view_is_cached_once(image_files, forward_count):
 
 @pytest.mark.parametrize("views", ["zoom", (), ("crop", "crop"), 3])
 def test_bad_views_are_refused(views, image_files):
-    with pytest.raises(ValueError, match="views must be one of"):
+    with pytest.raises(InvalidParameterError, match="'views' parameter of KerasEmbeddingTransformer"):
         tiny(views=views).fit(image_files(1))

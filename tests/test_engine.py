@@ -90,9 +90,13 @@ def test_model_is_built_once_per_process():
     assert _engine.stats.models_built == 0
 
 
-def test_precision_choices():
+def test_precision_choices(monkeypatch):
     assert resolve_precision("float32") == "float32"
-    assert resolve_precision("auto") in ("float32", "mixed")
+    assert resolve_precision("mixed") == "mixed"
+    monkeypatch.setattr(_engine, "_gpu_available", lambda: True)
+    assert resolve_precision("auto") == "mixed"
+    monkeypatch.setattr(_engine, "_gpu_available", lambda: False)
+    assert resolve_precision("auto") == "float32"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("half")
 

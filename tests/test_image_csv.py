@@ -63,7 +63,9 @@ def test_bad_boxes_are_named(box, match):
 
 def test_missing_file_in_a_crop_is_named(tmp_path):
     with pytest.raises(ImageLoadError, match=r"gone.jpg \[box 0, 0, 0.5, 1\]: no such file"):
-        KerasEmbeddingTransformer(backbone="tiny_test", weights=None).transform([ImageCrop(tmp_path / "gone.jpg", (0, 0, 0.5, 1))])
+        KerasEmbeddingTransformer(backbone="tiny_test", weights=None).transform(
+            [ImageCrop(tmp_path / "gone.jpg", (0, 0, 0.5, 1))]
+        )
 
 
 def test_manifest_with_and_without_boxes(tmp_path):
@@ -71,10 +73,7 @@ def test_manifest_with_and_without_boxes(tmp_path):
     (tmp_path / "sub").mkdir()
     _two_halves(tmp_path / "sub" / "other.png")
     (tmp_path / "m.csv").write_text(
-        "Path,Label,XMin,YMin,XMax,YMax\n"
-        "halves.png,red,0,0,0.5,1\n"
-        "halves.png,blue,0.5,0,1,1\n"
-        "sub/other.png,both,,,,\n"
+        "Path,Label,XMin,YMin,XMax,YMax\nhalves.png,red,0,0,0.5,1\nhalves.png,blue,0.5,0,1,1\nsub/other.png,both,,,,\n"
     )
     items, labels = load_image_csv(tmp_path / "m.csv")
     assert labels.tolist() == ["red", "blue", "both"]
@@ -118,7 +117,7 @@ def test_three_classes_fit_cross_validate_and_pickle(tmp_path, shared_cache):
     junk, _ = load_image_folder(OUTLIERS)
     rng = np.random.default_rng(0)
     pick = np.concatenate([rng.choice(np.flatnonzero(labels == c), 30, replace=False) for c in ("cat", "dog")])
-    rows = [f"{p},{lab}" for p, lab in zip(paths[pick], labels[pick])] + [f"{p},junk" for p in junk[:30]]
+    rows = [f"{p},{lab}" for p, lab in zip(paths[pick], labels[pick], strict=True)] + [f"{p},junk" for p in junk[:30]]
     (tmp_path / "three.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
     X, y = load_image_csv(tmp_path / "three.csv")
     common = dict(backbone="efficientnet_lite0", cache=shared_cache)

@@ -13,8 +13,7 @@ from sklearn.preprocessing import Normalizer
 from sklearn.svm import OneClassSVM
 from sklearn.utils.estimator_checks import check_estimator
 
-from skcatdog import KerasEmbeddingTransformer, load_image_folder
-from skcatdog import FitOnInliers
+from skcatdog import FitOnInliers, KerasEmbeddingTransformer, load_image_folder
 from skcatdog.metrics import make_novelty_scorer, novelty_roc_auc_score
 from tests.conftest import TRAIN, needs_shared
 

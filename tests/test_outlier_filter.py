@@ -104,18 +104,27 @@ def test_label_without_synsets_fails_before_any_forward_pass(image_files, forwar
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(top_k=0), "top_k must be an integer in"),
-        (dict(top_k=1001), "top_k must be an integer in"),
-        (dict(top_k=2.5), "top_k must be an integer in"),
-        (dict(vote="most"), "vote must be one of"),
+        (dict(top_k=0), "'top_k' parameter of ImageNetOutlierFilter must be an int in the range"),
+        (dict(top_k=1001), "'top_k' parameter of ImageNetOutlierFilter must be an int in the range"),
+        (dict(top_k=2.5), "'top_k' parameter of ImageNetOutlierFilter must be an int in the range"),
+        (dict(vote="most"), "'vote' parameter of ImageNetOutlierFilter must be a str among"),
+        (dict(view=("crop",)), "'view' parameter of ImageNetOutlierFilter"),
+        (dict(class_synsets=["n02084071"]), "'class_synsets' parameter of ImageNetOutlierFilter"),
         (dict(backbone="nope"), "nope"),
-        (dict(backbone=[]), "non-empty list"),
-        (dict(batch_size=0), "batch_size"),
+        (dict(backbone=[]), "'backbone' parameter of ImageNetOutlierFilter must be a backbone name or a non-empty"),
+        (dict(batch_size=0), "'batch_size' parameter of ImageNetOutlierFilter"),
+        (dict(cache=3.5), "'cache' parameter of ImageNetOutlierFilter"),
     ],
 )
 def test_bad_parameters_are_named(params, match, image_files):
     with pytest.raises(ValueError, match=match):
         ImageNetOutlierFilter(**{"weights": None, **params}).fit(image_files(2), ["cat", "dog"])
+
+
+def test_cache_accepts_any_string_for_shared_stores():
+    # fsspec URLs arrive with the shared cache; the constraint must already let them through.
+    for cache in ("s3://bucket/x", "file:///nfs/dir", "auto", None):
+        ImageNetOutlierFilter(cache=cache)._validate_params()
 
 
 def test_y_must_match_X(image_files):
@@ -210,7 +219,59 @@ def test_pickled_pipeline_predicts_the_same(image_files):
     again = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_allclose(again.predict_proba(paths), pipe.predict_proba(paths))
     np.testing.assert_array_equal(again[0].outlier_mask_, pipe[0].outlier_mask_)
-    assert hasattr(pipe[0], "report_") and not hasattr(again[0], "report_")  # the training report stays behind
+    np.testing.assert_array_equal(again[0].sample_indices_, np.arange(8))
+
+
+def _hand_made_logits(monkeypatch, n=200):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(n, 1000))
+    monkeypatch.setattr(of._engine, "embed", lambda items, name, **kw: of._engine.Rows(None, logits))
+    return [f"photo-{i:05d}.jpg" for i in range(n)], np.array(["cat", "dog"] * (n // 2))
+
+
+def test_report_survives_pickle_and_deepcopy_and_stays_compact(monkeypatch):
+    import copy
+
+    import pandas as pd
+
+    X, y = _hand_made_logits(monkeypatch)
+    f = ImageNetOutlierFilter(top_k=1000).fit(X, y)
+    for again in (pickle.loads(pickle.dumps(f)), copy.deepcopy(f)):
+        pd.testing.assert_frame_equal(again.report_, f.report_)
+    # Pickles carry class indices and float32 probabilities, not 1000-wide rows or top-5 strings:
+    # well under the 8 kB per photo of one float64 logits row.
+    assert len(pickle.dumps(f)) < 200 * 100
+
+
+def test_report_survives_joblib_round_trips(monkeypatch, tmp_path):
+    # joblib pickles an estimator to hand it to a worker (cross_validate(..., n_jobs=2,
+    # return_estimator=True)) and back, and to save it: both go through __getstate__.
+    import joblib
+    import pandas as pd
+
+    X, y = _hand_made_logits(monkeypatch, n=20)
+    f = ImageNetOutlierFilter(top_k=1000).fit(X, y)
+    joblib.dump(f, tmp_path / "f.joblib")
+    pd.testing.assert_frame_equal(joblib.load(tmp_path / "f.joblib").report_, f.report_)
+
+
+def test_failed_fit_sets_nothing(monkeypatch):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _hand_made_logits(monkeypatch, n=4)
+    f = ImageNetOutlierFilter(top_k=1)
+    with pytest.raises(ValueError, match="flags all"):
+        f.fit(X, y)
+    with pytest.raises(NotFittedError):
+        _ = f.n_outliers_
+    assert not [k for k in vars(f) if k.endswith("_") or k == "_report"]
+    f.set_params(top_k=1000).fit(X, y)
+    before = {k: v for k, v in vars(f).items() if k.endswith("_")}
+    with pytest.raises(ValueError, match="flags all"):
+        f.set_params(top_k=1).fit(X, y)
+    assert f.n_outliers_ == 0  # the last good fit's attributes, not the failed one's
+    for key, value in before.items():
+        np.testing.assert_array_equal(getattr(f, key), value)
 
 
 # ---------------------------------------------------------------- real photos
@@ -268,3 +329,29 @@ def test_gridsearch_on_real_photos_pickles_into_a_fresh_process(tmp_path, shared
     out = tmp_path / "proba.npy"
     subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT)
     np.testing.assert_allclose(np.load(out), expected, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- imblearn's sampler checks, with images
+
+
+def test_sample_indices_select_what_fit_resample_returns(monkeypatch):
+    # imblearn's check_samplers_sample_indices, on image names instead of a numeric matrix.
+    X, y = _hand_made_logits(monkeypatch, n=40)
+    f = ImageNetOutlierFilter(top_k=300)
+    X_res, y_res = f.fit_resample(np.asarray(X), y)
+    assert 0 < f.n_outliers_ < 40
+    np.testing.assert_array_equal(f.sample_indices_, np.flatnonzero(~f.outlier_mask_))
+    np.testing.assert_array_equal(X_res, np.asarray(X)[f.sample_indices_])
+    np.testing.assert_array_equal(y_res, y[f.sample_indices_])
+    assert isinstance(X_res, np.ndarray)
+    # A list in, a list out (check_samplers_list); a fit alone decides the same rows (check_samplers_fit).
+    X_list, y_list = ImageNetOutlierFilter(top_k=300).fit_resample(X, list(y))
+    assert isinstance(X_list, list) and X_list == list(np.asarray(X)[f.sample_indices_])
+    assert y_list == list(y_res)
+    np.testing.assert_array_equal(ImageNetOutlierFilter(top_k=300).fit(X, y).sample_indices_, f.sample_indices_)
+
+
+def test_one_label_is_enough_for_a_cleaning_filter(monkeypatch):
+    X, y = _hand_made_logits(monkeypatch, n=10)
+    f = ImageNetOutlierFilter(top_k=1000).fit(X, ["dog"] * 10)
+    assert f.classes_.tolist() == ["dog"] and f.n_outliers_ == 0

@@ -6,8 +6,8 @@ the ``keras.applications`` networks ``xception``, ``resnet50``,
 Register your own with :func:`register_backbone`.
 """
 
-from ._registry import PREPROCESSING, Backbone, available_backbones, get_backbone, register_backbone
 from . import efficientnet_lite, keras_applications  # noqa: F401  (registers the built-ins)
+from ._registry import PREPROCESSING, Backbone, available_backbones, get_backbone, register_backbone
 
 DEFAULT_BACKBONE = "efficientnet_lite2"
 

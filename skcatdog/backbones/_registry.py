@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -118,8 +118,24 @@ def register_backbone(backbone, *, replace=False):
     Parameters
     ----------
     backbone : Backbone
+        Its ``name`` becomes the name estimators accept as ``backbone=``;
+        its ``preprocessing`` must be one the engine knows.
     replace : bool, default=False
         Allow overwriting an existing name.
+
+    Returns
+    -------
+    backbone : Backbone
+        The registered backbone, so that a module can write
+        ``MINE = register_backbone(Backbone(...))``.
+
+    Raises
+    ------
+    TypeError
+        If ``backbone`` is not a :class:`Backbone`.
+    ValueError
+        For an unknown preprocessing, or a name already taken without
+        ``replace=True``.
     """
     if not isinstance(backbone, Backbone):
         raise TypeError(f"expected a Backbone, got {type(backbone).__name__}")
@@ -133,6 +149,17 @@ def register_backbone(backbone, *, replace=False):
 
 def get_backbone(name):
     """Look a backbone up by name.
+
+    Parameters
+    ----------
+    name : str or Backbone
+        A registered name; a :class:`Backbone` is returned as it is.
+
+    Returns
+    -------
+    backbone : Backbone
+        The architecture's description: input size, embedding dimension,
+        preprocessing and how to build it.
 
     Raises
     ------
@@ -148,5 +175,17 @@ def get_backbone(name):
 
 
 def available_backbones():
-    """Names of all registered backbones, sorted."""
+    """List the names of all registered backbones.
+
+    Returns
+    -------
+    names : list of str
+        Sorted; each one is accepted as ``backbone=`` by the estimators.
+
+    Examples
+    --------
+    >>> from skcatdog import available_backbones
+    >>> "efficientnet_lite2" in available_backbones()
+    True
+    """
     return sorted(_REGISTRY)

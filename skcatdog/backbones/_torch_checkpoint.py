@@ -61,7 +61,7 @@ class _TensorRef:
         if data is None:
             raise ValueError(f"storage {self.storage.key!r} has no data in the checkpoint")
         itemsize = data.dtype.itemsize
-        needed = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) + 1
+        needed = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True)) + 1
         if self.size and min(self.size) > 0 and needed > data.size:
             raise ValueError(f"tensor overruns storage {self.storage.key!r}")
         view = np.lib.stride_tricks.as_strided(

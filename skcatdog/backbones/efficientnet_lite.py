@@ -136,7 +136,13 @@ def build_efficientnet_lite(name, input_shape, fold_batchnorm=True):
 
 
 # Which BatchNormalization follows each convolution, by the checkpoint's names.
-_BN_AFTER = {"_conv_stem": "_bn0", "_expand_conv": "_bn0", "_depthwise_conv": "_bn1", "_project_conv": "_bn2", "_conv_head": "_bn1"}
+_BN_AFTER = {
+    "_conv_stem": "_bn0",
+    "_expand_conv": "_bn0",
+    "_depthwise_conv": "_bn1",
+    "_project_conv": "_bn2",
+    "_conv_head": "_bn1",
+}
 
 
 def load_torch_weights(model, path):

@@ -91,5 +91,5 @@ def test_folded_batchnorm_matches_the_plain_network():
         load_torch_weights(model, default_checkpoint("efficientnet_lite0"))
         assert any(layer.__class__.__name__ == "BatchNormalization" for layer in model.layers) is not fold
         outputs.append(model.predict_on_batch(x))
-    for plain, folded in zip(*outputs):
+    for plain, folded in zip(*outputs, strict=True):
         np.testing.assert_allclose(folded, plain, rtol=1e-4, atol=1e-4)

@@ -6,7 +6,14 @@ import pytest
 from skcatdog._engine import embed
 from skcatdog.backbones import available_backbones, get_backbone
 
-APPS = {"xception": 2048, "resnet50": 2048, "inception_v3": 2048, "vgg16": 512, "mobilenet_v2": 1280, "efficientnet_b0": 1280}
+APPS = {
+    "xception": 2048,
+    "resnet50": 2048,
+    "inception_v3": 2048,
+    "vgg16": 512,
+    "mobilenet_v2": 1280,
+    "efficientnet_b0": 1280,
+}
 
 
 def test_registry_lists_every_builtin():

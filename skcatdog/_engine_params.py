@@ -1,0 +1,177 @@
+"""The six parameters every backbone-running estimator passes to the engine, defined once.
+
+``KerasEmbeddingTransformer`` and ``ImageNetOutlierFilter`` both take
+``weights``, ``batch_size``, ``cache``, ``n_jobs``, ``precision`` and
+``verbose``. Their constraints (scikit-learn's ``_parameter_constraints``
+language) and their docstring text live here; the estimators merge the
+constraints into their own dict and fill their docstrings with imbalanced-learn's
+``Substitution`` decorator, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import os
+
+from imblearn.utils._docstring import Substitution
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+from ._engine import PRECISIONS
+from ._images import VIEWS
+from .backbones import get_backbone
+
+__all__ = [
+    "ENGINE_PARAMETER_CONSTRAINTS",
+    "EngineParamsMixin",
+    "backbone_names",
+    "engine_kwargs",
+    "substitute_engine_docs",
+    "view_names",
+]
+
+# Constraints must be disjoint (scikit-learn's check_param_validation): "imagenet" and "auto" are
+# among the strings that `str` accepts, so they are not listed again as StrOptions.
+ENGINE_PARAMETER_CONSTRAINTS = {
+    "weights": [str, os.PathLike, None],  # "imagenet" or a weights file (checked to exist)
+    "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    # Any str: "auto", directory paths, and fsspec URLs ("s3://...", "file://...") of a shared store.
+    "cache": [str, os.PathLike, None],
+    # joblib reads 0 as nothing to run with; every other integer is meaningful (-1: all cores).
+    "n_jobs": [
+        Interval(numbers.Integral, None, -1, closed="right"),
+        Interval(numbers.Integral, 1, None, closed="left"),
+        None,
+    ],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "verbose": ["verbose"],
+}
+
+#: A backbone name, or several (a list or tuple of distinct registered names).
+BACKBONE_CONSTRAINT = [str, list, tuple]
+#: One view name, or several (a tuple or list of distinct names).
+VIEWS_CONSTRAINT = [StrOptions(set(VIEWS)), tuple, list]
+
+_ENGINE_DOCS = dict(
+    weights='''weights : "imagenet", path or None, default="imagenet"
+        ``"imagenet"`` loads ImageNet weights (offline for
+        ``efficientnet_lite*``, downloaded by Keras for the
+        ``keras.applications`` networks); a path loads that local file;
+        ``None`` builds deterministic random weights (for tests).''',
+    batch_size="""batch_size : int, default=64
+        Images per forward pass.""",
+    cache='''cache : "auto", str, path-like or None, default="auto"
+        Where embeddings are cached: a directory path, or an fsspec URL
+        (``s3://``, ``gs://``, ``file://``) for a store shared by several
+        machines. ``"auto"`` uses ``$SKCATDOG_CACHE_DIR``, else
+        ``$XDG_CACHE_HOME/skcatdog``, else ``~/.cache/skcatdog``; ``None``
+        disables caching.''',
+    n_jobs="""n_jobs : int or None, default=-1
+        Threads that read and decode images while the network runs
+        (joblib convention: -1 means one per core, None means 1 unless
+        inside a ``joblib.parallel_config`` context; 0 is refused).""",
+    precision='''precision : {"auto", "float32", "mixed"}, default="auto"
+        ``"auto"`` runs in mixed float16 on a GPU and float32 elsewhere.
+        Outputs are float32 either way; each precision has its own cache rows.''',
+    verbose="""verbose : int, default=0
+        ``0`` is silent; ``1`` shows a progress bar while computing.""",
+)
+_ENGINE_DOCS["engine_params"] = "\n    ".join(_ENGINE_DOCS[name] for name in ENGINE_PARAMETER_CONSTRAINTS)
+
+#: Class decorator filling ``{weights}``, ..., ``{verbose}`` (each one parameter's
+#: numpydoc entry) and ``{engine_params}`` (all six) in a docstring.
+substitute_engine_docs = Substitution(**_ENGINE_DOCS)
+
+
+def _invalid(param, owner, expected, value):
+    # The wording of scikit-learn's own InvalidParameterError, so one pattern matches both.
+    return InvalidParameterError(f"The {param!r} parameter of {owner} must be {expected}. Got {value!r} instead.")
+
+
+def backbone_names(backbone, param="backbone", owner="the estimator"):
+    """A backbone name or a non-empty list of distinct registered names -> list of names.
+
+    Parameters
+    ----------
+    backbone : str, list of str or tuple of str
+        The parameter's value.
+    param, owner : str
+        Named in the error message.
+
+    Returns
+    -------
+    names : list of str
+    """
+    names = [backbone] if isinstance(backbone, str) else list(backbone)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise _invalid(param, owner, "a backbone name or a non-empty list of names", backbone)
+    if len(set(names)) != len(names):
+        raise _invalid(param, owner, "a list of distinct backbone names", backbone)
+    for name in names:
+        get_backbone(name)  # raises, listing the registered names
+    return names
+
+
+def view_names(views, param="views", owner="the estimator"):
+    """A view name or a non-empty sequence of distinct view names -> tuple of names.
+
+    Parameters
+    ----------
+    views : str, tuple of str or list of str
+        The parameter's value.
+    param, owner : str
+        Named in the error message.
+
+    Returns
+    -------
+    names : tuple of str
+    """
+    names = (views,) if isinstance(views, str) else tuple(views)
+    if not names or any(v not in VIEWS for v in names) or len(set(names)) != len(names):
+        raise _invalid(param, owner, f"one of {VIEWS} or a tuple of distinct ones", views)
+    return names
+
+
+def engine_kwargs(est):
+    """The engine arguments an estimator's parameters stand for.
+
+    Parameters
+    ----------
+    est : estimator
+        An estimator with the six engine parameters.
+
+    Returns
+    -------
+    kwargs : dict
+    """
+    return {name: getattr(est, name) for name in ENGINE_PARAMETER_CONSTRAINTS}
+
+
+class EngineParamsMixin:
+    """Validation for estimators that run a backbone: once per ``fit``, once per parameter set otherwise.
+
+    ``fit`` is wrapped in scikit-learn's ``_fit_context``, which calls
+    ``_validate_params``; stateless methods (``transform`` of the embedder)
+    call :meth:`_validate_once`, which validates only if the parameters changed
+    since the last validation (``set_params``, or a fresh clone), so a
+    transform per CV fold or per batch pays nothing.
+    """
+
+    def _validate_params(self):
+        super()._validate_params()  # types and ranges, from _parameter_constraints
+        owner = type(self).__name__
+        if "backbone" in self._parameter_constraints:
+            backbone_names(self.backbone, owner=owner)
+        for param in ("views", "view"):
+            if param in self._parameter_constraints:
+                view_names(getattr(self, param), param, owner)
+        weights = self.weights
+        if isinstance(weights, (str, os.PathLike)) and weights != "imagenet" and not os.path.isfile(weights):
+            raise InvalidParameterError(
+                f"The 'weights' parameter of {owner} names a weights file that does not exist: {os.fspath(weights)!r}"
+            )
+        self._validated_params = copy.deepcopy(self.get_params(deep=False))
+
+    def _validate_once(self):
+        if getattr(self, "_validated_params", None) != self.get_params(deep=False):
+            self._validate_params()
