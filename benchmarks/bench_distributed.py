@@ -121,7 +121,9 @@ def run_local(paths, args, root):
     install_probe_timer()
     info = warm_model(args.backbone, args.precision)
     reset_stages()
-    est = KerasEmbeddingTransformer(backbone=args.backbone, views=args.views, cache=str(root / "local-cache"), precision=args.precision)
+    est = KerasEmbeddingTransformer(
+        backbone=args.backbone, views=args.views, cache=str(root / "local-cache"), precision=args.precision
+    )
     t = time.perf_counter()
     report = est.precompute(paths)  # no Dask client exists yet in this process: the plain engine
     wall = time.perf_counter() - t
@@ -187,7 +189,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="efficientnet_lite2")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
-    parser.add_argument("--views", default="crop,full", help="comma-separated views (the transformer's default: crop,full)")
+    parser.add_argument("--views", default="crop,full", help="comma-separated views (the transformer's default)")
     parser.add_argument("--workers", default="1,2", help="cluster sizes to run, comma-separated")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--gpu", action="store_true", help="one dask_cuda.LocalCUDACluster instead of LocalClusters")
@@ -204,7 +206,10 @@ def main():
     # Every process's default cache (the ShardStore's local read-through copy) lives in the
     # scratch directory, so each configuration starts cold and ~/.cache is untouched.
     os.environ["SKCATDOG_CACHE_DIR"] = str(root / "default-cache")
-    print(f"# {len(paths)} photos x {len(args.views)} view(s) {args.views}, {args.backbone}, precision {args.precision}", file=sys.stderr)
+    print(
+        f"# {len(paths)} photos x {len(args.views)} view(s) {args.views}, {args.backbone}, precision {args.precision}",
+        file=sys.stderr,
+    )
     print(f"# CPU: {cpu_model()}, {cores()} cores; Python {platform.python_version()}", file=sys.stderr)
     rows = []
     try:
@@ -221,14 +226,20 @@ def main():
 
     n_rows = len(paths) * len(args.views)
     base = rows[0]["wall"]
-    print(f"{len(paths)} photos x {len(args.views)} views = {n_rows} rows, {args.backbone} ({rows[0]['runtime']}, {args.precision}); "
-          f"CPU: {cpu_model()}, {cores()} cores")
+    print(
+        f"{len(paths)} photos x {len(args.views)} views = {n_rows} rows, {args.backbone} "
+        f"({rows[0]['runtime']}, {args.precision}); CPU: {cpu_model()}, {cores()} cores"
+    )
     print()
-    print("| configuration | job wall s | rows/s | vs local | read+digest+lookup s | decode s | forward s | store write s | forwarded | model build (+ cluster start) s |")
+    print(
+        "| configuration | job wall s | rows/s | vs local | read+digest+lookup s | decode s | forward s "
+        "| store write s | forwarded | model build (+ cluster start) s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['name']} | {r['wall']:.1f} | {n_rows / r['wall']:.1f} | {r['wall'] / base:.2f}x | {r['probe']:.1f} | "
+            f"| {r['name']} | {r['wall']:.1f} | {n_rows / r['wall']:.1f} | {r['wall'] / base:.2f}x | "
+            f"{r['probe']:.1f} | "
             f"{r['decode']:.1f} | {r['forward']:.1f} | {r['store']:.2f} | {r['forwarded']} | {r['setup']:.1f} |"
         )
 

@@ -131,7 +131,12 @@ _STAGES = ("decode", "forward", "store")
 
 def _snapshot():
     st = _engine.stats
-    return {"forwarded": st.images_forwarded, "decode": st.seconds_decode, "forward": st.seconds_forward, "store": st.seconds_store}
+    return {
+        "forwarded": st.images_forwarded,
+        "decode": st.seconds_decode,
+        "forward": st.seconds_forward,
+        "store": st.seconds_store,
+    }
 
 
 def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, threads_by_host=None):
@@ -294,7 +299,7 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     ]
     results = client.gather(futures)
     timings["cluster"] = time.perf_counter() - t
-    for (name, part), result in zip(tasks, results):
+    for (_, part), result in zip(tasks, results, strict=True):
         local = {describe(items[i], j): i for j, i in enumerate(part)}
         for item_name, reason in result["problems"]:
             i = local.get(item_name)

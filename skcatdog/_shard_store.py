@@ -61,7 +61,7 @@ def _local_dir(url, local_cache):
 def _to_table(pairs):
     import pyarrow as pa
 
-    keys, rows = zip(*pairs) if pairs else ((), ())
+    keys, rows = zip(*pairs, strict=True) if pairs else ((), ())
     return pa.table(
         {"key": pa.array(list(keys), pa.string()), "row": pa.array(list(rows), pa.binary())},
         metadata={b"skcatdog": b"shard/1"},
@@ -103,7 +103,9 @@ class ShardStore:
         from ._cache import EmbeddingStore
 
         if not is_url(url):
-            raise ValueError(f"a shared store needs an fsspec URL such as file:///dir or s3://bucket/prefix, got {url!r}")
+            raise ValueError(
+                f"a shared store needs an fsspec URL such as file:///dir or s3://bucket/prefix, got {url!r}"
+            )
         self.url = url.rstrip("/")
         self.shard_rows = int(shard_rows)
         try:
@@ -150,7 +152,7 @@ class ShardStore:
         rows = self._local_get_many(keys, width, cols)
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing and self._refresh():
-            for i, row in zip(missing, self._local_get_many([keys[i] for i in missing], width, cols)):
+            for i, row in zip(missing, self._local_get_many([keys[i] for i in missing], width, cols), strict=True):
                 rows[i] = row
         start, stop = (0, width) if cols is None else cols
         with self._lock:
@@ -188,7 +190,8 @@ class ShardStore:
                         vanished = True  # compacted away since the listing: its rows are in a merged shard
                         continue
                     keys = table.column("key").to_pylist()
-                    self._local.put_many(zip(keys, (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())))
+                    rows = (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())
+                    self._local.put_many(zip(keys, rows, strict=True))
                     self._mark_loaded([name])
                     loaded_any = True
                 if not vanished:
@@ -326,7 +329,7 @@ def compact(url, *, rows_per_shard=50_000, min_shards=2):
         with fs.open(f"{root}/shards/{name}", "rb") as f:
             table = pq.read_table(f)
         total += table.num_rows
-        for key, row in zip(table.column("key").to_pylist(), table.column("row").to_pylist()):
+        for key, row in zip(table.column("key").to_pylist(), table.column("row").to_pylist(), strict=True):
             if key not in seen:
                 seen.add(key)
                 pending.append((key, row))

@@ -233,7 +233,9 @@ def test_a_worker_killed_mid_run_loses_no_row_and_duplicates_none(cluster, clien
     client.run(_slow_writes, 0.0)
 
 
-def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards_nothing(client, tmp_path, forward_count):
+def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards_nothing(
+    client, tmp_path, forward_count
+):
     import joblib
 
     paths = make_photos(tmp_path / "photos", 24)
@@ -254,4 +256,6 @@ def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards
     assert forwarded_on_workers(client) == 0
     # The refit on the whole set ran here, from the shared store: no forward pass either.
     assert forward_count() == forward_count_local
-    np.testing.assert_allclose(search.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], rtol=0, atol=1e-9
+    )

@@ -85,7 +85,7 @@ def test_compaction_merges_shards_and_drops_duplicates(url, tmp_path):
     keys = ["shared", "own0", "own1", "own2"]
     for store in (early, late):
         got = store.get_many(keys, 6)
-        for value, expected in zip(got, [row(0), row(10), row(11), row(12)]):
+        for value, expected in zip(got, [row(0), row(10), row(11), row(12)], strict=True):
             np.testing.assert_array_equal(value, expected)
     # One shard is already compact: nothing to do, nothing rewritten.
     name = late.shards()
