@@ -200,10 +200,11 @@ def _find_misses(items, name, views, weights, precision, cache, n_jobs):
 
 def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     """See :meth:`skcatdog.KerasEmbeddingTransformer.precompute`."""
-    from ._validation import check_views, engine_kwargs
+    from ._engine_params import backbone_names, engine_kwargs, view_names
 
-    names = est._check_params()
-    views = check_views(est.views)
+    est._validate_once()
+    names = backbone_names(est.backbone)
+    views = view_names(est.views)
     items = as_items(X)
     kwargs = engine_kwargs(est)
     cache = kwargs.pop("cache")

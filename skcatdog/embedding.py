@@ -218,6 +218,8 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         X : sequence of str, path-like or ndarray
             As for ``transform``; paths must be readable by the workers.
         client : distributed.Client, optional
+            The cluster to compute on; by default the client this process
+            is connected to, if any, else this process alone.
         partition_size : int, optional
             Items per task; by default up to four rounds of equal tasks over
             the workers, each at least ``batch_size`` items.
