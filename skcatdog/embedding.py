@@ -195,3 +195,45 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         tags.requires_fit = False  # stateless: fit only validates
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+    def precompute(self, X, *, client=None, partition_size=None, require_gpu=None):
+        """Fill the cache with every row ``transform(X)`` needs, on a Dask cluster if there is one.
+
+        With a Dask client (``client``, else the one this process is connected
+        to), the missing rows are computed on the workers: each unique
+        (backbone, view, content) is forwarded once, by one worker, and written
+        to the store named by ``cache``, which the workers must share (an
+        fsspec URL such as ``"s3://bucket/prefix"`` or ``"file:///nfs/dir"``,
+        or a directory when every worker runs on this host).  Without a client
+        the rows are computed here, as ``transform`` would.  Nothing of the
+        client is kept: the transformer pickles as before.
+
+        Parameters
+        ----------
+        X : sequence of str, path-like or ndarray
+            As for ``transform``; paths must be readable by the workers.
+        client : distributed.Client, optional
+            The cluster to compute on; by default the client this process
+            is connected to, if any, else this process alone.
+        partition_size : int, optional
+            Items per task; by default up to four rounds of equal tasks over
+            the workers, each at least ``batch_size`` items.
+        require_gpu : bool, optional
+            ``True``: every worker must see a GPU, else ``RuntimeError``.
+            Default: required when any worker has one or has
+            ``CUDA_VISIBLE_DEVICES`` set (as ``dask_cuda`` workers do).
+
+        Returns
+        -------
+        dict
+            Counts: ``items``, ``unique_missing`` contents, ``missing`` rows,
+            ``forwarded`` images (equal to ``missing``), ``tasks``, and seconds.
+
+        Raises
+        ------
+        skcatdog.ImageLoadError
+            Naming every bad item, after the good ones are stored.
+        """
+        from ._distributed import precompute
+
+        return precompute(self, X, client=client, partition_size=partition_size, require_gpu=require_gpu)

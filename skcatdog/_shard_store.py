@@ -1,0 +1,352 @@
+"""A shared, content-keyed, append-only embedding store reached through fsspec.
+
+Several hosts (Dask workers, a laptop running the grid search) share one
+store at an fsspec URL (``file:///nfs/...``, ``s3://bucket/prefix``,
+``gs://...``, ``memory://...``).  The layout is::
+
+    <url>/shards/<uuid>.parquet     immutable, columns key: string, row: binary (float32 LE)
+    <url>/tmp/<uuid>.parquet        being written (local and NFS filesystems only)
+
+Why it is safe to share without locks:
+
+* A shard is published whole or not at all: on a POSIX filesystem it is
+  written under ``tmp/`` and renamed into ``shards/`` (rename is atomic); on
+  an object store it is one PUT of the complete bytes, which is atomic too.
+  A task killed mid-write leaves at most a file in ``tmp/`` that no reader
+  lists.
+* A key's value is decided by the key (model fingerprint, view, content
+  digest), so a key written twice, by two workers or by a retried task,
+  holds the same row twice: readers keep either, ``len`` counts keys once
+  and :func:`compact` drops the copies.
+* Shards are never modified; :func:`compact` publishes a merged shard before
+  deleting the ones it replaces, so a reader sees every row at every moment.
+
+Reads never scan the shards per lookup: each host keeps a local read-through
+diskcache (:class:`~skcatdog._cache.EmbeddingStore`) of the rows, plus the
+names of the shards already copied into it.  A lookup that misses locally
+lists ``shards/`` once per batch and copies only shards it has not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ._cache import is_url
+
+__all__ = ["ShardStore", "compact", "is_url"]
+
+#: Rows buffered by ``put_many`` before a shard is published without waiting
+#: for ``flush``: about 9 MB of EfficientNet-Lite2 rows, a good object size,
+#: and the most a killed task can lose.
+SHARD_ROWS = 1024
+
+_SHARD_SUFFIX = ".parquet"
+
+
+def _local_dir(url, local_cache):
+    if local_cache is None or local_cache == "auto":
+        from ._cache import default_cache_dir
+
+        return default_cache_dir() / f"shared-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+    return Path(local_cache).expanduser()
+
+
+def _to_table(pairs):
+    import pyarrow as pa
+
+    keys, rows = zip(*pairs, strict=True) if pairs else ((), ())
+    return pa.table(
+        {"key": pa.array(list(keys), pa.string()), "row": pa.array(list(rows), pa.binary())},
+        metadata={b"skcatdog": b"shard/1"},
+    )
+
+
+def _table_bytes(table):
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    # Rows are float32 noise to a compressor; keys compress well and are small.
+    pq.write_table(table, sink, compression="none", use_dictionary=False)
+    return sink.getvalue()
+
+
+class ShardStore:
+    """Rows of float32 values in immutable Parquet shards at an fsspec URL.
+
+    Parameters
+    ----------
+    url : str
+        An fsspec URL with a protocol: ``file:///shared/dir``,
+        ``s3://bucket/prefix``, ``gs://...``, ``memory://...``.
+    local_cache : "auto" or path, default="auto"
+        This host's read-through copy; ``"auto"`` is
+        ``default_cache_dir()/shared-<hash of url>``.
+    shard_rows : int, default=1024
+        Rows buffered before a shard is published ahead of :meth:`flush`.
+
+    Notes
+    -----
+    Pickles to its URL alone: an unpickled store opens its own filesystem
+    and local cache on the host that unpickles it.
+    """
+
+    def __init__(self, url, *, local_cache="auto", shard_rows=SHARD_ROWS):
+        import fsspec
+
+        from ._cache import EmbeddingStore
+
+        if not is_url(url):
+            raise ValueError(
+                f"a shared store needs an fsspec URL such as file:///dir or s3://bucket/prefix, got {url!r}"
+            )
+        self.url = url.rstrip("/")
+        self.shard_rows = int(shard_rows)
+        try:
+            self._fs, root = fsspec.core.url_to_fs(self.url)
+        except (ImportError, ValueError) as exc:
+            raise ValueError(f"cannot open the shared store {url!r}: {exc}") from exc
+        self._root = root.rstrip("/")
+        self._shards_dir = f"{self._root}/shards"
+        import diskcache
+
+        local = _local_dir(self.url, local_cache)
+        self.local_dir = local
+        self._local = EmbeddingStore(local / "rows")
+        # Kept apart from the rows so that reading the set does not walk every row's key.
+        self._marks = diskcache.Cache(str(local / "loaded-shards"))
+        # File digests are memoised per host (they describe local files), beside the rows.
+        self.digests = self._local.digests
+        self._lock = threading.RLock()
+        self._buffer = {}  # key -> row bytes not yet published
+        self._loaded = None  # names of shards copied into the local cache (read lazily)
+
+    def __reduce__(self):
+        return (type(self), (self.url,))
+
+    def __repr__(self):
+        return f"ShardStore({self.url!r})"
+
+    @staticmethod
+    def key(fingerprint, view, digest):
+        return f"{fingerprint}/{view}/{digest}"
+
+    # -- reading ---------------------------------------------------------
+
+    def _local_get_many(self, keys, width, cols=None):
+        return list(self._local.get_many(keys, width, cols=cols))
+
+    def get_many(self, keys, width, cols=None):
+        """Rows for ``keys`` (float32, ``width`` long) or ``None`` where absent.
+
+        ``cols=(start, stop)`` returns only those floats of each row, as
+        :meth:`EmbeddingStore.get_many` does.
+        """
+        keys = list(keys)
+        rows = self._local_get_many(keys, width, cols)
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing and self._refresh():
+            for i, row in zip(missing, self._local_get_many([keys[i] for i in missing], width, cols), strict=True):
+                rows[i] = row
+        start, stop = (0, width) if cols is None else cols
+        with self._lock:
+            for i in missing:
+                value = self._buffer.get(keys[i]) if rows[i] is None else None
+                if value is not None and len(value) == 4 * width:
+                    rows[i] = np.frombuffer(value, "<f4")[start:stop]
+        return rows
+
+    def get(self, key, width):
+        return self.get_many([key], width)[0]
+
+    def _loaded_names(self):
+        if self._loaded is None:
+            self._loaded = set(self._marks.iterkeys())
+        return self._loaded
+
+    def _list_shards(self):
+        return _list_shards(self._fs, self._shards_dir)
+
+    def _refresh(self):
+        """Copy shards this host has not seen into the local cache; True if any were new."""
+        import pyarrow.parquet as pq
+
+        with self._lock:
+            seen = self._loaded_names()
+            loaded_any = False
+            for _ in range(2):
+                vanished = False
+                for name in [n for n in self._list_shards() if n not in seen]:
+                    try:
+                        with self._fs.open(f"{self._shards_dir}/{name}", "rb") as f:
+                            table = pq.read_table(f)
+                    except FileNotFoundError:
+                        vanished = True  # compacted away since the listing: its rows are in a merged shard
+                        continue
+                    keys = table.column("key").to_pylist()
+                    rows = (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())
+                    self._local.put_many(zip(keys, rows, strict=True))
+                    self._mark_loaded([name])
+                    loaded_any = True
+                if not vanished:
+                    break
+            return loaded_any
+
+    def _mark_loaded(self, names):
+        with self._marks.transact(retry=True):
+            for name in names:
+                self._marks.set(name, b"", retry=True)
+        self._loaded_names().update(names)
+
+    # -- writing ---------------------------------------------------------
+
+    def put_many(self, pairs):
+        """Buffer ``(key, float32 row)`` pairs; publish a shard once ``shard_rows`` are waiting."""
+        with self._lock:
+            for key, row in pairs:
+                self._buffer[key] = np.ascontiguousarray(row, dtype="<f4").tobytes()
+            if len(self._buffer) >= self.shard_rows:
+                self._publish()
+
+    def flush(self):
+        """Publish every buffered row as one shard."""
+        with self._lock:
+            if self._buffer:
+                self._publish()
+
+    def _publish(self):
+        pairs = list(self._buffer.items())
+        name = publish_shard(self._fs, self._root, pairs)
+        # Only rows that are in the shared store go into the local copy: a host
+        # killed before publishing must not later find rows no one else can.
+        self._local.put_many((k, np.frombuffer(v, "<f4")) for k, v in pairs)
+        self._mark_loaded([name])
+        self._buffer.clear()
+
+    def __len__(self):
+        """Unique keys published (buffered rows are not counted until flushed)."""
+        return len(set().union(*(_shard_keys(self._fs, f"{self._shards_dir}/{n}") for n in self._list_shards())))
+
+    def shards(self):
+        """Names of the published shards."""
+        return self._list_shards()
+
+
+def _list_shards(fs, shards_dir):
+    try:
+        # Listings may be cached by fsspec (s3fs, gcsfs); other hosts publish behind its back.
+        fs.invalidate_cache(shards_dir)
+        paths = fs.ls(shards_dir, detail=False)
+    except FileNotFoundError:
+        return []
+    names = (p.rstrip("/").rsplit("/", 1)[-1] for p in paths)
+    return sorted(n for n in names if n.endswith(_SHARD_SUFFIX) and not n.startswith("."))
+
+
+def _shard_keys(fs, path):
+    import pyarrow.parquet as pq
+
+    try:
+        with fs.open(path, "rb") as f:
+            return set(pq.read_table(f, columns=["key"]).column("key").to_pylist())
+    except FileNotFoundError:
+        return set()
+
+
+def _is_posix(fs):
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def publish_shard(fs, root, pairs):
+    """Write ``(key, row bytes)`` pairs as one shard under ``root/shards``, atomically; return its name."""
+    data = _table_bytes(_to_table(pairs))
+    name = f"{uuid.uuid4().hex}{_SHARD_SUFFIX}"
+    final = f"{root}/shards/{name}"
+    if _is_posix(fs):
+        tmp = f"{root}/tmp/{name}"
+        fs.makedirs(f"{root}/tmp", exist_ok=True)
+        fs.makedirs(f"{root}/shards", exist_ok=True)
+        with fs.open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            fs.mv(tmp, final)
+        except BaseException:
+            fs.rm(tmp)
+            raise
+    else:
+        # One PUT of the whole object: object stores never expose a partial one.
+        fs.pipe(final, data)
+    return name
+
+
+def compact(url, *, rows_per_shard=50_000, min_shards=2):
+    """Merge the shards at ``url`` into as few as possible, without duplicate keys.
+
+    Each merged shard is published (atomically) before the shards it
+    replaces are deleted, so concurrent readers always see every row.  Safe
+    while other processes write new shards: only the shards listed at the
+    start are merged and removed.  Never runs by itself: call it when a
+    store has many small shards (each ``precompute`` task publishes at least
+    one).
+
+    Parameters
+    ----------
+    url : str
+        The store's fsspec URL.
+    rows_per_shard : int, default=50_000
+        Bound on a merged shard (about 450 MB of EfficientNet-Lite2 rows), which
+        is also what this function holds in memory; a smaller store becomes one shard.
+    min_shards : int, default=2
+        Do nothing when fewer shards than this exist.
+
+    Returns
+    -------
+    dict
+        ``{"shards_before", "shards_after", "rows", "duplicates_dropped"}``.
+    """
+    import fsspec
+    import pyarrow.parquet as pq
+
+    if not is_url(url):
+        raise ValueError(f"compact needs a shared store's fsspec URL such as file:///dir, got {url!r}")
+    fs, root = fsspec.core.url_to_fs(url.rstrip("/"))
+    root = root.rstrip("/")
+    names = _list_shards(fs, f"{root}/shards")
+    if len(names) < min_shards:
+        return {"shards_before": len(names), "shards_after": len(names), "rows": None, "duplicates_dropped": 0}
+    seen, pending, total = set(), [], 0
+    for name in names:
+        with fs.open(f"{root}/shards/{name}", "rb") as f:
+            table = pq.read_table(f)
+        total += table.num_rows
+        for key, row in zip(table.column("key").to_pylist(), table.column("row").to_pylist(), strict=True):
+            if key not in seen:
+                seen.add(key)
+                pending.append((key, row))
+        if len(pending) >= rows_per_shard:
+            publish_shard(fs, root, pending[:rows_per_shard])
+            pending = pending[rows_per_shard:]
+    while pending:
+        publish_shard(fs, root, pending[:rows_per_shard])
+        pending = pending[rows_per_shard:]
+    for name in names:
+        try:
+            fs.rm(f"{root}/shards/{name}")
+        except FileNotFoundError:
+            pass  # another compact() got there first; its merged shard holds the same rows
+    return {
+        "shards_before": len(names),
+        "shards_after": len(_list_shards(fs, f"{root}/shards")),
+        "rows": len(seen),
+        "duplicates_dropped": total - len(seen),
+    }

@@ -1,0 +1,261 @@
+"""precompute on a Dask LocalCluster of two worker processes, sharing a file:// ShardStore.
+
+One cluster for the whole module (starting worker processes and TensorFlow in
+them is most of this module's time).  The workers run the tiny random-weights
+backbone, registered in each of them by a worker plugin.
+"""
+
+import io
+import os
+import pickle
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("pyarrow")
+pytest.importorskip("fsspec")
+
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from skcatdog import ImageLoadError, KerasEmbeddingTransformer, _distributed, _engine
+from skcatdog._shard_store import ShardStore
+
+VIEWS = ("crop", "full")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    # Worker processes inherit this environment: their default caches stay in tmp, never ~/.cache.
+    env = tmp_path_factory.mktemp("worker-env")
+    saved = os.environ.get("SKCATDOG_CACHE_DIR")
+    os.environ["SKCATDOG_CACHE_DIR"] = str(env / "default-cache")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    client.register_plugin(_distributed.WorkerSetup(tf_threads=1, preload=["tests.conftest"]))
+    try:
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
+        if saved is None:
+            os.environ.pop("SKCATDOG_CACHE_DIR", None)
+        else:
+            os.environ["SKCATDOG_CACHE_DIR"] = saved
+
+
+@pytest.fixture
+def client(cluster):
+    _distributed.reset_worker_stats(cluster[1])
+    return cluster[1]
+
+
+def forwarded_on_workers(client):
+    return sum(_distributed.worker_stats(client).values())
+
+
+def make_photos(folder, n, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        p = folder / f"img{i}.jpg"
+        Image.fromarray(rng.integers(0, 256, size=(40 + i % 7, 30 + i % 5, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    return paths
+
+
+def transformer(url, **params):
+    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views=VIEWS, cache=url, **params)
+
+
+def stored_rows(url, paths, view, tmp_path):
+    """The store's rows for ``paths``, read by a host that has never seen it."""
+    from skcatdog._images import read_source
+
+    spec = _engine.get_backbone("tiny_test")
+    fingerprint = _engine.fingerprint(spec, None, "float32")
+    store = ShardStore(url, local_cache=tmp_path / f"fresh-reader-{view}-{time.monotonic_ns()}")
+    keys = [ShardStore.key(fingerprint, view, read_source(p).digest) for p in paths]
+    return store.get_many(keys, spec.embedding_dim + spec.n_classes)
+
+
+def single_process_rows(paths, view):
+    rows = _engine.embed(paths, "tiny_test", weights=None, view=view, cache=None)
+    return np.concatenate([rows.embeddings, rows.logits], axis=1)
+
+
+def test_rows_equal_the_single_process_engine_and_each_content_is_forwarded_once(client, tmp_path):
+    paths = make_photos(tmp_path / "photos", 20)
+    dup = tmp_path / "photos" / "copy-of-img0.jpg"
+    shutil.copy(paths[0], dup)
+    X = paths + [str(dup), paths[3]]  # the same content three more times
+    url = f"file://{tmp_path}/store"
+    report = transformer(url).precompute(X, client=client, partition_size=6)
+    assert report["unique_missing"] == 20
+    assert report["missing"] == report["forwarded"] == 40  # 20 contents x 2 views
+    assert forwarded_on_workers(client) == 40
+    assert report["tasks"] == 4
+    for view in VIEWS:
+        got = stored_rows(url, paths, view, tmp_path)
+        assert all(r is not None for r in got)
+        np.testing.assert_allclose(np.stack(got), single_process_rows(paths, view), atol=1e-6)
+    assert len(ShardStore(url, local_cache=tmp_path / "count")) == 40
+
+    # A rerun, here or from a second, independent client, forwards nothing.
+    assert transformer(url).precompute(X, client=client)["forwarded"] == 0
+    with distributed.Client(client.scheduler.address, set_as_default=False) as other:
+        assert transformer(url, batch_size=8).precompute(X, client=other)["forwarded"] == 0
+    assert forwarded_on_workers(client) == 40
+    # Only the new photos are forwarded when the set grows.
+    more = make_photos(tmp_path / "more", 3, seed=1)
+    assert transformer(url).precompute(X + more, client=client)["forwarded"] == 6
+    assert forwarded_on_workers(client) == 46
+
+
+def test_transform_here_reads_the_rows_the_cluster_stored(client, tmp_path, forward_count):
+    paths = make_photos(tmp_path / "photos", 10)
+    url = f"file://{tmp_path}/store"
+    est = transformer(url)
+    est.precompute(paths, client=client)
+    got = est.transform(paths)
+    assert forward_count() == 0
+    np.testing.assert_allclose(got, transformer(None).transform(paths), atol=1e-6)
+
+
+def test_the_pickled_transformer_holds_no_client(client, tmp_path):
+    paths = make_photos(tmp_path / "photos", 4)
+    est = transformer(f"file://{tmp_path}/store")
+    est.precompute(paths, client=client)
+    blob = pickle.dumps(est)
+    assert b"distributed" not in blob and b"tcp://" not in blob and len(blob) < 2000
+    assert pickle.loads(blob).get_params() == est.get_params()
+
+
+def test_bad_items_give_one_error_naming_each_like_the_local_engine(client, tmp_path):
+    good = make_photos(tmp_path / "photos", 6)
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    truncated = tmp_path / "truncated.jpg"
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(buf, "JPEG")
+    truncated.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    X = good[:3] + [str(tmp_path / "missing.jpg"), str(text)] + good[3:] + [str(truncated)]
+    url = f"file://{tmp_path}/store"
+    with pytest.raises(ImageLoadError) as remote:
+        transformer(url).precompute(X, client=client)
+    with pytest.raises(ImageLoadError) as local:
+        transformer(None).transform(X)
+    assert remote.value.problems == local.value.problems
+    assert [name for name, _ in remote.value.problems] == [str(tmp_path / "missing.jpg"), str(text), str(truncated)]
+    # The good photos were stored all the same: fixing the bad ones costs only them.
+    for view in VIEWS:
+        assert all(r is not None for r in stored_rows(url, good, view, tmp_path))
+
+
+def test_a_gpu_cluster_refuses_a_worker_without_a_gpu(client, tmp_path):
+    paths = make_photos(tmp_path / "photos", 2)
+    with pytest.raises(RuntimeError, match="has no GPU visible to Keras"):
+        transformer(f"file://{tmp_path}/store").precompute(paths, client=client, require_gpu=True)
+    assert forwarded_on_workers(client) == 0
+
+
+def test_cache_none_is_refused(client, tmp_path):
+    with pytest.raises(ValueError, match="cache=None"):
+        transformer(None).precompute(make_photos(tmp_path / "p", 1), client=client)
+
+
+def test_a_directory_cache_works_when_every_worker_is_on_this_host(client, tmp_path):
+    paths = make_photos(tmp_path / "photos", 5)
+    est = transformer(str(tmp_path / "dir-cache"))
+    assert est.precompute(paths, client=client)["forwarded"] == 10
+    assert est.precompute(paths, client=client)["forwarded"] == 0
+    assert forwarded_on_workers(client) == 10
+
+
+def test_without_a_cluster_precompute_runs_the_local_engine(tmp_path, monkeypatch, forward_count):
+    monkeypatch.setattr(_distributed, "_default_client", lambda: None)
+    paths = make_photos(tmp_path / "photos", 3)
+    est = transformer(str(tmp_path / "local"))
+    assert est.precompute(paths)["forwarded"] == 6 == forward_count()
+    est.transform(paths)
+    assert forward_count() == 6
+
+
+def _slow_writes(seconds):
+    if not hasattr(ShardStore, "_fast_put_many"):
+        ShardStore._fast_put_many = ShardStore.put_many
+
+    def put_many(self, pairs):
+        time.sleep(seconds)
+        return ShardStore._fast_put_many(self, pairs)
+
+    ShardStore.put_many = put_many
+
+
+def test_a_worker_killed_mid_run_loses_no_row_and_duplicates_none(cluster, client, tmp_path):
+    paths = make_photos(tmp_path / "photos", 48)
+    url = f"file://{tmp_path}/store"
+    # Slow the workers down so the kill lands while tasks are running (the restarted one is fast again).
+    client.run(_slow_writes, 0.3)
+    pids = client.run(os.getpid)
+    result, errors = {}, []
+
+    def run():
+        try:
+            result.update(transformer(url).precompute(paths, client=client, partition_size=4))
+        except Exception as exc:  # noqa: BLE001 - re-raised in the test's thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    store = ShardStore(url, local_cache=tmp_path / "watcher")
+    deadline = time.monotonic() + 60
+    while not store.shards() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shards_at_kill = len(store.shards())
+    victim = min(pids.values())
+    os.kill(victim, 9)
+    thread.join(timeout=120)
+    assert not thread.is_alive() and not errors, errors
+    assert 0 < shards_at_kill < result["tasks"]  # killed mid-run, not before nor after
+    assert victim not in client.run(os.getpid).values()  # it really died (the nanny started another)
+    assert len(store) == 96
+    for view in VIEWS:
+        got = stored_rows(url, paths, view, tmp_path)
+        np.testing.assert_allclose(np.stack(got), single_process_rows(paths, view), atol=1e-6)
+    client.run(_slow_writes, 0.0)
+
+
+def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards_nothing(
+    client, tmp_path, forward_count
+):
+    import joblib
+
+    paths = make_photos(tmp_path / "photos", 24)
+    y = np.array([0, 1] * 12)
+    url = f"file://{tmp_path}/store"
+    est = transformer(url)
+    est.precompute(paths, client=client)
+    _distributed.reset_worker_stats(client)
+    grid = {"logisticregression__C": [0.1, 1.0]}
+    search = GridSearchCV(make_pipeline(est, LogisticRegression()), grid, cv=3, scoring="neg_log_loss")
+    # The reference: this process alone, with the default joblib backend and its own local cache.
+    here = transformer(str(tmp_path / "local-cache"))
+    local = GridSearchCV(make_pipeline(here, LogisticRegression()), grid, cv=3, scoring="neg_log_loss")
+    local.fit(paths, y)
+    forward_count_local = forward_count()
+    with joblib.parallel_config(backend="dask"):
+        search.set_params(n_jobs=-1).fit(paths, y)
+    assert forwarded_on_workers(client) == 0
+    # The refit on the whole set ran here, from the shared store: no forward pass either.
+    assert forward_count() == forward_count_local
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], rtol=0, atol=1e-9
+    )
