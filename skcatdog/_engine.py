@@ -306,7 +306,12 @@ def embed_many(
     threads = max(1, effective_n_jobs(n_jobs))
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for results in pool.map(call.probe, _chunks(len(call.items), _PROBE_CHUNK)):
+            chunks = _chunks(len(call.items), _PROBE_CHUNK)
+            # Chunks answered from process memory are pure Python: threads would only
+            # contend for the GIL. Probe here until a chunk needs I/O, then fan out.
+            while chunks and not call.did_io:
+                call.collect(call.probe(chunks.pop(0)))
+            for results in pool.map(call.probe, chunks):
                 call.collect(results)
             if call.problems:
                 # Name every bad item, not just the first kind found: decode the
@@ -321,7 +326,7 @@ def embed_many(
         call.problems.sort(key=lambda p: p[2])
         raise ImageLoadError([(name, reason) for name, reason, _ in call.problems])
     if keep is None:
-        return [None] * len(call.out_views)
+        return [None] * call.out_views
     call.finish()
     # call.out holds only the kept columns: embeddings first (if kept), then logits.
     return [
@@ -355,11 +360,14 @@ class _Call:
         self.out_views = 1 if mean_views else len(views)
         self.out = np.empty((self.out_views, len(items), n_kept), dtype=np.float32) if keep is not None else None
         self.parts = {}
+        self.did_io = False  # whether a probe read a file or queried the store
         self.store = store_for(cache)
         self.memory_prefix = (
             None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
         )
         self.fingerprint = fingerprint(backbone, weights, precision)
+        # Memory key of a mean row: everything that decides it but the content digest.
+        self.mean_tag = (self.memory_prefix, self.fingerprint, views, self.cols)
         self.problems = []  # (item name, reason, row index)
         self.pending = {}  # digest -> rows waiting for it, first-seen order
         self.sources = {}  # digest -> source to decode
@@ -408,6 +416,8 @@ class _Call:
                     digests[i] = src.digest
                 except _Bad as exc:
                     reasons[i] = str(exc)
+        if unknown:
+            self.did_io = True
         if unknown and self.store is not None:
             skeys = list(unknown)
             for skey, digest in zip(skeys, self.store.digests.get_many(skeys), strict=True):
@@ -455,6 +465,7 @@ class _Call:
                     rows[j] = row[a:b]
             absent = [j for j in absent if rows[j] is None]
         if absent:
+            self.did_io = True
             new = []
             for j, row in zip(absent, self.store.get_many([keys[j] for j in absent], width, cols=(a, b)), strict=True):
                 if row is not None:
@@ -473,6 +484,13 @@ class _Call:
         digests, sources, reasons = self._identify(chunk)
         bad = list(reasons.items())
         n_views = len(self.views)
+        if self.mean and self.store is not None and not bad and len(digests) == len(chunk):
+            # Repeated calls in one process: the mean of the views is itself kept in memory.
+            tag = self.mean_tag
+            means = _cache.memory.get_many([(tag, digests[i]) for i in chunk])
+            if all(m is not None for m in means):
+                np.stack(means, out=self.out[0, chunk.start : chunk.stop])
+                return bad, []
         unique = list(dict.fromkeys(digests.values()))
         fingerprint, views = self.fingerprint, self.views
         rows = self._lookup([f"{fingerprint}/{view}/{d}" for d in unique for view in views])
@@ -509,7 +527,11 @@ class _Call:
                 else:
                     out[0, chunk.start : chunk.stop] += block
             if self.mean:
-                out[0, chunk.start : chunk.stop] /= np.float32(n_views)
+                done = out[0, chunk.start : chunk.stop]
+                done /= np.float32(n_views)
+                if self.store is not None:
+                    tag = self.mean_tag
+                    _cache.memory.put_many(((tag, digests[i]), done[k].copy()) for k, i in enumerate(chunk))
             return bad, misses
         for i, d in digests.items():
             k = position[d]
