@@ -33,6 +33,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _machine import cores, cpu_model  # noqa: E402  (benchmarks/, the script's folder)
 from PIL import Image  # noqa: E402
 
 from skcatdog import (  # noqa: E402
@@ -48,20 +49,6 @@ from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
 ROOT = Path(__file__).resolve().parents[1]
 GRID = {"logisticregression__C": [0.1, 0.3, 1.0, 3.0]}
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def rate(n, seconds):
