@@ -99,14 +99,18 @@ def stat_key(path, st):
     return f"stat/{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
 
 
-def _select(cache, keys):
-    """``{key: (mode, value)}`` for the keys present, one query per batch."""
+def _select(cache, keys, value="value", params=()):
+    """``{key: (mode, value)}`` for the keys present, one query per batch.
+
+    ``value`` is the SQL expression read for each key (with ``params`` bound
+    before the keys), so a caller can ask SQLite for part of a value.
+    """
     found = {}
     for i in range(0, len(keys), _SQL_BATCH):
         batch = keys[i : i + _SQL_BATCH]
         rows = cache._sql(  # diskcache has no get_many; its schema has been stable since 4.0
-            f"SELECT key, mode, value FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(batch))})",
-            batch,
+            f"SELECT key, mode, {value} FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(batch))})",
+            (*params, *batch),
         ).fetchall()
         found.update((key, (mode, value)) for key, mode, value in rows)
     return found
@@ -192,18 +196,13 @@ class EmbeddingStore:
         copies just those bytes), for callers that want embeddings alone.
         """
         start, stop = (0, width) if cols is None else cols
-        found = {}
         keys = list(keys)
-        for i in range(0, len(keys), _SQL_BATCH):
-            batch = keys[i : i + _SQL_BATCH]
-            found.update(
-                (key, (mode, value))
-                for key, mode, value in self._cache._sql(  # diskcache has no get_many; schema stable since 4.0
-                    "SELECT key, mode, CASE WHEN length(value) = ? THEN substr(value, ?, ?) END FROM Cache "
-                    f"WHERE raw = 1 AND key IN ({','.join('?' * len(batch))})",
-                    (4 * width, 4 * start + 1, 4 * (stop - start), *batch),
-                ).fetchall()
-            )
+        found = _select(
+            self._cache,
+            keys,
+            value="CASE WHEN length(value) = ? THEN substr(value, ?, ?) END",  # NULL: a row of another width
+            params=(4 * width, 4 * start + 1, 4 * (stop - start)),
+        )
         out = []
         frombuffer = np.frombuffer
         for key in keys:

@@ -401,7 +401,7 @@ class _Call:
                     except _Bad as exc:
                         reasons[i] = str(exc)
                         continue
-                skey = f"stat/{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
+                skey = stat_key(path, st)
                 digest = memo.get(skey)
                 if digest is None:
                     unknown.setdefault(skey, []).append(i)

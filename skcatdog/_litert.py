@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LiteForward", "available"]
+__all__ = ["LiteForward", "available", "model_file"]
 
 # Part of the converted file's name: bump when the conversion changes.
 LITERT_FORMAT = 2
@@ -86,7 +86,8 @@ def _convert(model, size):
     return tf.lite.TFLiteConverter.from_concrete_functions([function], model).convert()
 
 
-def _model_file(fingerprint):
+def model_file(fingerprint):
+    """Where the converted model for ``fingerprint`` is kept (keyed by TensorFlow's version too)."""
     import tensorflow as tf
 
     from ._cache import default_cache_dir
@@ -122,7 +123,7 @@ class LiteForward:
     """
 
     def __init__(self, model, backbone, fingerprint):
-        path = _model_file(fingerprint)
+        path = model_file(fingerprint)
         with contextlib.suppress(OSError):
             self.flat = path.read_bytes()
             try:
@@ -168,8 +169,3 @@ class LiteForward:
             self.interpreter.set_tensor(self.input, np.ascontiguousarray(batch, dtype=np.uint8))
             self.interpreter.invoke()
             return [self.interpreter.get_tensor(i).copy() for i in self.outputs]
-
-
-def model_file(fingerprint):
-    """Where the converted model for ``fingerprint`` is kept (for tools and tests)."""
-    return Path(_model_file(fingerprint))
