@@ -99,6 +99,12 @@ def stat_key(path, st):
     return f"stat/{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
 
 
+def memo_key(path, st):
+    """:func:`stat_key` as a tuple: the key of the in-process memo, which
+    is built per item on every warm call (a tuple costs less than a string)."""
+    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _select(cache, keys, value="value", params=()):
     """``{key: (mode, value)}`` for the keys present, one query per batch.
 
@@ -271,8 +277,8 @@ class MemoryRows:
 #: Rows already read or computed in this process, keyed by ``(store directory, row key)``.
 memory = MemoryRows()
 
-#: ``stat_key -> digest`` learned in this process (trusted entries only); cleared when full.
-memory_digests: dict[str, str] = {}
+#: ``memo_key -> digest`` learned in this process (trusted entries only); cleared when full.
+memory_digests: dict[tuple, str] = {}
 MEMORY_DIGESTS_MAX = 1_000_000
 
 

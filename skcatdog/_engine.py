@@ -29,7 +29,7 @@ from stat import S_ISREG
 import numpy as np
 
 from . import _cache, _images
-from ._cache import EmbeddingStore, model_fingerprint, stat_key, store_for
+from ._cache import EmbeddingStore, memo_key, model_fingerprint, stat_key, store_for
 from ._config import setting
 from ._images import ImageCrop, ImageLoadError, _Bad, describe
 from .backbones import PREPROCESSING, get_backbone
@@ -366,8 +366,9 @@ class _Call:
             None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
         )
         self.fingerprint = fingerprint(backbone, weights, precision)
-        # Memory key of a mean row: everything that decides it but the content digest.
-        self.mean_tag = (self.memory_prefix, self.fingerprint, views, self.cols)
+        # Memory key of a mean row, with the digest: everything else that decides it,
+        # as one string (its hash is computed once; a nested tuple's is not).
+        self.mean_tag = f"mean/{self.memory_prefix}/{self.fingerprint}/{'+'.join(views)}/{self.cols[0]}:{self.cols[1]}"
         self.problems = []  # (item name, reason, row index)
         self.pending = {}  # digest -> rows waiting for it, first-seen order
         self.sources = {}  # digest -> source to decode
@@ -382,52 +383,75 @@ class _Call:
         reading the file (which gives its source)."""
         memo = _cache.memory_digests
         items = self.items
+        cap = setting("max_file_bytes")
+        stat, memo_get, crop_digest = os.stat, memo.get, _images.crop_digest
+        paths = items[chunk.start : chunk.stop]
+        if all(isinstance(p, str) for p in paths):
+            # The repeated warm call: regular files whose digests this process knows.
+            # Comprehensions, and the general loop below for anything else.
+            try:
+                sts = [stat(p) for p in paths]
+            except OSError:
+                sts = ()
+            if sts and all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
+                found = [
+                    memo_get((p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+                    for p, st in zip(paths, sts, strict=True)
+                ]
+                if None not in found:
+                    return dict(zip(chunk, found, strict=True)), {}, {}
         digests, sources, reasons = {}, {}, {}
-        unknown = {}  # stat key -> rows
+        unknown = {}  # memo key -> rows
         stats_of = {}
         started = time.time()
-        cap = setting("max_file_bytes")
         for i in chunk:
             item = items[i]
-            if isinstance(item, str) or isinstance(item, (os.PathLike, ImageCrop)):
-                path = item if isinstance(item, str) else item.path if isinstance(item, ImageCrop) else os.fspath(item)
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    st = None
-                if st is None or not S_ISREG(st.st_mode) or not 0 < st.st_size <= cap:
-                    try:
-                        _images.file_stat(path)  # raises with the reason
-                    except _Bad as exc:
-                        reasons[i] = str(exc)
-                        continue
-                skey = stat_key(path, st)
-                digest = memo.get(skey)
-                if digest is None:
-                    unknown.setdefault(skey, []).append(i)
-                    stats_of[skey] = st
-                elif isinstance(item, ImageCrop):
-                    digests[i] = _images.crop_digest(item.box, digest)
-                else:
-                    digests[i] = digest
+            if isinstance(item, str):
+                path = item
+            elif isinstance(item, ImageCrop):
+                path = item.path
+            elif isinstance(item, os.PathLike):
+                path = os.fspath(item)
             else:
                 try:
                     sources[i] = src = _images.read_source(item)
                     digests[i] = src.digest
                 except _Bad as exc:
                     reasons[i] = str(exc)
-        if unknown:
-            self.did_io = True
-        if unknown and self.store is not None:
-            skeys = list(unknown)
-            for skey, digest in zip(skeys, self.store.digests.get_many(skeys), strict=True):
+                continue
+            try:
+                st = stat(path)
+            except OSError:
+                st = None
+            if st is None or not S_ISREG(st.st_mode) or not 0 < st.st_size <= cap:
+                try:
+                    _images.file_stat(path)  # raises with the reason
+                except _Bad as exc:
+                    reasons[i] = str(exc)
+                    continue
+            mkey = memo_key(path, st)
+            digest = memo_get(mkey)
+            if digest is None:
+                unknown.setdefault(mkey, []).append(i)
+                stats_of[mkey] = st
+            elif item.__class__ is ImageCrop:
+                digests[i] = crop_digest(item.box, digest)
+            else:
+                digests[i] = digest
+        if not unknown:
+            return digests, sources, reasons
+        self.did_io = True
+        if self.store is not None:
+            mkeys = list(unknown)
+            skeys = [stat_key(k[0], stats_of[k]) for k in mkeys]
+            for mkey, digest in zip(mkeys, self.store.digests.get_many(skeys), strict=True):
                 if digest is not None:
-                    for i in unknown.pop(skey):
-                        src = sources[i] = _images.file_source(items[i], digest)
-                        digests[i] = src.digest
-                    _remember(skey, digest)
+                    _remember(mkey, digest)
+                    for i in unknown.pop(mkey):
+                        item = items[i]
+                        digests[i] = crop_digest(item.box, digest) if isinstance(item, ImageCrop) else digest
         learned = []
-        for skey, rows in unknown.items():
+        for mkey, rows in unknown.items():
             for i in rows:
                 try:
                     src = sources[i] = _images.read_source(items[i])
@@ -435,21 +459,24 @@ class _Call:
                     reasons[i] = str(exc)
                     continue
                 digests[i] = src.digest
-                if _cache.DigestMemo.trusted(stats_of[skey], started):
-                    learned.append((skey, src.file_digest))
-        for skey, digest in learned:
-            _remember(skey, digest)
+                if _cache.DigestMemo.trusted(stats_of[mkey], started):
+                    learned.append((mkey, src.file_digest))
+        for mkey, digest in learned:
+            _remember(mkey, digest)
         if learned and self.store is not None:
-            self.store.digests.put_many(learned)
+            self.store.digests.put_many((stat_key(k[0], stats_of[k]), d) for k, d in learned)
         return digests, sources, reasons
 
     def _file_digest(self, i):
         """The digest of row ``i``'s file, from the memo (it was found there)."""
         item = self.items[i]
         path = item.path if isinstance(item, ImageCrop) else os.fspath(item)
-        return _cache.memory_digests[stat_key(path, os.stat(path))]
+        try:
+            return _cache.memory_digests[memo_key(path, os.stat(path))]
+        except (KeyError, OSError):  # changed since it was identified, or the memo was cleared
+            return None
 
-    def _lookup(self, keys):
+    def _lookup(self, keys, remember=True):
         """Rows (only the kept columns) for ``keys``: process memory first, then one
         batched store query; ``None`` for misses."""
         if self.store is None:
@@ -471,7 +498,8 @@ class _Call:
                 if row is not None:
                     rows[j] = row
                     new.append((wanted[j], row))
-            memory.put_many(new)
+            if remember:
+                memory.put_many(new)
         return rows
 
     def probe(self, chunk):
@@ -493,7 +521,8 @@ class _Call:
                 return bad, []
         unique = list(dict.fromkeys(digests.values()))
         fingerprint, views = self.fingerprint, self.views
-        rows = self._lookup([f"{fingerprint}/{view}/{d}" for d in unique for view in views])
+        # A mean's rows are not kept in memory one by one: the mean itself is.
+        rows = self._lookup([f"{fingerprint}/{view}/{d}" for d in unique for view in views], remember=not self.mean)
         position = {d: k * n_views for k, d in enumerate(unique)}
         needs = {}  # digest -> views to compute, or the reason it is bad
         for d, k in position.items():
@@ -504,34 +533,41 @@ class _Call:
         for i, d in digests.items():
             if d not in needs or d in miss_sources or isinstance(needs[d], str):
                 continue
-            src = sources.get(i) or _images.file_source(self.items[i], self._file_digest(i))
+            src = sources.get(i)
             try:
+                if src is None:
+                    file_digest = self._file_digest(i)
+                    item = self.items[i]
+                    src = _images.read_source(item) if file_digest is None else _images.file_source(item, file_digest)
                 if src.data is None and src.path is not None:
                     src.data = _images._file_bytes(src)
                 _images.check_header(src)
                 miss_sources[d] = src
             except _Bad as exc:
                 needs[d] = str(exc)
-            src.data = None  # misses re-read (and re-verify) their bytes at decode time
+            if src is not None:
+                src.data = None  # misses re-read (and re-verify) their bytes at decode time
         # Hits go straight into the output: rows of distinct items, so threads never overlap.
         out = self.out
         misses = []
         if out is not None and not needs and len(digests) == len(chunk):
             # Every row found (the warm path): C-level copies, one pass per view.
+            dest = out[0, chunk.start : chunk.stop]
+            scratch = np.empty_like(dest) if self.mean else None
             for v in range(n_views):
-                block = np.stack([rows[position[digests[i]] + v] for i in chunk])
+                block = [rows[position[digests[i]] + v] for i in chunk]
                 if not self.mean:
-                    out[v, chunk.start : chunk.stop] = block
+                    np.stack(block, out=out[v, chunk.start : chunk.stop])
                 elif v == 0:
-                    out[0, chunk.start : chunk.stop] = block
+                    np.stack(block, out=dest)
                 else:
-                    out[0, chunk.start : chunk.stop] += block
+                    dest += np.stack(block, out=scratch)
             if self.mean:
-                done = out[0, chunk.start : chunk.stop]
-                done /= np.float32(n_views)
+                dest /= np.float32(n_views)
                 if self.store is not None:
-                    tag = self.mean_tag
-                    _cache.memory.put_many(((tag, digests[i]), done[k].copy()) for k, i in enumerate(chunk))
+                    # One copy for the chunk: the memory holds views of it, one per row.
+                    kept, tag = dest.copy(), self.mean_tag
+                    _cache.memory.put_many(((tag, digests[i]), kept[k]) for k, i in enumerate(chunk))
             return bad, misses
         for i, d in digests.items():
             k = position[d]
@@ -653,8 +689,8 @@ class _Call:
             bar.close()
 
 
-def _remember(skey, digest):
+def _remember(mkey, digest):
     memo = _cache.memory_digests
     if len(memo) >= _cache.MEMORY_DIGESTS_MAX:
         memo.clear()
-    memo[skey] = digest
+    memo[mkey] = digest

@@ -298,3 +298,21 @@ def test_arrays_and_crops_keep_their_rows(image_files, isolated_cache, fresh_mem
     np.testing.assert_array_equal(_tiny("auto").transform(items), first)
     assert forward_count() == 8
     assert len({tuple(r) for r in first}) == 4
+
+
+def test_a_miss_is_read_again_when_its_memo_entry_is_gone(image_files, isolated_cache, monkeypatch, fresh_memory):
+    from skcatdog import _cache, _engine
+
+    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
+    paths = image_files(2)
+    _tiny("auto", views="crop").transform(paths)  # the digests are memoised now
+    identify = _engine._Call._identify
+
+    def identify_then_forget(self, chunk):  # as when another thread fills the memo and it is cleared
+        found = identify(self, chunk)
+        _cache.memory_digests.clear()
+        return found
+
+    monkeypatch.setattr(_engine._Call, "_identify", identify_then_forget)
+    got = _tiny("auto", views="full").transform(paths)  # a view not cached yet: a miss per photo
+    np.testing.assert_allclose(got, _tiny(None, views="full").transform(paths), atol=1e-6)
