@@ -38,11 +38,7 @@ N_RETRIES = 3
 RETRY_DELAY = 1.0
 
 RemoteFileMetadata = namedtuple("RemoteFileMetadata", ["filename", "url", "checksum"])
-RemoteFileMetadata.__doc__ = """A file to download: its local name, its URL and its SHA-256 (hex).
-
-``checksum=None`` means no published digest is known: the download is then
-not verified, and its digest is logged so that it can be pinned.
-"""
+RemoteFileMetadata.__doc__ = """A file to download: its local name, its URL and its SHA-256 (hex)."""
 
 
 class DownloadError(OSError):
@@ -180,9 +176,7 @@ def fetch_remote(remote, dirname, base_url=None, n_retries=None, delay=None, _re
             f"({have} bytes kept in {os.fspath(part)}; the next call resumes from there)"
         )
     digest = sha256(part)
-    if remote.checksum is None:
-        logger.warning("%s has no published SHA-256 to check against; its SHA-256 is %s", remote.filename, digest)
-    elif digest != remote.checksum:
+    if digest != remote.checksum:
         part.unlink()
         if resumed_any and not _restarted:
             # The kept bytes may have come from another version of the file: one clean try.

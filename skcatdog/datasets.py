@@ -166,15 +166,15 @@ def load_image_csv(path, root=None):
 
 
 # tensorflow-datasets' cats_vs_dogs builder (tensorflow_datasets/image_classification/cats_vs_dogs.py,
-# version 4.0.1) downloads this URL. Its checksum record for it is not published in the sources
-# this package was built from, so the download is not verified (DownloadError on a short body
-# still applies) and its SHA-256 is logged; the previous file, kagglecatsanddogs_3367a.zip
-# (SHA-256 f9553e426bd725354ed3a27e3c6920caadb55c835d1ebd880d2e56d3f1fbb22b in tfds's
-# url_checksums/cats_vs_dogs.txt), is no longer what Microsoft serves.
+# version 4.0.1) downloads this URL, but its url_checksums file still pins the previous archive,
+# kagglecatsanddogs_3367a.zip, which Microsoft no longer serves. Microsoft publishes no digest; this
+# SHA-256 (824,887,076 bytes) is the one two independent loaders pin for the 5340 file:
+# huggingface/datasets, datasets/cats_vs_dogs/dataset_infos.json ("download_checksums"), and
+# gomlx, examples/dogsvscats/dogsvscats.go (DownloadChecksum, checked with sha256).
 DOGS_VS_CATS = RemoteFileMetadata(
     filename="kagglecatsanddogs_5340.zip",
     url="https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip",
-    checksum=None,
+    checksum="b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9",
 )
 # tensorflow-datasets' oxford_iiit_pet builder, tensorflow_datasets/datasets/oxford_iiit_pet/checksums.tsv.
 OXFORD_PETS = (

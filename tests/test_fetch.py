@@ -271,11 +271,11 @@ def test_oxford_pets_cross_validate_37_breeds(oxford_mirror, tmp_path):
     assert scores["test_score"].mean() > 0.2
 
 
-def test_unverified_archive_that_is_damaged_is_an_error_and_not_kept(ms_zip, tmp_path, caplog):
-    data, _ = ms_zip
-    assert datasets.DOGS_VS_CATS.checksum is None  # Microsoft publishes no digest: nothing to verify against
-    damaged = data[: len(data) * 2 // 3]
-    with Mirror({"kagglecatsanddogs_5340.zip": damaged}) as mirror, pytest.raises(DownloadError, match="5340.zip"):
+def test_dogs_vs_cats_is_checked_against_its_pinned_sha256(ms_zip, tmp_path):
+    data, _ = ms_zip  # a valid archive in the same layout, but not Microsoft's file
+    pinned = "b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9"
+    assert datasets.DOGS_VS_CATS.checksum == pinned
+    with Mirror({"kagglecatsanddogs_5340.zip": data}) as mirror, pytest.raises(DownloadError) as err:
         fetch_dogs_vs_cats(data_home=tmp_path, base_url=mirror.url)
-    assert "no published SHA-256" in caplog.text
+    assert pinned in str(err.value) and sha256(data) in str(err.value)
     assert _listing(tmp_path / "dogs_vs_cats") == []  # the next call downloads it again

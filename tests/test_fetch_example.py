@@ -1,5 +1,6 @@
 """The README's first command on a machine without ../shared: it fetches, or says in one line what to pass."""
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -13,9 +14,16 @@ from tests._mirror import Mirror, dogs_vs_cats_zip
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "cross_validate.py"
+# Runs the example with the Microsoft archive's pinned SHA-256 replaced by the first argument's,
+# for a mirror that serves a small archive of the same layout.
+PINNED_TO = (
+    "import runpy, sys; from skcatdog import datasets; "
+    "datasets.DOGS_VS_CATS = datasets.DOGS_VS_CATS._replace(checksum=sys.argv.pop(1)); "
+    "sys.argv[0] = sys.argv.pop(1); runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
-def run_example(tmp_path, mirror_url, *args, timeout=600):
+def run_example(tmp_path, mirror_url, *args, timeout=600, checksum=None):
     env = {
         **os.environ,
         "PYTHONPATH": os.fspath(REPO),
@@ -26,7 +34,9 @@ def run_example(tmp_path, mirror_url, *args, timeout=600):
     }
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, os.fspath(EXAMPLE), *args],
+        [sys.executable, os.fspath(EXAMPLE), *args]
+        if checksum is None
+        else [sys.executable, "-c", PINNED_TO, checksum, os.fspath(EXAMPLE), *args],
         check=False,
         capture_output=True,
         text=True,
@@ -61,12 +71,13 @@ def test_a_folder_that_does_not_exist_is_one_line_too(tmp_path):
 @pytest.mark.slow
 def test_fetches_from_a_mirror_and_cross_validates(tmp_path):
     data, _ = dogs_vs_cats_zip()
+    digest = hashlib.sha256(data).hexdigest()
     with Mirror({"kagglecatsanddogs_5340.zip": data}) as mirror:
-        proc, _ = run_example(tmp_path, mirror.url)
+        proc, _ = run_example(tmp_path, mirror.url, checksum=digest)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(mirror.requests) == 1
         # A second run reads what the first one fetched: no second download.
-        again, _ = run_example(tmp_path, mirror.url)
+        again, _ = run_example(tmp_path, mirror.url, checksum=digest)
         assert again.returncode == 0 and len(mirror.requests) == 1
     assert "fetch_dogs_vs_cats()" in proc.stdout
     assert "12 photos from fetch_dogs_vs_cats()" in proc.stdout  # the corrupt and the empty file left out
