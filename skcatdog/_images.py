@@ -369,15 +369,18 @@ def _draft_scale(img_size, request):
     return next((s for s in (8, 4, 2) if ratio >= s), 1)
 
 
-def _load(data, box, request):
-    """Decode (at the DCT scale ``request`` allows), orient and cut the box; mode as stored."""
-    img = _open(data)
+def _load(data, box, request, img=None):
+    """Decode (at the DCT scale ``request`` allows), orient and cut the box; mode as stored.
+
+    ``img``: the not yet decoded image that :func:`_open` gave for ``data``.
+    """
+    img = _open(data) if img is None else img
     try:
         img.seek(0)  # first frame of an animated GIF / WebP
         if img.format == "JPEG" and request is not None:
             img.draft("RGB", request)
         img.load()
-        img = ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright photo
         if box is not None:
             img = img.crop(_pixel_box(box, img.size))
     except Image.DecompressionBombError as exc:
@@ -432,8 +435,8 @@ def decode_views(source, size, views):
         scale = _draft_scale(head.size, request) if request is not None else 1
         groups.setdefault(scale, (request, []))[1].append(view)
     out = {}
-    for request, group in groups.values():
-        img = _to_rgb(_load(data, source.box, request))
+    for k, (request, group) in enumerate(groups.values()):
+        img = _to_rgb(_load(data, source.box, request, head if k == 0 else None))
         for view in group:
             out[view] = _view(img, size, view)
     return out
