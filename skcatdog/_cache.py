@@ -177,7 +177,12 @@ class EmbeddingStore:
 
         self.directory = Path(directory)
         self._cache = diskcache.Cache(
-            str(self.directory), size_limit=SIZE_LIMIT, eviction_policy="least-recently-stored"
+            str(self.directory),
+            size_limit=SIZE_LIMIT,
+            eviction_policy="least-recently-stored",
+            # Reads through a memory map, not a pread per page: a new process's first lookups
+            # in a large store take half the time. SQLite caps it (2 GiB in common builds).
+            sqlite_mmap_size=SIZE_LIMIT,
         )
         self.digests = DigestMemo(self._cache)
 
@@ -220,6 +225,40 @@ class EmbeddingStore:
             else:  # held in a file of its own
                 row = self.get(key, width)
                 out.append(None if row is None else row[start:stop])
+        return out
+
+    def get_many_by_file(self, stat_keys, prefix, width):
+        """``(digest, row)`` for each :func:`stat_key`, from the digest memo and the
+        row stored under ``prefix + digest``, in one joined query per batch.
+
+        ``(None, None)`` for a file the memo does not know, ``(digest, None)``
+        for a known file without such a row.
+        """
+        stat_keys = list(stat_keys)
+        found = {}
+        for i in range(0, len(stat_keys), _SQL_BATCH):
+            batch = stat_keys[i : i + _SQL_BATCH]
+            found.update(
+                (key, (digest, mode, value))
+                for key, digest, mode, value in self._cache._sql(
+                    "SELECT m.key, m.value, r.mode, CASE WHEN length(r.value) = ? THEN r.value END "
+                    "FROM Cache AS m LEFT JOIN Cache AS r ON r.key = ? || m.value AND r.raw = 1 "
+                    f"WHERE m.raw = 1 AND m.mode = {_MODE_RAW} AND m.key IN ({','.join('?' * len(batch))})",
+                    (4 * width, prefix, *batch),
+                )
+            )
+        out = []
+        frombuffer = np.frombuffer
+        for key in stat_keys:
+            digest, mode, value = found.get(key, (None, None, None))
+            if not isinstance(digest, str):
+                out.append((None, None))
+            elif mode == _MODE_RAW:
+                out.append((digest, None if value is None else frombuffer(value, dtype="<f4")))
+            elif mode is None:
+                out.append((digest, None))
+            else:  # held in a file of its own
+                out.append((digest, self.get(prefix + digest, width)))
         return out
 
     def put_many(self, pairs):

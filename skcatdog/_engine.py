@@ -307,8 +307,10 @@ def embed_many(
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             chunks = _chunks(len(call.items), _PROBE_CHUNK)
-            # Chunks answered from process memory are pure Python: threads would only
-            # contend for the GIL. Probe here until a chunk needs I/O, then fan out.
+            # Chunks answered from process memory or the local SQLite store hold the GIL
+            # (SQLite hands it back per row): threads would only contend for it, and each
+            # would open its own connection. Probe here until a chunk reads files or the
+            # network, then fan out.
             while chunks and not call.did_io:
                 call.collect(call.probe(chunks.pop(0)))
             for results in pool.map(call.probe, chunks):
@@ -360,7 +362,7 @@ class _Call:
         self.out_views = 1 if mean_views else len(views)
         self.out = np.empty((self.out_views, len(items), n_kept), dtype=np.float32) if keep is not None else None
         self.parts = {}
-        self.did_io = False  # whether a probe read a file or queried the store
+        self.did_io = False  # whether a probe read a file or a remote store (threads help)
         self.store = store_for(cache)
         self.memory_prefix = (
             None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
@@ -369,6 +371,16 @@ class _Call:
         # Memory key of a mean row, with the digest: everything else that decides it,
         # as one string (its hash is computed once; a nested tuple's is not).
         self.mean_tag = f"mean/{self.memory_prefix}/{self.fingerprint}/{'+'.join(views)}/{self.cols[0]}:{self.cols[1]}"
+        # A local store keeps each photo's mean of the views too (the kept columns), so that
+        # a warm call in a new process reads one row per photo instead of one per view.
+        self.mean_view = (
+            f"mean({'+'.join(views)})[{self.cols[0]}:{self.cols[1]}]"
+            if self.mean and keep is not None and isinstance(self.store, EmbeddingStore)
+            else None
+        )
+        self.means_stored = set()  # digests whose mean row the store has
+        self.prefetched = {}  # digest -> stored mean, read with the digest memo
+        self.part_digests = {}  # item -> digest, for the items in ``parts``
         self.problems = []  # (item name, reason, row index)
         self.pending = {}  # digest -> rows waiting for it, first-seen order
         self.sources = {}  # digest -> source to decode
@@ -385,25 +397,33 @@ class _Call:
         items = self.items
         cap = setting("max_file_bytes")
         stat, memo_get, crop_digest = os.stat, memo.get, _images.crop_digest
-        paths = items[chunk.start : chunk.stop]
-        if all(isinstance(p, str) for p in paths):
-            # The repeated warm call: regular files whose digests this process knows.
-            # Comprehensions, and the general loop below for anything else.
-            try:
-                sts = [stat(p) for p in paths]
-            except OSError:
-                sts = ()
-            if sts and all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
-                found = [
-                    memo_get((p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-                    for p, st in zip(paths, sts, strict=True)
-                ]
-                if None not in found:
-                    return dict(zip(chunk, found, strict=True)), {}, {}
+        started = time.time()  # before any stat: see DigestMemo.trusted
         digests, sources, reasons = {}, {}, {}
         unknown = {}  # memo key -> rows
         stats_of = {}
-        started = time.time()
+        paths = items[chunk.start : chunk.stop]
+        if all(isinstance(p, str) for p in paths):
+            # Paths of regular files (the usual case) in comprehensions; the general loop
+            # below handles everything else.
+            try:
+                sts = [stat(p) for p in paths]
+            except OSError:
+                sts = None
+            if sts is not None and all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
+                mkeys = [  # _cache.memo_key, inlined
+                    (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                    for p, st in zip(paths, sts, strict=True)
+                ]
+                found = [memo_get(k) for k in mkeys]
+                if None not in found:  # the repeated warm call: this process knows every digest
+                    return dict(zip(chunk, found, strict=True)), sources, reasons
+                for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
+                    if digest is None:
+                        unknown.setdefault(mkey, []).append(i)
+                        stats_of[mkey] = st
+                    else:
+                        digests[i] = digest
+                chunk = ()  # identified
         for i in chunk:
             item = items[i]
             if isinstance(item, str):
@@ -440,17 +460,28 @@ class _Call:
                 digests[i] = digest
         if not unknown:
             return digests, sources, reasons
-        self.did_io = True
         if self.store is not None:
             mkeys = list(unknown)
             skeys = [stat_key(k[0], stats_of[k]) for k in mkeys]
-            for mkey, digest in zip(mkeys, self.store.digests.get_many(skeys), strict=True):
-                if digest is not None:
-                    _remember(mkey, digest)
-                    for i in unknown.pop(mkey):
-                        item = items[i]
-                        digests[i] = crop_digest(item.box, digest) if isinstance(item, ImageCrop) else digest
+            if self.mean_view is not None:
+                # A new process: each file's digest and its stored mean in one query.
+                prefix = EmbeddingStore.key(self.fingerprint, self.mean_view, "")
+                found = self.store.get_many_by_file(skeys, prefix, self.cols[1] - self.cols[0])
+                for digest, row in found:
+                    if row is not None:
+                        self.prefetched[digest] = row
+                found = [digest for digest, _ in found]
+            else:
+                found = self.store.digests.get_many(skeys)
+            known = [(mkey, digest) for mkey, digest in zip(mkeys, found, strict=True) if digest is not None]
+            _remember(known)
+            for mkey, digest in known:
+                for i in unknown.pop(mkey):
+                    item = items[i]
+                    digests[i] = crop_digest(item.box, digest) if isinstance(item, ImageCrop) else digest
         learned = []
+        if unknown:
+            self.did_io = True
         for mkey, rows in unknown.items():
             for i in rows:
                 try:
@@ -461,8 +492,7 @@ class _Call:
                 digests[i] = src.digest
                 if _cache.DigestMemo.trusted(stats_of[mkey], started):
                     learned.append((mkey, src.file_digest))
-        for mkey, digest in learned:
-            _remember(mkey, digest)
+        _remember(learned)
         if learned and self.store is not None:
             self.store.digests.put_many((stat_key(k[0], stats_of[k]), d) for k, d in learned)
         return digests, sources, reasons
@@ -492,7 +522,8 @@ class _Call:
                     rows[j] = row[a:b]
             absent = [j for j in absent if rows[j] is None]
         if absent:
-            self.did_io = True
+            if not isinstance(self.store, EmbeddingStore):
+                self.did_io = True  # a shared store may fetch shards
             new = []
             for j, row in zip(absent, self.store.get_many([keys[j] for j in absent], width, cols=(a, b)), strict=True):
                 if row is not None:
@@ -513,9 +544,30 @@ class _Call:
         bad = list(reasons.items())
         n_views = len(self.views)
         if self.mean and self.store is not None and not bad and len(digests) == len(chunk):
-            # Repeated calls in one process: the mean of the views is itself kept in memory.
+            # The mean of the views: kept in memory for repeated calls, and read from
+            # the store (one row per photo) in a new process.
             tag = self.mean_tag
-            means = _cache.memory.get_many([(tag, digests[i]) for i in chunk])
+            wanted = [(tag, digests[i]) for i in chunk]
+            means = _cache.memory.get_many(wanted)
+            absent = [k for k, m in enumerate(means) if m is None]
+            if absent and self.mean_view is not None:
+                prefetched, stored = self.prefetched, self.means_stored
+                still = []
+                for k in absent:
+                    row = prefetched.pop(wanted[k][1], None)
+                    if row is None:
+                        still.append(k)
+                    else:
+                        means[k] = row
+                if still:
+                    a, b = self.cols
+                    keys = [EmbeddingStore.key(self.fingerprint, self.mean_view, wanted[k][1]) for k in still]
+                    for k, row in zip(still, self.store.get_many(keys, b - a), strict=True):
+                        means[k] = row
+                # Read-only rows backed by the bytes SQLite gave: kept in memory as they are.
+                new = [(wanted[k], means[k]) for k in absent if means[k] is not None]
+                stored.update(key[1] for key, _ in new)
+                _cache.memory.put_many(new)
             if all(m is not None for m in means):
                 np.stack(means, out=self.out[0, chunk.start : chunk.stop])
                 return bad, []
@@ -540,6 +592,7 @@ class _Call:
                     item = self.items[i]
                     src = _images.read_source(item) if file_digest is None else _images.file_source(item, file_digest)
                 if src.data is None and src.path is not None:
+                    self.did_io = True
                     src.data = _images._file_bytes(src)
                 _images.check_header(src)
                 miss_sources[d] = src
@@ -553,26 +606,29 @@ class _Call:
         if out is not None and not needs and len(digests) == len(chunk):
             # Every row found (the warm path): C-level copies, one pass per view.
             dest = out[0, chunk.start : chunk.stop]
-            scratch = np.empty_like(dest) if self.mean else None
-            for v in range(n_views):
-                block = [rows[position[digests[i]] + v] for i in chunk]
-                if not self.mean:
-                    np.stack(block, out=out[v, chunk.start : chunk.stop])
-                elif v == 0:
-                    np.stack(block, out=dest)
-                else:
-                    dest += np.stack(block, out=scratch)
-            if self.mean:
+            if not self.mean:
+                for v in range(n_views):
+                    np.stack([rows[position[digests[i]] + v] for i in chunk], out=out[v, chunk.start : chunk.stop])
+            else:
+                # Summed in view order, row by row: one pass over the rows read, no temporaries.
+                add = np.add
+                for k, i in enumerate(chunk):
+                    first = position[digests[i]]
+                    add(rows[first], rows[first + 1], out=dest[k])
+                    for v in range(2, n_views):
+                        dest[k] += rows[first + v]
                 dest /= np.float32(n_views)
                 if self.store is not None:
                     # One copy for the chunk: the memory holds views of it, one per row.
                     kept, tag = dest.copy(), self.mean_tag
                     _cache.memory.put_many(((tag, digests[i]), kept[k]) for k, i in enumerate(chunk))
+                    self._store_means((digests[i], kept[k]) for k, i in enumerate(chunk))
             return bad, misses
         for i, d in digests.items():
             k = position[d]
             if out is not None and self.mean:
                 self.parts[i] = rows[k : k + n_views]
+                self.part_digests[i] = d
             elif out is not None:
                 for v in range(n_views):
                     row = rows[k + v]
@@ -588,13 +644,28 @@ class _Call:
     def finish(self):
         """Write the mean of the views for items whose rows were not all found at once."""
         scale = np.float32(len(self.views))
+        means = []
         for i, got in self.parts.items():
             total = got[0].copy()
             for row in got[1:]:
                 total += row
             total /= scale
             self.out[0, i] = total
+            means.append((self.part_digests[i], total))
         self.parts.clear()
+        if self.store is not None:
+            _cache.memory.put_many(((self.mean_tag, d), total) for d, total in means)
+            self._store_means(means)
+
+    def _store_means(self, pairs):
+        """Store the means of the views the store does not have yet (local stores)."""
+        if self.mean_view is None:
+            return
+        new = {d: row for d, row in pairs if d not in self.means_stored}
+        if new:
+            key = EmbeddingStore.key
+            self.store.put_many((key(self.fingerprint, self.mean_view, d), row) for d, row in new.items())
+            self.means_stored.update(new)
 
     def collect(self, results):
         bad, misses = results
@@ -689,8 +760,9 @@ class _Call:
             bar.close()
 
 
-def _remember(mkey, digest):
+def _remember(pairs):
+    """Keep ``(memo key, digest)`` pairs in this process's memo (cleared when full)."""
     memo = _cache.memory_digests
-    if len(memo) >= _cache.MEMORY_DIGESTS_MAX:
+    if len(memo) + len(pairs) > _cache.MEMORY_DIGESTS_MAX:
         memo.clear()
-    memo[mkey] = digest
+    memo.update(pairs)

@@ -271,7 +271,7 @@ def test_repeated_transform_is_served_from_memory(image_files, isolated_cache, m
         set_config(memory_cache_bytes=0)
         fresh_memory()
         np.testing.assert_array_equal(est.transform(paths), first)
-        assert queries == [10]  # one batched query: 5 photos x 2 views
+        assert queries == [5]  # one batched query: the 5 photos' stored means of the 2 views
     finally:
         set_config(memory_cache_bytes=512 * 2**20)
 
@@ -316,3 +316,26 @@ def test_a_miss_is_read_again_when_its_memo_entry_is_gone(image_files, isolated_
     monkeypatch.setattr(_engine._Call, "_identify", identify_then_forget)
     got = _tiny("auto", views="full").transform(paths)  # a view not cached yet: a miss per photo
     np.testing.assert_allclose(got, _tiny(None, views="full").transform(paths), atol=1e-6)
+
+
+def test_the_mean_of_the_views_is_stored_once_per_photo(image_files, isolated_cache, monkeypatch, fresh_memory):
+    from skcatdog import _engine
+
+    paths = image_files(4)
+    store = open_store(isolated_cache)
+    rows = _engine.embed_many(paths, "tiny_test", None, views=("crop", "full"), cache=isolated_cache)
+    assert len(store) == 8  # the views' rows only: no mean was asked for
+    fresh_memory()
+    mean = _tiny(isolated_cache).transform(paths)  # every view found: the means are computed and stored
+    expected = (rows[0].embeddings + rows[1].embeddings) / np.float32(2)
+    np.testing.assert_array_equal(mean, expected)
+    assert len(store) == 12
+    queries = []
+    original = store.get_many
+    monkeypatch.setattr(
+        store, "get_many", lambda keys, width, **kw: queries.append((len(keys), width)) or original(keys, width, **kw)
+    )
+    fresh_memory()
+    np.testing.assert_array_equal(_tiny(isolated_cache).transform(paths), mean)
+    assert queries == [(4, 8)]  # a new process reads one row per photo, 8 floats wide
+    assert len(store) == 12
