@@ -17,6 +17,7 @@ import os
 import threading
 from pathlib import Path
 
+import diskcache
 import numpy as np
 
 from ._config import setting
@@ -167,14 +168,13 @@ class DigestMemo:
 
 
 _MODE_RAW = 1  # diskcache.core.MODE_RAW: the value is held inline in SQLite
+_F4 = np.dtype("<f4")  # a row's values (a dtype object: np.frombuffer parses a string per call)
 
 
 class EmbeddingStore:
     """Rows of float32 values in a diskcache directory."""
 
     def __init__(self, directory):
-        import diskcache
-
         self.directory = Path(directory)
         self._cache = diskcache.Cache(
             str(self.directory),
@@ -236,29 +236,30 @@ class EmbeddingStore:
         """
         stat_keys = list(stat_keys)
         found = {}
+        sql = self._cache._sql
         for i in range(0, len(stat_keys), _SQL_BATCH):
             batch = stat_keys[i : i + _SQL_BATCH]
-            found.update(
-                (key, (digest, mode, value))
-                for key, digest, mode, value in self._cache._sql(
-                    "SELECT m.key, m.value, r.mode, CASE WHEN length(r.value) = ? THEN r.value END "
-                    "FROM Cache AS m LEFT JOIN Cache AS r ON r.key = ? || m.value AND r.raw = 1 "
-                    f"WHERE m.raw = 1 AND m.mode = {_MODE_RAW} AND m.key IN ({','.join('?' * len(batch))})",
-                    (4 * width, prefix, *batch),
-                )
-            )
+            rows = sql(
+                "SELECT m.key, m.value, r.mode, CASE WHEN length(r.value) = ? THEN r.value END "
+                "FROM Cache AS m LEFT JOIN Cache AS r ON r.key = ? || m.value AND r.raw = 1 "
+                f"WHERE m.raw = 1 AND m.mode = {_MODE_RAW} AND m.key IN ({','.join('?' * len(batch))})",
+                (4 * width, prefix, *batch),
+            ).fetchall()
+            found.update({row[0]: row for row in rows})
         out = []
-        frombuffer = np.frombuffer
+        append, get, frombuffer, f4 = out.append, found.get, np.frombuffer, _F4
         for key in stat_keys:
-            digest, mode, value = found.get(key, (None, None, None))
-            if not isinstance(digest, str):
-                out.append((None, None))
-            elif mode == _MODE_RAW:
-                out.append((digest, None if value is None else frombuffer(value, dtype="<f4")))
-            elif mode is None:
-                out.append((digest, None))
+            row = get(key)
+            if row is None or row[1].__class__ is not str:
+                append((None, None))
+                continue
+            _, digest, mode, value = row
+            if value is not None:  # mode is raw: a width-checked value was returned
+                append((digest, frombuffer(value, f4)))
+            elif mode is None or mode == _MODE_RAW:
+                append((digest, None))
             else:  # held in a file of its own
-                out.append((digest, self.get(prefix + digest, width)))
+                append((digest, self.get(prefix + digest, width)))
         return out
 
     def put_many(self, pairs):

@@ -175,6 +175,22 @@ def test_get_many_reads_rows_diskcache_keeps_in_files(tmp_path):
     np.testing.assert_array_equal(store.get_many(["wide"], 10_000)[0], wide)
 
 
+def test_get_many_by_file_joins_the_memo_and_the_rows(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    wide = np.arange(10_000, dtype=np.float32)  # 40 kB: held by diskcache in a file of its own
+    store.digests.put_many([("stat/a", "da"), ("stat/b", "db"), ("stat/c", "dc")])
+    store.put_many([("p/da", np.ones(3, np.float32)), ("p/dc", np.zeros(2, np.float32)), ("q/db", wide)])
+    got = store.get_many_by_file(["stat/a", "stat/b", "stat/c", "stat/absent"], "p/", 3)
+    assert [d for d, _ in got] == ["da", "db", "dc", None]
+    np.testing.assert_array_equal(got[0][1], np.ones(3, np.float32))
+    assert got[1][1] is None  # no row under this prefix
+    assert got[2][1] is None  # a row of another width
+    assert got[3][1] is None
+    (digest, row), = store.get_many_by_file(["stat/b"], "q/", 10_000)
+    assert digest == "db"
+    np.testing.assert_array_equal(row, wide)
+
+
 def test_len_counts_rows_not_memoised_digests(tmp_path):
     store = EmbeddingStore(tmp_path)
     store.put_many([("a", np.zeros(2, np.float32))])
@@ -319,8 +335,9 @@ def test_a_miss_is_read_again_when_its_memo_entry_is_gone(image_files, isolated_
 
 
 def test_the_mean_of_the_views_is_stored_once_per_photo(image_files, isolated_cache, monkeypatch, fresh_memory):
-    from skcatdog import _engine
+    from skcatdog import _cache, _engine
 
+    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
     paths = image_files(4)
     store = open_store(isolated_cache)
     rows = _engine.embed_many(paths, "tiny_test", None, views=("crop", "full"), cache=isolated_cache)
@@ -331,11 +348,16 @@ def test_the_mean_of_the_views_is_stored_once_per_photo(image_files, isolated_ca
     np.testing.assert_array_equal(mean, expected)
     assert len(store) == 12
     queries = []
-    original = store.get_many
-    monkeypatch.setattr(
-        store, "get_many", lambda keys, width, **kw: queries.append((len(keys), width)) or original(keys, width, **kw)
-    )
+    for name in ("get_many", "get_many_by_file"):
+        original = getattr(store, name)
+        monkeypatch.setattr(
+            store,
+            name,
+            lambda keys, *args, _name=name, _original=original: queries.append((_name, len(keys), args[-1]))
+            or _original(keys, *args),
+        )
     fresh_memory()
     np.testing.assert_array_equal(_tiny(isolated_cache).transform(paths), mean)
-    assert queries == [(4, 8)]  # a new process reads one row per photo, 8 floats wide
+    # A new process reads each photo's digest and mean (8 floats) in one query.
+    assert queries == [("get_many_by_file", 4, 8)]
     assert len(store) == 12
