@@ -87,7 +87,7 @@ def model_fingerprint(**parts):
 # Rows this many floats or longer are stored by diskcache in files of their own
 # (its default ``disk_min_file_size`` of 32 KiB); the batched read below only
 # sees rows held inside SQLite and leaves the others to ``Cache.get``.
-_SQL_BATCH = 500  # bound parameters per query, well under SQLite's limit
+_SQL_BATCH = 990  # keys per query: with the few other parameters, under the 999 of SQLite before 3.32
 
 #: A file's digest is memoised only if its ctime and mtime were this many
 #: seconds old when it was read (see :class:`DigestMemo`).
