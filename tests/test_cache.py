@@ -191,6 +191,15 @@ def test_get_many_by_file_joins_the_memo_and_the_rows(tmp_path):
     np.testing.assert_array_equal(row, wide)
 
 
+def test_reads_wait_for_a_store_another_process_is_creating(tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "cache.db").close()  # the file exists, its tables not yet
+    store = EmbeddingStore(tmp_path)
+    assert store.get_many(["k"], 3) == [None]
+    assert store.digests.get_many(["stat/x"]) == [None]
+
+
 def test_len_counts_rows_not_memoised_digests(tmp_path):
     store = EmbeddingStore(tmp_path)
     store.put_many([("a", np.zeros(2, np.float32))])
