@@ -107,21 +107,25 @@ def memo_key(path, st):
     return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _batched(sql, query, keys, params=()):
+    """The rows of ``query`` run once per batch of ``keys``: its ``{keys}`` becomes one
+    placeholder per key, bound after ``params``."""
+    rows = []
+    for i in range(0, len(keys), _SQL_BATCH):
+        batch = keys[i : i + _SQL_BATCH]
+        rows += sql(query.format(keys=",".join("?" * len(batch))), (*params, *batch)).fetchall()
+    return rows
+
+
 def _select(sql, keys, value="value", params=()):
     """``{key: (mode, value)}`` for the keys present, one ``sql`` query per batch.
 
     ``value`` is the SQL expression read for each key (with ``params`` bound
     before the keys), so a caller can ask SQLite for part of a value.
     """
-    found = {}
-    for i in range(0, len(keys), _SQL_BATCH):
-        batch = keys[i : i + _SQL_BATCH]
-        rows = sql(  # diskcache has no get_many; its schema has been stable since 4.0
-            f"SELECT key, mode, {value} FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(batch))})",
-            (*params, *batch),
-        ).fetchall()
-        found.update((key, (mode, value)) for key, mode, value in rows)
-    return found
+    # diskcache has no get_many; its schema has been stable since 4.0
+    query = f"SELECT key, mode, {value} FROM Cache WHERE raw = 1 AND key IN ({{keys}})"
+    return {key: (mode, value) for key, mode, value in _batched(sql, query, keys, params)}
 
 
 class DigestMemo:
@@ -234,7 +238,7 @@ class EmbeddingStore:
     def _row(value, width):
         if not isinstance(value, bytes) or len(value) != 4 * width:
             return None
-        return np.frombuffer(value, dtype="<f4")
+        return np.frombuffer(value, _F4)
 
     def get(self, key, width):
         """The stored row, or ``None`` if absent or not ``width`` floats long."""
@@ -259,7 +263,7 @@ class EmbeddingStore:
         for key in keys:
             mode, value = found.get(key, (None, None))
             if mode == _MODE_RAW:
-                out.append(None if value is None else frombuffer(value, dtype="<f4"))
+                out.append(None if value is None else frombuffer(value, _F4))
             elif mode is None:
                 out.append(None)
             else:  # held in a file of its own
@@ -275,17 +279,12 @@ class EmbeddingStore:
         for a known file without such a row.
         """
         stat_keys = list(stat_keys)
-        found = {}
-        sql = self.read
-        for i in range(0, len(stat_keys), _SQL_BATCH):
-            batch = stat_keys[i : i + _SQL_BATCH]
-            rows = sql(
-                "SELECT m.key, m.value, r.mode, CASE WHEN length(r.value) = ? THEN r.value END "
-                "FROM Cache AS m LEFT JOIN Cache AS r ON r.key = ? || m.value AND r.raw = 1 "
-                f"WHERE m.raw = 1 AND m.mode = {_MODE_RAW} AND m.key IN ({','.join('?' * len(batch))})",
-                (4 * width, prefix, *batch),
-            ).fetchall()
-            found.update({row[0]: row for row in rows})
+        query = (
+            "SELECT m.key, m.value, r.mode, CASE WHEN length(r.value) = ? THEN r.value END "
+            "FROM Cache AS m LEFT JOIN Cache AS r ON r.key = ? || m.value AND r.raw = 1 "
+            f"WHERE m.raw = 1 AND m.mode = {_MODE_RAW} AND m.key IN ({{keys}})"
+        )
+        found = {row[0]: row for row in _batched(self.read, query, stat_keys, (4 * width, prefix))}
         out = []
         append, get, frombuffer, f4 = out.append, found.get, np.frombuffer, _F4
         for key in stat_keys:
@@ -307,7 +306,7 @@ class EmbeddingStore:
         cache = self.cache
         with cache.transact(retry=True):
             for key, row in pairs:
-                cache.set(key, np.ascontiguousarray(row, dtype="<f4").tobytes(), retry=True)
+                cache.set(key, np.ascontiguousarray(row, dtype=_F4).tobytes(), retry=True)
 
     def flush(self):
         """Nothing is buffered: every :meth:`put_many` is committed."""

@@ -465,8 +465,7 @@ class _Call:
             skeys = [stat_key(k[0], stats_of[k]) for k in mkeys]
             if self.mean_view is not None:
                 # A new process: each file's digest and its stored mean in one query.
-                prefix = EmbeddingStore.key(self.fingerprint, self.mean_view, "")
-                found = self.store.get_many_by_file(skeys, prefix, self.cols[1] - self.cols[0])
+                found = self.store.get_many_by_file(skeys, self._mean_key(""), self.cols[1] - self.cols[0])
                 for digest, row in found:
                     if row is not None:
                         self.prefetched[digest] = row
@@ -561,7 +560,7 @@ class _Call:
                         means[k] = row
                 if still:
                     a, b = self.cols
-                    keys = [EmbeddingStore.key(self.fingerprint, self.mean_view, wanted[k][1]) for k in still]
+                    keys = [self._mean_key(wanted[k][1]) for k in still]
                     for k, row in zip(still, self.store.get_many(keys, b - a), strict=True):
                         means[k] = row
                 # Read-only rows backed by the bytes SQLite gave: kept in memory as they are.
@@ -663,9 +662,12 @@ class _Call:
             return
         new = {d: row for d, row in pairs if d not in self.means_stored}
         if new:
-            key = EmbeddingStore.key
-            self.store.put_many((key(self.fingerprint, self.mean_view, d), row) for d, row in new.items())
+            self.store.put_many((self._mean_key(d), row) for d, row in new.items())
             self.means_stored.update(new)
+
+    def _mean_key(self, digest):
+        """The store key of a photo's mean of the views (local stores)."""
+        return EmbeddingStore.key(self.fingerprint, self.mean_view, digest)
 
     def collect(self, results):
         bad, misses = results
