@@ -409,21 +409,25 @@ class _Call:
                 sts = [stat(p) for p in paths]
             except OSError:
                 sts = None
-            if sts is not None and all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
+            if sts is not None:
                 mkeys = [  # _cache.memo_key, inlined
                     (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
                     for p, st in zip(paths, sts, strict=True)
                 ]
                 found = [memo_get(k) for k in mkeys]
-                if None not in found:  # the repeated warm call: this process knows every digest
+                # The repeated warm call: this process knows every digest. A memoised key is
+                # that of a regular file read before (same inode, size and times), so only
+                # files to read now need the checks below.
+                if None not in found:
                     return dict(zip(chunk, found, strict=True)), sources, reasons
-                for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
-                    if digest is None:
-                        unknown.setdefault(mkey, []).append(i)
-                        stats_of[mkey] = st
-                    else:
-                        digests[i] = digest
-                chunk = ()  # identified
+                if all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
+                    for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
+                        if digest is None:
+                            unknown.setdefault(mkey, []).append(i)
+                            stats_of[mkey] = st
+                        else:
+                            digests[i] = digest
+                    chunk = ()  # identified
         for i in chunk:
             item = items[i]
             if isinstance(item, str):
@@ -568,7 +572,9 @@ class _Call:
                 stored.update(key[1] for key, _ in new)
                 _cache.memory.put_many(new)
             if all(m is not None for m in means):
-                np.stack(means, out=self.out[0, chunk.start : chunk.stop])
+                # Rows joined end to end into the chunk's (contiguous) rows: np.stack would
+                # make a view of each row first.
+                np.concatenate(means, out=self.out[0, chunk.start : chunk.stop].reshape(-1))
                 return bad, []
         unique = list(dict.fromkeys(digests.values()))
         fingerprint, views = self.fingerprint, self.views
@@ -607,7 +613,9 @@ class _Call:
             dest = out[0, chunk.start : chunk.stop]
             if not self.mean:
                 for v in range(n_views):
-                    np.stack([rows[position[digests[i]] + v] for i in chunk], out=out[v, chunk.start : chunk.stop])
+                    np.concatenate(
+                        [rows[position[digests[i]] + v] for i in chunk], out=out[v, chunk.start : chunk.stop].reshape(-1)
+                    )
             else:
                 # Summed in view order, row by row: one pass over the rows read, no temporaries.
                 add = np.add
