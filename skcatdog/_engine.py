@@ -613,9 +613,8 @@ class _Call:
             dest = out[0, chunk.start : chunk.stop]
             if not self.mean:
                 for v in range(n_views):
-                    np.concatenate(
-                        [rows[position[digests[i]] + v] for i in chunk], out=out[v, chunk.start : chunk.stop].reshape(-1)
-                    )
+                    view_rows = [rows[position[digests[i]] + v] for i in chunk]
+                    np.concatenate(view_rows, out=out[v, chunk.start : chunk.stop].reshape(-1))
             else:
                 # Summed in view order, row by row: one pass over the rows read, no temporaries.
                 add = np.add
