@@ -8,8 +8,8 @@ kind; the goals are ratios measured in this one process:
   pre-decoded uint8 arrays: Keras/TensorFlow (the baseline), LiteRT with
   XNNPACK (what the engine uses), and where installed ONNX Runtime (via
   tf2onnx) and OpenVINO (on the LiteRT file);
-* cold ``transform`` (empty cache, one view) against the bare forward of the
-  runtime it used;
+* cold ``transform`` (empty cache, one view), in several calls, each against
+  the bare forward of the runtime it used timed on either side of it;
 * a naive loop in the style of the reference solution;
 * warm ``transform`` of the default two views: in a fresh process on a cache
   holding at least 50,000 rows of other photos and models, and repeated in
@@ -160,6 +160,7 @@ def main():
     parser.add_argument("--bare", type=int, default=256, help="photos in each bare-forward timing")
     parser.add_argument("--other-rows", type=int, default=50_000, help="rows of other photos in the large cache")
     parser.add_argument("--fresh-runs", type=int, default=5, help="fresh processes timed (the median is reported)")
+    parser.add_argument("--cold-segments", type=int, default=6, help="cold calls, each followed by a bare timing")
     parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args()
 
@@ -219,13 +220,22 @@ def main():
     baseline = next(iter(bare.values()))
 
     with tempfile.TemporaryDirectory() as cache:
-        # Cold, one view, so that images/s compares with one bare forward pass per image;
-        # that bare forward is timed again right after, and the ratio taken against the mean
-        # of the two, because this machine's speed drifts within minutes.
+        # Cold, one view, so that images/s compares with one bare forward pass per image.
+        # This machine's speed drifts within minutes, so the photos go in segments, each
+        # a cold call of its own with the bare forward timed again right after it: each
+        # segment's ratio is against the mean of the bare timings on either side of it.
         est1 = KerasEmbeddingTransformer(backbone=args.backbone, batch_size=args.batch_size, cache=cache, views="full")
-        cold, cold_s = timed(lambda: est1.transform(paths))
+        around, cold_parts, cold_ratios, cold_s = [used], [], [], 0.0
+        step = args.batch_size * max(1, round(n / args.cold_segments / args.batch_size))  # whole batches
+        for start in range(0, n, step):
+            segment = paths[start : start + step]
+            part, seconds = timed(lambda s=segment: est1.transform(s))
+            around.append(bare_rate(lambda b: runner.forward(b), arrays, args.batch_size))
+            cold_parts.append(part)
+            cold_s += seconds
+            cold_ratios.append(rate(len(segment), seconds) / ((around[-2] + around[-1]) / 2))
+        cold = np.concatenate(cold_parts)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        used_after = bare_rate(lambda b: runner.forward(b), arrays, args.batch_size)
         # The default two views: 'full' is cached now, 'crop' is computed here.
         est = KerasEmbeddingTransformer(backbone=args.backbone, batch_size=args.batch_size, cache=cache)
         X = est.transform(paths)
@@ -246,6 +256,8 @@ def main():
                 assert np.array_equal(np.load(out), X), "a fresh process read other rows"
             fresh_s, fresh_best = float(np.median(fresh)), min(fresh)
         repeated_s = min(timed(lambda: est.transform(paths))[1] for _ in range(5))
+        # What the repeated call cannot go below: one stat per photo (see DigestMemo).
+        stat_s = min(timed(lambda: [os.stat(p) for p in paths])[1] for _ in range(5))
 
         cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
         on_paths = GridSearchCV(
@@ -279,10 +291,11 @@ def main():
     print("| run | images/s | ratio |")
     print("|---|---:|---:|")
     cold_rate = rate(n, cold_s)
-    around = (used + used_after) / 2
     print(
-        f"| cold `transform`, one view (empty cache) | {cold_rate:,.1f} | {cold_rate / around:.2f} of the forward "
-        f"the engine uses, timed before and after ({used:,.1f} and {used_after:,.1f} images/s) |"
+        f"| cold `transform`, one view (empty cache), {len(cold_ratios)} calls of up to {step:,} photos "
+        f"| {cold_rate:,.1f} | median {np.median(cold_ratios):.2f} of the engine's bare forward timed on either "
+        f"side of each call (calls: {', '.join(f'{r:.2f}' for r in cold_ratios)}; bare: "
+        f"{', '.join(f'{r:.1f}' for r in around)} images/s); all calls together {cold_rate / np.mean(around):.2f} |"
     )
     print(f"| naive loop: PIL + `model.predict` per batch | {naive_rate:,.1f} | {naive_rate / used:.2f} of it |")
     print(
@@ -290,6 +303,10 @@ def main():
         f"median of {len(fresh)} processes (best {rate(n, fresh_best):,.0f}) |"
     )
     print(f"| warm `transform`, two views, repeated in one process | {rate(n, repeated_s):,.0f} | |")
+    print(
+        f"| `os.stat` of the same photos alone, the repeated call's floor | {rate(n, stat_s):,.0f} | "
+        f"{stat_s / repeated_s:.0%} of the repeated call's time |"
+    )
     print(f"| peak RSS after the cold run | {peak_mb:,.0f} MB | |")
     print(f"\nGridSearchCV, {len(GRID['logisticregression__C'])} values of C x 5 folds, LogisticRegression:\n")
     print("| input | seconds | vs precomputed |")
