@@ -54,8 +54,9 @@ def split(labels, seed, n_pool_common=1000, n_test_common=500, rare_rate=0.10):
     per_common = rare_rate / (1 - rare_rate)
     n_pool_rare, n_test_rare = round(n_pool_common * per_common), round(n_test_common * per_common)
     pool = np.concatenate([common[:n_pool_common], rare[:n_pool_rare]])
-    test = np.concatenate([common[n_pool_common : n_pool_common + n_test_common],
-                           rare[n_pool_rare : n_pool_rare + n_test_rare]])
+    test = np.concatenate(
+        [common[n_pool_common : n_pool_common + n_test_common], rare[n_pool_rare : n_pool_rare + n_test_rare]]
+    )
     return rng.permutation(pool), rng.permutation(test)
 
 
@@ -82,8 +83,15 @@ def run(X_pool, y_pool, X_test, y_test, initial, strategy, n_rounds, batch_size,
         return stop_at is not None and loss <= stop_at
 
     result = active_learning_loop(
-        LogisticRegression(C=C, max_iter=1000), X_pool, lambda idx: y_pool[idx], initial=initial,
-        n_rounds=n_rounds, batch_size=batch_size, strategy=strategy, random_state=seed, callback=evaluate,
+        LogisticRegression(C=C, max_iter=1000),
+        X_pool,
+        lambda idx: y_pool[idx],
+        initial=initial,
+        n_rounds=n_rounds,
+        batch_size=batch_size,
+        strategy=strategy,
+        random_state=seed,
+        callback=evaluate,
     )
     return np.array(rows, dtype=float), [np.sort(r["queried"]) for r in result.history]
 
@@ -105,8 +113,9 @@ def main():
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--backbone", default="efficientnet_lite2")
     parser.add_argument("--shared", default=str(SHARED), help="the folder holding data/dogs-vs-cats/train")
-    parser.add_argument("--strategies", default="entropy,margin,random",
-                        help="comma-separated; least_confidence is also known")
+    parser.add_argument(
+        "--strategies", default="entropy,margin,random", help="comma-separated; least_confidence is also known"
+    )
     parser.add_argument("--initial", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
@@ -137,26 +146,34 @@ def main():
             curves[s].append(curve)
         for s in strategies:
             same_queries[s] += len(order[s]) == len(order["entropy"]) and all(
-                np.array_equal(a, b) for a, b in zip(order[s], order["entropy"], strict=True))
+                np.array_equal(a, b) for a, b in zip(order[s], order["entropy"], strict=True)
+            )
         target = curves["random"][-1][-1, 2]
         n_final = curves["random"][-1][-1, 0]
         n_rounds = int((n_final - args.initial) // args.fine_batch)
-        fine, _ = run(X_pool, y_pool, X_test, y_test, initial, "entropy", n_rounds, args.fine_batch, seed, args.C,
-                      stop_at=target)
+        fine, _ = run(
+            X_pool, y_pool, X_test, y_test, initial, "entropy", n_rounds, args.fine_batch, seed, args.C, stop_at=target
+        )
         targets.append(target)
         savings_fine.append(crossing(fine, target))
         savings_coarse.append(crossing(curves["entropy"][-1], target))
         full = LogisticRegression(C=args.C, max_iter=1000).fit(X_pool, y_pool)
         full_losses.append(log_loss(y_test, full.predict_proba(X_test), labels=full.classes_))
-        print(f"seed {seed}: random's final log-loss {target:.4f}; entropy reaches it at "
-              f"{savings_fine[-1]:.0f} labels (batches of {args.fine_batch})", file=sys.stderr, flush=True)
+        print(
+            f"seed {seed}: random's final log-loss {target:.4f}; entropy reaches it at "
+            f"{savings_fine[-1]:.0f} labels (batches of {args.fine_batch})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     mean = {s: np.mean(curves[s], axis=0) for s in strategies}
     n_pool, n_test = len(pool), len(test)
-    print(f"\n{len(X)} photos, {args.backbone} embeddings, LogisticRegression(C={args.C}); pool {n_pool} photos "
-          f"({np.sum(y_pool == RARE)} dogs), held-out {n_test} ({np.mean(base_rates):.1%} dogs); {args.initial} "
-          f"initial labels ({np.mean(initial_rare):.1f} dogs on average), {args.rounds} rounds of {args.batch} "
-          f"queries; mean of {args.seeds} seeds; dogs found = dogs among the queries so far\n")
+    print(
+        f"\n{len(X)} photos, {args.backbone} embeddings, LogisticRegression(C={args.C}); pool {n_pool} photos "
+        f"({np.sum(y_pool == RARE)} dogs), held-out {n_test} ({np.mean(base_rates):.1%} dogs); {args.initial} "
+        f"initial labels ({np.mean(initial_rare):.1f} dogs on average), {args.rounds} rounds of {args.batch} "
+        f"queries; mean of {args.seeds} seeds; dogs found = dogs among the queries so far\n"
+    )
     names = {"entropy": "entropy", "margin": "margin", "least_confidence": "least-conf.", "random": "random"}
     heads = [f"{what} {names[s]}" for what in ("P@50", "log-loss", "dogs found") for s in strategies]
     print("| labels | " + " | ".join(heads) + " |")
@@ -169,16 +186,20 @@ def main():
 
     fine, coarse = np.array(savings_fine), np.array(savings_coarse)
     n_final = mean["random"][-1, 0]
-    print(f"\nlabel savings: random sampling ends at log-loss {np.mean(targets):.4f} with {n_final:.0f} labels; "
-          f"entropy sampling reaches each seed's value with {np.mean(fine):.0f} labels on average "
-          f"(median {np.median(fine):.0f}, range {fine.min():.0f}-{fine.max():.0f}; batches of {args.fine_batch}), "
-          f"{n_final / np.mean(fine):.1f}x fewer; interpolated over the {args.batch}-query rounds: "
-          f"{np.mean(coarse):.0f}. Every {n_pool}-photo pool labelled: log-loss {np.mean(full_losses):.4f}. "
-          f"Base rate (precision@50 of a random ranking): {np.mean(base_rates):.3f}.")
+    print(
+        f"\nlabel savings: random sampling ends at log-loss {np.mean(targets):.4f} with {n_final:.0f} labels; "
+        f"entropy sampling reaches each seed's value with {np.mean(fine):.0f} labels on average "
+        f"(median {np.median(fine):.0f}, range {fine.min():.0f}-{fine.max():.0f}; batches of {args.fine_batch}), "
+        f"{n_final / np.mean(fine):.1f}x fewer; interpolated over the {args.batch}-query rounds: "
+        f"{np.mean(coarse):.0f}. Every {n_pool}-photo pool labelled: log-loss {np.mean(full_losses):.4f}. "
+        f"Base rate (precision@50 of a random ranking): {np.mean(base_rates):.3f}."
+    )
     for s in strategies:
         if s not in ("entropy", "random"):
-            print(f"{names[s]} queried the same photos as entropy, round by round, in {same_queries[s]} of "
-                  f"{args.seeds} seeds (for two classes both rank by |p - 0.5|).")
+            print(
+                f"{names[s]} queried the same photos as entropy, round by round, in {same_queries[s]} of "
+                f"{args.seeds} seeds (for two classes both rank by |p - 0.5|)."
+            )
     print(f"\nwall time {time.perf_counter() - start:.0f} s (embeddings {embed_s:.1f} s), {os.cpu_count()} CPU cores")
     return 0
 

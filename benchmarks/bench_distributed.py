@@ -116,8 +116,14 @@ def run_local(paths, args, root):
     report = est.precompute(paths)  # no Dask client exists yet in this process: the plain engine
     wall = time.perf_counter() - t
     st = stage_seconds()
-    return {"name": "local engine (this process)", "wall": wall, "setup": info["seconds"], "runtime": info["runtime"],
-            "forwarded": report["forwarded"], **{k: st[k] for k in ("probe", "decode", "forward", "store")}}
+    return {
+        "name": "local engine (this process)",
+        "wall": wall,
+        "setup": info["seconds"],
+        "runtime": info["runtime"],
+        "forwarded": report["forwarded"],
+        **{k: st[k] for k in ("probe", "decode", "forward", "store")},
+    }
 
 
 def run_cluster(paths, args, root, n_workers):
@@ -150,10 +156,19 @@ def run_cluster(paths, args, root, n_workers):
         workers = client.run(stage_seconds)
         here = stage_seconds()
         total = {k: sum(w[k] for w in workers.values()) for k in ("probe", "decode", "forward", "store", "forwarded")}
-        return {"name": name, "wall": wall, "setup": setup, "runtime": next(iter(infos.values()))["runtime"],
-                "forwarded": total["forwarded"], "client_probe": here["probe"],
-                "probe": here["probe"] + total["probe"], "decode": total["decode"], "forward": total["forward"],
-                "store": total["store"], "tasks": report["tasks"]}
+        return {
+            "name": name,
+            "wall": wall,
+            "setup": setup,
+            "runtime": next(iter(infos.values()))["runtime"],
+            "forwarded": total["forwarded"],
+            "client_probe": here["probe"],
+            "probe": here["probe"] + total["probe"],
+            "decode": total["decode"],
+            "forward": total["forward"],
+            "store": total["store"],
+            "tasks": report["tasks"],
+        }
     finally:
         client.close()
         cluster.close()

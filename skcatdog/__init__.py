@@ -47,4 +47,3 @@ __all__ = [
     "register_backbone",
     "set_config",
 ]
-

@@ -231,8 +231,10 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
                 "they would each fill their own cache. Use a store every host reaches, an fsspec URL such as "
                 "'file:///shared/dir' (NFS) or 's3://bucket/prefix'"
             )
-    gpu_cluster = require_gpu if require_gpu is not None else any(
-        i["gpu"] or i["cuda_visible_devices"] not in (None, "") for i in infos.values()
+    gpu_cluster = (
+        require_gpu
+        if require_gpu is not None
+        else any(i["gpu"] or i["cuda_visible_devices"] not in (None, "") for i in infos.values())
     )
     if gpu_cluster:
         missing_gpu = [i for i in infos.values() if not i["gpu"]]

@@ -53,26 +53,26 @@ BACKBONE_CONSTRAINT = [str, list, tuple]
 VIEWS_CONSTRAINT = [StrOptions(set(VIEWS)), tuple, list]
 
 _ENGINE_DOCS = dict(
-    weights='''weights : "imagenet", path or None, default="imagenet"
+    weights="""weights : "imagenet", path or None, default="imagenet"
         ``"imagenet"`` loads ImageNet weights (offline for
         ``efficientnet_lite*``, downloaded by Keras for the
         ``keras.applications`` networks); a path loads that local file;
-        ``None`` builds deterministic random weights (for tests).''',
+        ``None`` builds deterministic random weights (for tests).""",
     batch_size="""batch_size : int, default=64
         Images per forward pass.""",
-    cache='''cache : "auto", str, path-like or None, default="auto"
+    cache="""cache : "auto", str, path-like or None, default="auto"
         Where embeddings are cached: a directory path, or an fsspec URL
         (``s3://``, ``gs://``, ``file://``) for a store shared by several
         machines. ``"auto"`` uses ``$SKCATDOG_CACHE_DIR``, else
         ``$XDG_CACHE_HOME/skcatdog``, else ``~/.cache/skcatdog``; ``None``
-        disables caching.''',
+        disables caching.""",
     n_jobs="""n_jobs : int or None, default=-1
         Threads that read and decode images while the network runs
         (joblib convention: -1 means one per core, None means 1 unless
         inside a ``joblib.parallel_config`` context; 0 is refused).""",
-    precision='''precision : {"auto", "float32", "mixed"}, default="auto"
+    precision="""precision : {"auto", "float32", "mixed"}, default="auto"
         ``"auto"`` runs in mixed float16 on a GPU and float32 elsewhere.
-        Outputs are float32 either way; each precision has its own cache rows.''',
+        Outputs are float32 either way; each precision has its own cache rows.""",
     verbose="""verbose : int, default=0
         ``0`` is silent; ``1`` shows a progress bar while computing.""",
 )

@@ -44,7 +44,6 @@ _POSITIVE = Interval(numbers.Integral, 1, None, closed="left")
     {"proba": ["array-like"], "strategy": [StrOptions(set(_SCORED))]},
     prefer_skip_nested_validation=True,
 )
-
 def uncertainty(proba, strategy="entropy"):
     """Score how uncertain each prediction is (higher is more uncertain).
 
@@ -457,14 +456,20 @@ def active_learning_loop(
         return clone(estimator).fit(_safe_indexing(X_pool, indices), labels)
 
     history = [
-        {"round": 0, "n_labelled": indices.size, "queried": indices.copy(), "labels": labels.copy(),
-         "scores": np.full(indices.size, np.nan)}
+        {
+            "round": 0,
+            "n_labelled": indices.size,
+            "queried": indices.copy(),
+            "labels": labels.copy(),
+            "scores": np.full(indices.size, np.nan),
+        }
     ]
     fitted = fit()
     from tqdm.auto import tqdm
 
-    with tqdm(total=n_rounds, desc=f"active learning ({strategy})", unit="round", disable=not verbose,
-              leave=False) as bar:
+    with tqdm(
+        total=n_rounds, desc=f"active learning ({strategy})", unit="round", disable=not verbose, leave=False
+    ) as bar:
         stop = callback is not None and bool(callback(history[-1], fitted))
         for r in range(1, n_rounds + 1):
             if stop or indices.size >= n_pool:
@@ -473,8 +478,9 @@ def active_learning_loop(
             answers = _ask(oracle, new)
             indices = np.concatenate([indices, new])
             labels = np.concatenate([labels, answers])
-            history.append({"round": r, "n_labelled": indices.size, "queried": new, "labels": answers,
-                            "scores": scores})
+            history.append(
+                {"round": r, "n_labelled": indices.size, "queried": new, "labels": answers, "scores": scores}
+            )
             fitted = fit()
             bar.update()
             stop = callback is not None and bool(callback(history[-1], fitted))

@@ -247,16 +247,16 @@ def _object_array(items):
 
 # The fetchers' shared parameters, documented once (imbalanced-learn's docstring substitution).
 _substitute_fetch_docs = Substitution(
-    data_home='''data_home : str or path-like, default=None
+    data_home="""data_home : str or path-like, default=None
         Where datasets are kept; by default ``$SKCATDOG_DATA`` or
-        ``~/skcatdog_data`` (see :func:`skcatdog._fetch.get_data_home`).''',
-    download_if_missing='''download_if_missing : bool, default=True
-        If False, raise :class:`OSError` instead of downloading.''',
-    return_X_y='''return_X_y : bool, default=False
+        ``~/skcatdog_data`` (see :func:`skcatdog._fetch.get_data_home`).""",
+    download_if_missing="""download_if_missing : bool, default=True
+        If False, raise :class:`OSError` instead of downloading.""",
+    return_X_y="""return_X_y : bool, default=False
         Return ``(items, labels)`` (items and label strings), ready for a
-        skcatdog pipeline.''',
-    n_jobs='''n_jobs : int, default=None
-        Threads for the one-off image check (default: a few per CPU).''',
+        skcatdog pipeline.""",
+    n_jobs="""n_jobs : int, default=None
+        Threads for the one-off image check (default: a few per CPU).""",
 )
 
 

@@ -306,8 +306,7 @@ def novelty_roc_auc_score(y_true, y_score, *, inlier_label=1, sample_weight=None
     if is_inlier.all() or not is_inlier.any():
         found = np.unique(y_true).tolist() if y_true.size else []
         raise ValueError(
-            f"novelty_roc_auc_score needs both inliers (label {inlier_label!r}) and other samples; "
-            f"y_true holds {found}"
+            f"novelty_roc_auc_score needs both inliers (label {inlier_label!r}) and other samples; y_true holds {found}"
         )
     return float(roc_auc_score(is_inlier, column_or_1d(y_score), sample_weight=sample_weight))
 

@@ -198,8 +198,14 @@ def test_loop_with_explicit_initial_indices_and_random_strategy_is_reproducible(
 
     def run(seed):
         return active_learning_loop(
-            LogisticRegression(), X, lambda i: y[i], initial=np.arange(10), n_rounds=3, batch_size=5,
-            strategy="random", random_state=seed,
+            LogisticRegression(),
+            X,
+            lambda i: y[i],
+            initial=np.arange(10),
+            n_rounds=3,
+            batch_size=5,
+            strategy="random",
+            random_state=seed,
         ).indices.tolist()
 
     assert run(0)[:10] == list(range(10))
@@ -212,8 +218,14 @@ def test_entropy_beats_random_on_an_easy_problem():
 
     def final_accuracy(strategy, seed):
         r = active_learning_loop(
-            LogisticRegression(), X_pool, lambda i: y_pool[i], initial=10, n_rounds=6, batch_size=5,
-            strategy=strategy, random_state=seed,
+            LogisticRegression(),
+            X_pool,
+            lambda i: y_pool[i],
+            initial=10,
+            n_rounds=6,
+            batch_size=5,
+            strategy=strategy,
+            random_state=seed,
         )
         return r.estimator.score(X_test, y_test)
 
@@ -259,11 +271,20 @@ def test_single_class_start_keeps_drawing_at_random_until_a_second_class_appears
 
 def test_loop_stops_when_the_pool_runs_out_or_the_callback_says_so():
     X, y = data(40)
-    result = active_learning_loop(LogisticRegression(), X, lambda i: y[i], initial=20, n_rounds=10, batch_size=8,
-                                  random_state=0)
+    result = active_learning_loop(
+        LogisticRegression(), X, lambda i: y[i], initial=20, n_rounds=10, batch_size=8, random_state=0
+    )
     assert [r["n_labelled"] for r in result.history] == [20, 28, 36, 40]
-    result = active_learning_loop(LogisticRegression(), X, lambda i: y[i], initial=20, n_rounds=10, batch_size=2,
-                                  random_state=0, callback=lambda record, est: record["n_labelled"] >= 24)
+    result = active_learning_loop(
+        LogisticRegression(),
+        X,
+        lambda i: y[i],
+        initial=20,
+        n_rounds=10,
+        batch_size=2,
+        random_state=0,
+        callback=lambda record, est: record["n_labelled"] >= 24,
+    )
     assert [r["n_labelled"] for r in result.history] == [20, 22, 24]
 
 
@@ -271,8 +292,15 @@ def test_loop_is_multiclass():
     X, y = data(300, n_classes=3)
     seen = []
     result = active_learning_loop(
-        LogisticRegression(), X, lambda i: y[i], initial=15, n_rounds=3, batch_size=10, strategy="margin",
-        random_state=0, callback=lambda record, est: seen.append(len(est.classes_)),
+        LogisticRegression(),
+        X,
+        lambda i: y[i],
+        initial=15,
+        n_rounds=3,
+        batch_size=10,
+        strategy="margin",
+        random_state=0,
+        callback=lambda record, est: seen.append(len(est.classes_)),
     )
     assert result.estimator.classes_.tolist() == [0, 1, 2]
     assert result.indices.size == 45 and seen[-1] == 3
@@ -281,8 +309,9 @@ def test_loop_is_multiclass():
 def test_loop_with_a_pipeline_and_verbose_progress(capsys):
     X, y = data()
     model = make_pipeline(StandardScaler(), LogisticRegression())
-    result = active_learning_loop(model, X, lambda i: y[i], initial=10, n_rounds=2, batch_size=5, random_state=0,
-                                  verbose=1)
+    result = active_learning_loop(
+        model, X, lambda i: y[i], initial=10, n_rounds=2, batch_size=5, random_state=0, verbose=1
+    )
     assert result.indices.size == 20 and not hasattr(model, "classes_")  # the input is cloned, never fitted
     assert "active learning" in capsys.readouterr().err
     active_learning_loop(model, X, lambda i: y[i], initial=10, n_rounds=2, batch_size=5, random_state=0)
@@ -293,8 +322,9 @@ def test_loop_with_a_pipeline_and_verbose_progress(capsys):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_runs_in_the_loop(strategy):
     X, y = data()
-    result = active_learning_loop(LogisticRegression(), X, lambda i: y[i], initial=10, n_rounds=2, batch_size=4,
-                                  strategy=strategy, random_state=0)
+    result = active_learning_loop(
+        LogisticRegression(), X, lambda i: y[i], initial=10, n_rounds=2, batch_size=4, strategy=strategy, random_state=0
+    )
     assert result.indices.size == 18
 
 
@@ -347,7 +377,13 @@ def test_pipeline_on_image_paths_rescores_the_pool_from_the_cache(image_files, f
     model = make_pipeline(embed, LogisticRegression())
     forwarded = []
     result = active_learning_loop(
-        model, paths, lambda i: labels[i], initial=[0, 1, 2, 3], n_rounds=3, batch_size=2, random_state=0,
+        model,
+        paths,
+        lambda i: labels[i],
+        initial=[0, 1, 2, 3],
+        n_rounds=3,
+        batch_size=2,
+        random_state=0,
         callback=lambda record, est: forwarded.append(forward_count()),
     )
     # The initial fit embeds 4 photos; the first query scores the other 8, which caches the whole pool.

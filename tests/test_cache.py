@@ -186,7 +186,7 @@ def test_get_many_by_file_joins_the_memo_and_the_rows(tmp_path):
     assert got[1][1] is None  # no row under this prefix
     assert got[2][1] is None  # a row of another width
     assert got[3][1] is None
-    (digest, row), = store.get_many_by_file(["stat/b"], "q/", 10_000)
+    ((digest, row),) = store.get_many_by_file(["stat/b"], "q/", 10_000)
     assert digest == "db"
     np.testing.assert_array_equal(row, wide)
 
@@ -362,8 +362,9 @@ def test_the_mean_of_the_views_is_stored_once_per_photo(image_files, isolated_ca
         monkeypatch.setattr(
             store,
             name,
-            lambda keys, *args, _name=name, _original=original: queries.append((_name, len(keys), args[-1]))
-            or _original(keys, *args),
+            lambda keys, *args, _name=name, _original=original: (
+                queries.append((_name, len(keys), args[-1])) or _original(keys, *args)
+            ),
         )
     fresh_memory()
     np.testing.assert_array_equal(_tiny(isolated_cache).transform(paths), mean)

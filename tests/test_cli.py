@@ -112,11 +112,39 @@ def test_top_level_help_reads_like_a_man_page(capsys):
 @pytest.mark.parametrize(
     "command, expected",
     [
-        ("train", ["DATA", "--backbone", "--cv", "--C", "--out", "--views", "--clip", "--drop-outliers", "--cache",
-                   "--batch-size", "--quiet", "0.06127", "0.04156"]),
+        (
+            "train",
+            [
+                "DATA",
+                "--backbone",
+                "--cv",
+                "--C",
+                "--out",
+                "--views",
+                "--clip",
+                "--drop-outliers",
+                "--cache",
+                "--batch-size",
+                "--quiet",
+                "0.06127",
+                "0.04156",
+            ],
+        ),
         ("predict", ["MODEL", "IMAGES", "--out", "submission.csv", "id,label", "P(dog)", "--cache"]),
-        ("outliers", ["DIR", "--top-k", "--backbone", "--vote", "--move-to", "--report", "skcatdog-moved.csv",
-                      "skcatdog restore DEST", "deleted"]),
+        (
+            "outliers",
+            [
+                "DIR",
+                "--top-k",
+                "--backbone",
+                "--vote",
+                "--move-to",
+                "--report",
+                "skcatdog-moved.csv",
+                "skcatdog restore DEST",
+                "deleted",
+            ],
+        ),
         ("restore", ["DEST", "--move-to"]),
     ],
 )
@@ -469,8 +497,19 @@ def test_train_with_too_few_photos_to_tune_C(tmp_path, capsys, shared_cache):
     for label in ("cat", "dog"):
         (tmp_path / "few" / label).mkdir(parents=True)
         shutil.copy(TRAIN / label / f"{label}.0.jpg", tmp_path / "few" / label)
-    status, _ = run("train", tmp_path / "few", "--backbone", "efficientnet_lite0", "--cv", "0", "--cache", shared_cache,
-                    "--out", tmp_path / "m.joblib", "-q")
+    status, _ = run(
+        "train",
+        tmp_path / "few",
+        "--backbone",
+        "efficientnet_lite0",
+        "--cv",
+        "0",
+        "--cache",
+        shared_cache,
+        "--out",
+        tmp_path / "m.joblib",
+        "-q",
+    )
     assert status == 2
     assert "too few photos" in error_line(capsys, "train")
     assert not (tmp_path / "m.joblib").exists()

@@ -23,7 +23,7 @@ def test_probabilities_stay_inside_eps_and_sum_to_one():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
     # Rows the inner model was unsure of are left alone.
-    unsure = (inner.predict_proba(X).min(axis=1) > 0.01)
+    unsure = inner.predict_proba(X).min(axis=1) > 0.01
     np.testing.assert_allclose(proba[unsure], inner.predict_proba(X)[unsure])
 
 

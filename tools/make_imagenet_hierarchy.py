@@ -72,8 +72,7 @@ def dumps(hierarchy):
 
     def block(mapping):
         rows = [
-            f"{json.dumps(k)}:{json.dumps(v, ensure_ascii=False, separators=(',', ':'))}"
-            for k, v in mapping.items()
+            f"{json.dumps(k)}:{json.dumps(v, ensure_ascii=False, separators=(',', ':'))}" for k, v in mapping.items()
         ]
         return "{\n" + ",\n".join(rows) + "\n}"
 

