@@ -409,25 +409,23 @@ class _Call:
                 sts = [stat(p) for p in paths]
             except OSError:
                 sts = None
-            if sts is not None:
+            # Every file is checked, memoised or not: a size cap lowered since a file was
+            # read must refuse it in this process as in a new one.
+            if sts is not None and all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
                 mkeys = [  # _cache.memo_key, inlined
                     (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
                     for p, st in zip(paths, sts, strict=True)
                 ]
                 found = [memo_get(k) for k in mkeys]
-                # The repeated warm call: this process knows every digest. A memoised key is
-                # that of a regular file read before (same inode, size and times), so only
-                # files to read now need the checks below.
-                if None not in found:
+                if None not in found:  # the repeated warm call: this process knows every digest
                     return dict(zip(chunk, found, strict=True)), sources, reasons
-                if all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
-                    for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
-                        if digest is None:
-                            unknown.setdefault(mkey, []).append(i)
-                            stats_of[mkey] = st
-                        else:
-                            digests[i] = digest
-                    chunk = ()  # identified
+                for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
+                    if digest is None:
+                        unknown.setdefault(mkey, []).append(i)
+                        stats_of[mkey] = st
+                    else:
+                        digests[i] = digest
+                chunk = ()  # identified
         for i in chunk:
             item = items[i]
             if isinstance(item, str):

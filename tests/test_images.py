@@ -362,6 +362,21 @@ def test_files_over_the_size_cap_are_refused_before_reading(image_files, monkeyp
     assert opened == []
 
 
+def test_a_lowered_size_cap_refuses_files_this_process_has_memoised(image_files, isolated_cache, monkeypatch):
+    import os
+
+    from skcatdog import _cache, config_context
+
+    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
+    paths = image_files(3)
+    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=isolated_cache)
+    est.transform(paths)
+    assert len(_cache.memory_digests) >= 3  # a repeated call would not read the files again
+    with config_context(max_file_bytes=min(os.path.getsize(p) for p in paths) - 1):
+        with pytest.raises(ImageLoadError, match="max_file_bytes"):
+            est.transform(paths)  # as a new process would refuse them
+
+
 def _jpeg(tmp_path, size, name="photo.jpg"):
     from PIL import Image
 
