@@ -357,7 +357,7 @@ class _Call:
         self.cols = (0, 1) if keep is None else (keep.start, keep.stop or self.width)
         n_kept = 0 if keep is None else len(range(self.width)[keep])
         # With mean_views, one output holds the mean; rows of items still missing
-        # a view wait in ``parts`` (item -> row per view) until the end.
+        # a view wait in ``parts`` (item -> (digest, row per view)) until the end.
         self.mean = mean_views and len(views) > 1
         self.out_views = 1 if mean_views else len(views)
         self.out = np.empty((self.out_views, len(items), n_kept), dtype=np.float32) if keep is not None else None
@@ -368,19 +368,17 @@ class _Call:
             None if self.store is None else (getattr(self.store, "url", None) or str(self.store.directory))
         )
         self.fingerprint = fingerprint(backbone, weights, precision)
+        mean_name = f"mean({'+'.join(views)})[{self.cols[0]}:{self.cols[1]}]"  # of the kept columns
         # Memory key of a mean row, with the digest: everything else that decides it,
         # as one string (its hash is computed once; a nested tuple's is not).
-        self.mean_tag = f"mean/{self.memory_prefix}/{self.fingerprint}/{'+'.join(views)}/{self.cols[0]}:{self.cols[1]}"
-        # A local store keeps each photo's mean of the views too (the kept columns), so that
+        self.mean_tag = f"{self.memory_prefix}/{self.fingerprint}/{mean_name}"
+        # A local store keeps each photo's mean of the views too, under that name, so that
         # a warm call in a new process reads one row per photo instead of one per view.
         self.mean_view = (
-            f"mean({'+'.join(views)})[{self.cols[0]}:{self.cols[1]}]"
-            if self.mean and keep is not None and isinstance(self.store, EmbeddingStore)
-            else None
+            mean_name if self.mean and keep is not None and isinstance(self.store, EmbeddingStore) else None
         )
         self.means_stored = set()  # digests whose mean row the store has
         self.prefetched = {}  # digest -> stored mean, read with the digest memo
-        self.part_digests = {}  # item -> digest, for the items in ``parts``
         self.problems = []  # (item name, reason, row index)
         self.pending = {}  # digest -> rows waiting for it, first-seen order
         self.sources = {}  # digest -> source to decode
@@ -631,8 +629,7 @@ class _Call:
         for i, d in digests.items():
             k = position[d]
             if out is not None and self.mean:
-                self.parts[i] = rows[k : k + n_views]
-                self.part_digests[i] = d
+                self.parts[i] = (d, rows[k : k + n_views])
             elif out is not None:
                 for v in range(n_views):
                     row = rows[k + v]
@@ -649,13 +646,13 @@ class _Call:
         """Write the mean of the views for items whose rows were not all found at once."""
         scale = np.float32(len(self.views))
         means = []
-        for i, got in self.parts.items():
+        for i, (digest, got) in self.parts.items():
             total = got[0].copy()
             for row in got[1:]:
                 total += row
             total /= scale
             self.out[0, i] = total
-            means.append((self.part_digests[i], total))
+            means.append((digest, total))
         self.parts.clear()
         if self.store is not None:
             _cache.memory.put_many(((self.mean_tag, d), total) for d, total in means)
@@ -749,7 +746,7 @@ class _Call:
                         for (digest, v), row in zip(batch_keys, rows, strict=True):
                             if self.mean:
                                 for i in self.pending[digest]:
-                                    self.parts[i][v] = row[self.keep]
+                                    self.parts[i][1][v] = row[self.keep]
                             else:
                                 self.out[v, self.pending[digest]] = row[self.keep]
                     if self.store is not None:
