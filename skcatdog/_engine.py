@@ -160,7 +160,7 @@ class _Runner:
         t = time.perf_counter()
         with self.lock:
             if self.lite is not None:
-                embedding, logits = self.lite(batch)
+                embedding, logits = self.lite(batch, n_real)
             else:
                 embedding, logits = self.model.predict_on_batch(batch)
         stats.add(images_forwarded=n_real, seconds_forward=time.perf_counter() - t)

@@ -138,13 +138,19 @@ class LiteForward:
         _save(path, self.flat)
 
     def _start(self, backbone):
-        self.interpreter = _interpreter_class()(model_content=self.flat, num_threads=_threads())
+        threads = _threads()
+        self.interpreter = _interpreter_class()(model_content=self.flat, num_threads=threads)
+        # Images per invoke: one per thread. Each layer's activations then stay in the
+        # caches, and a batch's padding past its real images is never computed. Rows are
+        # the same whatever the count (checked bit for bit; see benchmarks/bench_embed.py).
+        self.step = threads
+        self.size = backbone.input_size
         self.input = self.interpreter.get_input_details()[0]["index"]
         outputs = self.interpreter.get_output_details()
         # Outputs are told apart by width; equal widths keep the converter's order (embedding first).
         outputs = sorted(outputs, key=lambda d: (int(d["shape"][-1]) != backbone.embedding_dim, d["name"]))
         self.outputs = [d["index"] for d in outputs]
-        self.shape = None
+        self.allocated = False
         self.lock = threading.Lock()
 
     def _check(self, model, backbone):
@@ -160,12 +166,23 @@ class LiteForward:
                     f"(max difference {np.abs(want - have).max() if want.shape == have.shape else 'shape'})"
                 )
 
-    def __call__(self, batch):
+    def __call__(self, batch, n_real=None):
+        """``[embedding, logits]`` of the first ``n_real`` images of ``batch`` (all by default)."""
+        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        n_real = len(batch) if n_real is None else n_real
+        step, interpreter = self.step, self.interpreter
+        parts = []
         with self.lock:
-            if self.shape != batch.shape:
-                self.interpreter.resize_tensor_input(self.input, list(batch.shape))
-                self.interpreter.allocate_tensors()
-                self.shape = batch.shape
-            self.interpreter.set_tensor(self.input, np.ascontiguousarray(batch, dtype=np.uint8))
-            self.interpreter.invoke()
-            return [self.interpreter.get_tensor(i).copy() for i in self.outputs]
+            if not self.allocated:
+                interpreter.resize_tensor_input(self.input, [step, self.size, self.size, 3])
+                interpreter.allocate_tensors()
+                self.allocated = True
+            for start in range(0, n_real, step):
+                chunk = batch[start : min(start + step, n_real)]
+                n = len(chunk)
+                if n < step:  # the interpreter's shape is fixed: resizing costs more than padding
+                    chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), np.uint8)])
+                interpreter.set_tensor(self.input, chunk)
+                interpreter.invoke()
+                parts.append([interpreter.get_tensor(i)[:n].copy() for i in self.outputs])
+        return [np.concatenate(column) for column in zip(*parts, strict=True)]

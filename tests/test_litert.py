@@ -50,7 +50,7 @@ def test_a_conversion_that_disagrees_with_keras_is_refused(isolated_cache, monke
     from skcatdog import _litert
 
     real = _litert.LiteForward.__call__
-    monkeypatch.setattr(_litert.LiteForward, "__call__", lambda self, batch: [x + 1 for x in real(self, batch)])
+    monkeypatch.setattr(_litert.LiteForward, "__call__", lambda self, *a: [x + 1 for x in real(self, *a)])
     monkeypatch.setattr(_engine, "_RUNNERS", {})
     with config_context(cpu_runtime="litert"), pytest.raises(_litert.ConversionMismatch, match="does not match"):
         _engine.get_runner("tiny_test", None, "float32")
@@ -69,3 +69,28 @@ def test_real_network_rows_agree_to_the_batchnorm_folding_tolerance():
     keras_rows = _rows("keras", "efficientnet_lite0", "imagenet", items)
     np.testing.assert_allclose(lite.embeddings, keras_rows.embeddings, atol=1e-4, rtol=0)
     np.testing.assert_allclose(lite.logits, keras_rows.logits, atol=1e-4 * np.abs(keras_rows.logits).max(), rtol=0)
+
+
+def test_rows_do_not_depend_on_how_many_images_each_invoke_takes():
+    runner = _engine.get_runner("tiny_test", None, "float32")
+    if runner.lite is None:
+        pytest.skip("the forward pass runs on Keras here")
+    lite, size = runner.lite, runner.model.input_shape[1]
+    batch = np.stack(random_images(7, seed=5, size=(size, size)))
+    step, invokes = lite.step, []
+    real_invoke = lite.interpreter.invoke
+    try:
+        lite.interpreter.invoke = lambda: invokes.append(1) or real_invoke()
+        rows = {}
+        for lite.step in (1, 3, 7):
+            lite.allocated = False
+            invokes.clear()
+            rows[lite.step] = lite(batch, 5)  # the last 2 are padding
+            assert len(invokes) == -(-5 // lite.step), "padding past n_real was computed"
+    finally:
+        lite.step, lite.allocated = step, False
+        lite.interpreter.invoke = real_invoke
+    for got in rows.values():
+        for have, want in zip(got, rows[7], strict=True):
+            assert have.shape[0] == 5
+            np.testing.assert_allclose(have, want, rtol=1e-6, atol=1e-6)
