@@ -304,9 +304,10 @@ def embed_many(
         keep = slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim)
     call = _Call(list(items), backbone, weights, resolve_precision(precision), views, cache, keep, mean_views)
     threads = max(1, effective_n_jobs(n_jobs))
+    recalled = call.recall()
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            chunks = _chunks(len(call.items), _PROBE_CHUNK)
+            chunks = [] if recalled else _chunks(len(call.items), _PROBE_CHUNK)
             # Chunks answered from process memory or the local SQLite store hold the GIL
             # (SQLite hands it back per row): threads would only contend for it, and each
             # would open its own connection. Probe here until a chunk reads files or the
@@ -329,7 +330,9 @@ def embed_many(
         raise ImageLoadError([(name, reason) for name, reason, _ in call.problems])
     if keep is None:
         return [None] * call.out_views
-    call.finish()
+    if not recalled:
+        call.finish()
+        call.remember()
     # call.out holds only the kept columns: embeddings first (if kept), then logits.
     return [
         Rows(
@@ -377,12 +380,49 @@ class _Call:
         self.mean_view = (
             mean_name if self.mean and keep is not None and isinstance(self.store, EmbeddingStore) else None
         )
+        # Memory key of this call's whole output, with the memo keys of its files (see recall).
+        self.call_tag = (
+            f"{self.memory_prefix}/{self.fingerprint}/call({'+'.join(views)}, mean={self.mean})"
+            f"[{self.cols[0]}:{self.cols[1]}]"
+        )
+        self.call_key = None
+        self.stats, self.stats_started = None, None  # every file's stat, made by recall
         self.means_stored = set()  # digests whose mean row the store has
         self.prefetched = {}  # digest -> stored mean, read with the digest memo
         self.problems = []  # (item name, reason, row index)
         self.pending = {}  # digest -> rows waiting for it, first-seen order
         self.sources = {}  # digest -> source to decode
         self.missing = {}  # digest -> views it still needs
+
+    def recall(self):
+        """Fill the output from an earlier call's if it asked for the same rows of the same
+        files, none changed since (each file's memo key equal); returns whether it did.
+
+        GridSearchCV transforms each fold once per candidate: those calls cost a stat per
+        file and one copy. Either way every file is stat-ed here, once for the call.
+        """
+        if self.out is None or self.store is None or not all(p.__class__ is str for p in self.items):
+            return False
+        started = time.time()  # before any stat: see DigestMemo.trusted
+        sts = _stat_files(self.items, setting("max_file_bytes"))
+        if sts is None:
+            return False  # _identify names the bad files
+        self.stats, self.stats_started = sts, started
+        self.call_key = (self.call_tag, tuple(_memo_keys(self.items, sts)))
+        (kept,) = _cache.memory.get_many([self.call_key])
+        if kept is None:
+            return False
+        np.copyto(self.out, kept)
+        return True
+
+    def remember(self):
+        """Keep the output for :meth:`recall`, if every file's digest came from the memo
+        (whose entries are files stat-ed when their content was no longer changing)."""
+        if self.call_key is None or self.problems:
+            return
+        memo = _cache.memory_digests
+        if all(k in memo for k in self.call_key[1]):
+            _cache.memory.put_many([(self.call_key, self.out.copy())])
 
     def _bad(self, rows, reason):
         self.problems.extend((describe(self.items[i], i), reason, i) for i in rows)
@@ -400,30 +440,27 @@ class _Call:
         unknown = {}  # memo key -> rows
         stats_of = {}
         paths = items[chunk.start : chunk.stop]
-        if all(isinstance(p, str) for p in paths):
+        mkeys = None
+        if self.stats is not None:  # recall stat-ed every file (all regular, under the cap)
+            started, sts = self.stats_started, self.stats[chunk.start : chunk.stop]
+            mkeys = self.call_key[1][chunk.start : chunk.stop]
+        elif all(isinstance(p, str) for p in paths):
             # Paths of regular files (the usual case) in comprehensions; the general loop
             # below handles everything else.
-            try:
-                sts = [stat(p) for p in paths]
-            except OSError:
-                sts = None
-            # Every file is checked, memoised or not: a size cap lowered since a file was
-            # read must refuse it in this process as in a new one.
-            if sts is not None and all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts):
-                mkeys = [  # _cache.memo_key, inlined
-                    (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                    for p, st in zip(paths, sts, strict=True)
-                ]
-                found = [memo_get(k) for k in mkeys]
-                if None not in found:  # the repeated warm call: this process knows every digest
-                    return dict(zip(chunk, found, strict=True)), sources, reasons
-                for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
-                    if digest is None:
-                        unknown.setdefault(mkey, []).append(i)
-                        stats_of[mkey] = st
-                    else:
-                        digests[i] = digest
-                chunk = ()  # identified
+            sts = _stat_files(paths, cap)
+            if sts is not None:
+                mkeys = _memo_keys(paths, sts)
+        if mkeys is not None:
+            found = [memo_get(k) for k in mkeys]
+            if None not in found:  # the repeated warm call: this process knows every digest
+                return dict(zip(chunk, found, strict=True)), sources, reasons
+            for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
+                if digest is None:
+                    unknown.setdefault(mkey, []).append(i)
+                    stats_of[mkey] = st
+                else:
+                    digests[i] = digest
+            chunk = ()  # identified
         for i in chunk:
             item = items[i]
             if isinstance(item, str):
@@ -762,6 +799,25 @@ class _Call:
             for _, future in futures:
                 future.cancel()
             bar.close()
+
+
+def _stat_files(paths, cap):
+    """Each path's ``os.stat``, or ``None`` unless all are regular files under ``cap``
+    bytes and not empty (checked memoised or not: a cap lowered since a file was read
+    refuses it in this process as in a new one)."""
+    stat = os.stat
+    try:
+        sts = [stat(p) for p in paths]
+    except OSError:
+        return None
+    return sts if all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts) else None
+
+
+def _memo_keys(paths, sts):
+    """:func:`_cache.memo_key` of each path, inlined (the hot path)."""
+    return [
+        (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for p, st in zip(paths, sts, strict=True)
+    ]
 
 
 def _remember(pairs):

@@ -301,6 +301,57 @@ def test_repeated_transform_is_served_from_memory(image_files, isolated_cache, m
         set_config(memory_cache_bytes=512 * 2**20)
 
 
+def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cache, monkeypatch, fresh_memory):
+    from skcatdog import _cache, _engine
+
+    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
+    paths = image_files(5)
+    est = _tiny("auto")
+    first = est.transform(paths)
+    expected = first.copy()
+    first[:] = 0  # the caller owns what it was given
+
+    def no_lookup(self, chunk):
+        raise AssertionError("a repeated call looked its files up one by one")
+
+    with monkeypatch.context() as m:
+        m.setattr(_engine._Call, "_identify", no_lookup)
+        again = est.transform(paths)
+        np.testing.assert_array_equal(again, expected)
+        again[:] = 0
+        np.testing.assert_array_equal(est.transform(paths), expected)
+        with pytest.raises(AssertionError, match="one by one"):
+            est.transform(paths[::-1])  # other items: looked up, not recalled
+    np.testing.assert_array_equal(est.transform(paths[::-1]), expected[::-1])
+
+
+def test_a_whole_call_is_remembered_only_when_every_file_is_memoised(image_files, isolated_cache, monkeypatch):
+    from skcatdog import _engine
+
+    paths = image_files(3)  # written just now: inside the racy window, so never memoised
+    est = _tiny("auto")
+    first = est.transform(paths)
+    identified = []
+    original = _engine._Call._identify
+    monkeypatch.setattr(
+        _engine._Call, "_identify", lambda self, chunk: identified.append(chunk) or original(self, chunk)
+    )
+    np.testing.assert_array_equal(est.transform(paths), first)
+    assert identified, "a call on files that may still be changing was answered whole"
+
+
+def test_a_remembered_call_answers_only_the_same_columns(image_files, isolated_cache, monkeypatch, fresh_memory):
+    from skcatdog import _cache, _engine
+
+    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
+    paths = image_files(3)
+    both = _engine.embed(paths, "tiny_test", None, outputs=("embeddings", "logits"))
+    for outputs in [("embeddings", "logits"), ("embeddings",), ("logits",)]:
+        rows = _engine.embed(paths, "tiny_test", None, outputs=outputs)
+        for part in outputs:
+            np.testing.assert_array_equal(getattr(rows, part), getattr(both, part))
+
+
 def test_memory_rows_are_bounded(fresh_memory):
     from skcatdog import _cache, config_context
 
