@@ -401,7 +401,7 @@ class _Call:
         GridSearchCV transforms each fold once per candidate: those calls cost a stat per
         file and one copy. Either way every file is stat-ed here, once for the call.
         """
-        if self.out is None or self.store is None or not all(p.__class__ is str for p in self.items):
+        if self.out is None or self.store is None or not all(isinstance(p, str) for p in self.items):
             return False
         started = time.time()  # before any stat: see DigestMemo.trusted
         sts = _stat_files(self.items, setting("max_file_bytes"))

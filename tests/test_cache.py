@@ -320,6 +320,7 @@ def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cac
         np.testing.assert_array_equal(again, expected)
         again[:] = 0
         np.testing.assert_array_equal(est.transform(paths), expected)
+        np.testing.assert_array_equal(est.transform(list(np.asarray(paths))), expected)  # numpy strings
         with pytest.raises(AssertionError, match="one by one"):
             est.transform(paths[::-1])  # other items: looked up, not recalled
     np.testing.assert_array_equal(est.transform(paths[::-1]), expected[::-1])
