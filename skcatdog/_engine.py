@@ -417,8 +417,12 @@ class _Call:
 
     def remember(self):
         """Keep the output for :meth:`recall`, if every file's digest came from the memo
-        (whose entries are files stat-ed when their content was no longer changing)."""
-        if self.call_key is None or self.problems:
+        (whose entries are files stat-ed when their content was no longer changing).
+
+        Outputs share the memory budget with rows; one over an eighth of it is not kept,
+        so that a few large calls do not push out the rows every other call reads.
+        """
+        if self.call_key is None or self.problems or self.out.nbytes > setting("memory_cache_bytes") // 8:
             return
         memo = _cache.memory_digests
         if all(k in memo for k in self.call_key[1]):

@@ -302,7 +302,7 @@ def test_repeated_transform_is_served_from_memory(image_files, isolated_cache, m
 
 
 def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cache, monkeypatch, fresh_memory):
-    from skcatdog import _cache, _engine
+    from skcatdog import _cache, _engine, config_context
 
     monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
     paths = image_files(5)
@@ -323,6 +323,13 @@ def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cac
         np.testing.assert_array_equal(est.transform(list(np.asarray(paths))), expected)  # numpy strings
         with pytest.raises(AssertionError, match="one by one"):
             est.transform(paths[::-1])  # other items: looked up, not recalled
+    with config_context(memory_cache_bytes=8 * first.nbytes - 1):  # an output over an eighth: not kept
+        fresh_memory()
+        est.transform(paths)
+        with monkeypatch.context() as m:
+            m.setattr(_engine._Call, "_identify", no_lookup)
+            with pytest.raises(AssertionError, match="one by one"):
+                est.transform(paths)
     np.testing.assert_array_equal(est.transform(paths[::-1]), expected[::-1])
 
 
