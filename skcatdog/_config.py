@@ -60,8 +60,9 @@ def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None
     Parameters
     ----------
     memory_cache_bytes : int, optional
-        Bound on the embedding rows kept in process memory (least recently
-        used go first); ``0`` disables it. Default 512 MiB, or
+        Bound on the embedding rows, and the outputs of calls that may be
+        asked for again, kept in process memory (least recently used go
+        first); ``0`` disables it. Default 512 MiB, or
         ``$SKCATDOG_MEMORY_CACHE_BYTES``.
     max_file_bytes : int, optional
         Image files larger than this are bad items, refused before they are
