@@ -140,9 +140,10 @@ class LiteForward:
     def _start(self, backbone):
         threads = _threads()
         self.interpreter = _interpreter_class()(model_content=self.flat, num_threads=threads)
-        # Images per invoke: one per thread. Each layer's activations then stay in the
-        # caches, and a batch's padding past its real images is never computed. Rows are
-        # the same whatever the count (checked bit for bit; see benchmarks/bench_embed.py).
+        # Images per invoke: one per thread, which ran faster than whole batches (README,
+        # "Embedding speed"; presumably each layer's activations then fit in the caches),
+        # and a batch's padding past its real images is never computed. Rows do not
+        # depend on the count (bit for bit here, from 1 to 64; tests/test_litert.py).
         self.step = threads
         self.size = backbone.input_size
         self.input = self.interpreter.get_input_details()[0]["index"]
