@@ -107,6 +107,13 @@ def memo_key(path, st):
     return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def memo_keys(paths, sts):
+    """:func:`memo_key` of each path and its stat, inlined (a warm call builds thousands)."""
+    return [
+        (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for p, st in zip(paths, sts, strict=True)
+    ]
+
+
 def _batched(sql, query, keys, params=()):
     """The rows of ``query`` run once per batch of ``keys``: its ``{keys}`` becomes one
     placeholder per key, bound after ``params``."""

@@ -29,7 +29,7 @@ from stat import S_ISREG
 import numpy as np
 
 from . import _cache, _images
-from ._cache import EmbeddingStore, memo_key, model_fingerprint, stat_key, store_for
+from ._cache import EmbeddingStore, memo_key, memo_keys, model_fingerprint, stat_key, store_for
 from ._config import setting
 from ._images import ImageCrop, ImageLoadError, _Bad, describe
 from .backbones import PREPROCESSING, get_backbone
@@ -408,7 +408,7 @@ class _Call:
         if sts is None:
             return False  # _identify names the bad files
         self.stats, self.stats_started = sts, started
-        self.call_key = (self.call_tag, tuple(_memo_keys(self.items, sts)))
+        self.call_key = (self.call_tag, tuple(memo_keys(self.items, sts)))
         (kept,) = _cache.memory.get_many([self.call_key])
         if kept is None:
             return False
@@ -438,7 +438,7 @@ class _Call:
         memo = _cache.memory_digests
         items = self.items
         cap = setting("max_file_bytes")
-        stat, memo_get, crop_digest = os.stat, memo.get, _images.crop_digest
+        memo_get, crop_digest = memo.get, _images.crop_digest
         started = time.time()  # before any stat: see DigestMemo.trusted
         digests, sources, reasons = {}, {}, {}
         unknown = {}  # memo key -> rows
@@ -453,7 +453,7 @@ class _Call:
             # below handles everything else.
             sts = _stat_files(paths, cap)
             if sts is not None:
-                mkeys = _memo_keys(paths, sts)
+                mkeys = memo_keys(paths, sts)
         if mkeys is not None:
             found = [memo_get(k) for k in mkeys]
             if None not in found:  # the repeated warm call: this process knows every digest
@@ -480,16 +480,12 @@ class _Call:
                 except _Bad as exc:
                     reasons[i] = str(exc)
                 continue
+            checked = _stat_files((path,), cap)
             try:
-                st = stat(path)
-            except OSError:
-                st = None
-            if st is None or not S_ISREG(st.st_mode) or not 0 < st.st_size <= cap:
-                try:
-                    _images.file_stat(path)  # raises with the reason
-                except _Bad as exc:
-                    reasons[i] = str(exc)
-                    continue
+                st = checked[0] if checked is not None else _images.file_stat(path)  # raises with the reason
+            except _Bad as exc:
+                reasons[i] = str(exc)
+                continue
             mkey = memo_key(path, st)
             digest = memo_get(mkey)
             if digest is None:
@@ -815,13 +811,6 @@ def _stat_files(paths, cap):
     except OSError:
         return None
     return sts if all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts) else None
-
-
-def _memo_keys(paths, sts):
-    """:func:`_cache.memo_key` of each path, inlined (the hot path)."""
-    return [
-        (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for p, st in zip(paths, sts, strict=True)
-    ]
 
 
 def _remember(pairs):
