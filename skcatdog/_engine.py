@@ -381,9 +381,11 @@ class _Call:
             mean_name if self.mean and keep is not None and isinstance(self.store, EmbeddingStore) else None
         )
         # Memory key of this call's whole output, with the memo keys of its files (see recall).
+        # It holds the size cap: a remembered call is answered without checking its files
+        # against the cap again.
         self.call_tag = (
             f"{self.memory_prefix}/{self.fingerprint}/call({'+'.join(views)}, mean={self.mean})"
-            f"[{self.cols[0]}:{self.cols[1]}]"
+            f"[{self.cols[0]}:{self.cols[1]}] max_file_bytes={setting('max_file_bytes')}"
         )
         self.call_key = None
         self.stats, self.stats_started = None, None  # every file's stat, made by recall
@@ -401,19 +403,22 @@ class _Call:
         GridSearchCV transforms each fold once per candidate: those calls cost a stat per
         file and one copy. Either way every file is stat-ed here, once for the call.
         """
-        if self.out is None or self.store is None or not all(isinstance(p, str) for p in self.items):
+        if self.out is None or self.store is None or not _all_str(self.items):
             return False
         started = time.time()  # before any stat: see DigestMemo.trusted
-        sts = _stat_files(self.items, setting("max_file_bytes"))
+        sts = _stat_all(self.items)
         if sts is None:
-            return False  # _identify names the bad files
-        self.stats, self.stats_started = sts, started
-        self.call_key = (self.call_tag, tuple(memo_keys(self.items, sts)))
-        (kept,) = _cache.memory.get_many([self.call_key])
-        if kept is None:
-            return False
-        np.copyto(self.out, kept)
-        return True
+            return False  # _identify names the missing files
+        key = _CallKey(self.call_tag, tuple(memo_keys(self.items, sts)))
+        (kept,) = _cache.memory.get_many([key])
+        if kept is not None:
+            # Every file has the stat it had in the remembered call, whose files were all
+            # regular, non-empty and under the cap (in call_tag) when it was computed.
+            np.copyto(self.out, kept)
+            return True
+        if _all_usable(sts, setting("max_file_bytes")):
+            self.stats, self.stats_started, self.call_key = sts, started, key
+        return False  # else _identify names the bad files
 
     def remember(self):
         """Keep the output for :meth:`recall`, if every file's digest came from the memo
@@ -425,7 +430,7 @@ class _Call:
         if self.call_key is None or self.problems or self.out.nbytes > setting("memory_cache_bytes") // 8:
             return
         memo = _cache.memory_digests
-        if all(k in memo for k in self.call_key[1]):
+        if all(k in memo for k in self.call_key.files):
             _cache.memory.put_many([(self.call_key, self.out.copy())])
 
     def _bad(self, rows, reason):
@@ -447,8 +452,8 @@ class _Call:
         mkeys = None
         if self.stats is not None:  # recall stat-ed every file (all regular, under the cap)
             started, sts = self.stats_started, self.stats[chunk.start : chunk.stop]
-            mkeys = self.call_key[1][chunk.start : chunk.stop]
-        elif all(isinstance(p, str) for p in paths):
+            mkeys = self.call_key.files[chunk.start : chunk.stop]
+        elif _all_str(paths):
             # Paths of regular files (the usual case) in comprehensions; the general loop
             # below handles everything else.
             sts = _stat_files(paths, cap)
@@ -801,16 +806,48 @@ class _Call:
             bar.close()
 
 
-def _stat_files(paths, cap):
-    """Each path's ``os.stat``, or ``None`` unless all are regular files under ``cap``
-    bytes and not empty (checked memoised or not: a cap lowered since a file was read
-    refuses it in this process as in a new one)."""
+class _CallKey:
+    """The memory key of a call's output: its ``tag`` and every file's memo key, with
+    the hash computed once (a tuple of thousands of tuples hashes them all each time)."""
+
+    __slots__ = ("tag", "files", "_hash")
+
+    def __init__(self, tag, files):
+        self.tag, self.files, self._hash = tag, files, hash((tag, files))
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        if other.__class__ is not _CallKey or self._hash != other._hash:
+            return False
+        return self.tag == other.tag and self.files == other.files
+
+
+def _all_str(items):
+    """Whether every item is a ``str`` (numpy's ``str_`` included), by type, not item by item."""
+    return all(issubclass(t, str) for t in set(map(type, items)))
+
+
+def _stat_all(paths):
+    """Each path's ``os.stat``, or ``None`` if any cannot be stat-ed."""
     stat = os.stat
     try:
-        sts = [stat(p) for p in paths]
+        return [stat(p) for p in paths]
     except OSError:
         return None
-    return sts if all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts) else None
+
+
+def _all_usable(sts, cap):
+    """Whether all are regular files under ``cap`` bytes and not empty (checked memoised
+    or not: a cap lowered since a file was read refuses it in this process as in a new one)."""
+    return all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts)
+
+
+def _stat_files(paths, cap):
+    """Each path's ``os.stat``, or ``None`` unless :func:`_all_usable`."""
+    sts = _stat_all(paths)
+    return sts if sts is not None and _all_usable(sts, cap) else None
 
 
 def _remember(pairs):

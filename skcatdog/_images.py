@@ -489,4 +489,6 @@ def as_items(X):
             raise ValueError(f"X must be a sequence of image paths or arrays, got {type(X).__name__}") from None
     if not items:
         raise ValueError("X holds no images (0 samples)")
-    return [i.decode() if isinstance(i, bytes) else i for i in items]
+    if any(issubclass(t, bytes) for t in set(map(type, items))):  # by type: a warm call checks thousands
+        items = [i.decode() if isinstance(i, bytes) else i for i in items]
+    return items
