@@ -255,6 +255,12 @@ def test_pandas_inputs():
         as_items(pd.DataFrame({"a": ["x"], "b": ["y"]}))
 
 
+def test_byte_string_paths_become_str():
+    assert as_items([b"a.jpg", "b.jpg"]) == ["a.jpg", "b.jpg"]
+    items = as_items(list(np.array([b"a.jpg", b"b.jpg"])))  # numpy's bytes_, a subclass of bytes
+    assert items == ["a.jpg", "b.jpg"] and all(type(i) is str for i in items)
+
+
 def test_the_error_pickles_for_joblib_workers():
     import pickle
 
