@@ -368,10 +368,6 @@ memory = MemoryRows()
 memory_digests: dict[tuple, str] = {}
 MEMORY_DIGESTS_MAX = 1_000_000
 
-#: Hashes of the keys of calls made once in this process (see ``_Call.remember``); cleared when full.
-calls_seen: set[int] = set()
-CALLS_SEEN_MAX = 4096
-
 
 _STORES: dict[tuple, EmbeddingStore] = {}
 _LOCK = threading.Lock()

@@ -421,21 +421,13 @@ class _Call:
         return False  # else _identify names the bad files
 
     def remember(self):
-        """Keep the output for :meth:`recall` the second time the call is made, if every
-        file's digest came from the memo (whose entries are files stat-ed when their
-        content was no longer changing).
+        """Keep the output for :meth:`recall`, if every file's digest came from the memo
+        (whose entries are files stat-ed when their content was no longer changing).
 
-        A call made once, as most are, is not copied. Outputs share the memory budget
-        with rows; one over an eighth of it is not kept, so that a few large calls do not
-        push out the rows every other call reads.
+        Outputs share the memory budget with rows; one over an eighth of it is not kept,
+        so that a few large calls do not push out the rows every other call reads.
         """
         if self.call_key is None or self.problems or self.out.nbytes > setting("memory_cache_bytes") // 8:
-            return
-        seen = _cache.calls_seen
-        if hash(self.call_key) not in seen:
-            if len(seen) >= _cache.CALLS_SEEN_MAX:
-                seen.clear()
-            seen.add(hash(self.call_key))
             return
         memo = _cache.memory_digests
         if all(k in memo for k in self.call_key.files):
