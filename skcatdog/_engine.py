@@ -389,6 +389,7 @@ class _Call:
         )
         self.call_key = None
         self.stats, self.stats_started = None, None  # every file's stat, made by recall
+        self.from_memory = True  # whether every row so far came from process memory (see remember)
         self.means_stored = set()  # digests whose mean row the store has
         self.prefetched = {}  # digest -> stored mean, read with the digest memo
         self.problems = []  # (item name, reason, row index)
@@ -421,13 +422,22 @@ class _Call:
         return False  # else _identify names the bad files
 
     def remember(self):
-        """Keep the output for :meth:`recall`, if every file's digest came from the memo
-        (whose entries are files stat-ed when their content was no longer changing).
+        """Keep the output for :meth:`recall`, if every row came from process memory and
+        every file's digest from the memo (whose entries are files stat-ed when their
+        content was no longer changing).
 
-        Outputs share the memory budget with rows; one over an eighth of it is not kept,
-        so that a few large calls do not push out the rows every other call reads.
+        A call that read the store or computed rows is this process's first look at them,
+        as a new process's one call is: its output is not copied. A call on rows already
+        held, as GridSearchCV's folds are, is. Outputs share the memory budget with rows;
+        one over an eighth of it is not kept, so that a few large calls do not push out
+        the rows every other call reads.
         """
-        if self.call_key is None or self.problems or self.out.nbytes > setting("memory_cache_bytes") // 8:
+        if (
+            self.call_key is None
+            or self.problems
+            or not self.from_memory
+            or self.out.nbytes > setting("memory_cache_bytes") // 8
+        ):
             return
         memo = _cache.memory_digests
         if all(k in memo for k in self.call_key.files):
@@ -563,6 +573,7 @@ class _Call:
                     rows[j] = row[a:b]
             absent = [j for j in absent if rows[j] is None]
         if absent:
+            self.from_memory = False
             if not isinstance(self.store, EmbeddingStore):
                 self.did_io = True  # a shared store may fetch shards
             new = []
@@ -591,6 +602,8 @@ class _Call:
             wanted = [(tag, digests[i]) for i in chunk]
             means = _cache.memory.get_many(wanted)
             absent = [k for k, m in enumerate(means) if m is None]
+            if absent:
+                self.from_memory = False
             if absent and self.mean_view is not None:
                 prefetched, stored = self.prefetched, self.means_stored
                 still = []

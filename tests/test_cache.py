@@ -316,6 +316,11 @@ def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cac
 
     with monkeypatch.context() as m:
         m.setattr(_engine._Call, "_identify", no_lookup)
+        with pytest.raises(AssertionError, match="one by one"):
+            est.transform(paths)  # the first call computed its rows: its output was not copied
+    np.testing.assert_array_equal(est.transform(paths), expected)  # every row from memory: remembered
+    with monkeypatch.context() as m:
+        m.setattr(_engine._Call, "_identify", no_lookup)
         again = est.transform(paths)
         np.testing.assert_array_equal(again, expected)
         again[:] = 0
@@ -325,11 +330,18 @@ def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cac
             est.transform(paths[::-1])  # other items: looked up, not recalled
     with config_context(memory_cache_bytes=8 * first.nbytes - 1):  # an output over an eighth: not kept
         fresh_memory()
-        est.transform(paths)
+        est.transform(paths)  # read from the store: not kept
+        est.transform(paths)  # from memory: kept, but for its size
         with monkeypatch.context() as m:
             m.setattr(_engine._Call, "_identify", no_lookup)
             with pytest.raises(AssertionError, match="one by one"):
                 est.transform(paths)
+    fresh_memory()
+    est.transform(paths)  # as a new process's call: rows read from the store, so not copied
+    with monkeypatch.context() as m:
+        m.setattr(_engine._Call, "_identify", no_lookup)
+        with pytest.raises(AssertionError, match="one by one"):
+            est.transform(paths)
     np.testing.assert_array_equal(est.transform(paths[::-1]), expected[::-1])
 
 
@@ -339,6 +351,7 @@ def test_a_whole_call_is_remembered_only_when_every_file_is_memoised(image_files
     paths = image_files(3)  # written just now: inside the racy window, so never memoised
     est = _tiny("auto")
     first = est.transform(paths)
+    est.transform(paths)  # every row from memory: remembered if its files were memoised
     identified = []
     original = _engine._Call._identify
     monkeypatch.setattr(
