@@ -345,6 +345,33 @@ def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cac
     np.testing.assert_array_equal(est.transform(paths[::-1]), expected[::-1])
 
 
+def test_a_call_is_remembered_only_when_every_row_came_from_memory(
+    image_files, isolated_cache, monkeypatch, fresh_memory
+):
+    from skcatdog import _cache, _engine
+
+    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
+    paths = image_files(3)
+    est = _tiny("auto", views=("crop",))  # one view: rows are looked up one by one, not as a mean
+    identified = []
+    original = _engine._Call._identify
+    monkeypatch.setattr(
+        _engine._Call, "_identify", lambda self, chunk: identified.append(True) or original(self, chunk)
+    )
+
+    def looked_up():
+        identified.clear()
+        out = est.transform(paths)
+        return bool(identified), out
+
+    first = est.transform(paths)  # computed
+    assert [looked_up()[0] for _ in range(2)] == [True, False]  # from memory, then remembered
+    fresh_memory()
+    looked, out = looked_up()  # read from the store, as a new process would
+    np.testing.assert_array_equal(out, first)
+    assert looked and [looked_up()[0] for _ in range(2)] == [True, False]
+
+
 def test_a_whole_call_is_remembered_only_when_every_file_is_memoised(image_files, isolated_cache, monkeypatch):
     from skcatdog import _engine
 
