@@ -387,8 +387,9 @@ class _Call:
             f"{self.memory_prefix}/{self.fingerprint}/call({'+'.join(views)}, mean={self.mean})"
             f"[{self.cols[0]}:{self.cols[1]}] max_file_bytes={setting('max_file_bytes')}"
         )
-        self.call_key = None
-        self.stats, self.stats_started = None, None  # every file's stat, made by recall
+        self.call_key = None  # set by recall where the output can be remembered
+        # Every file's stat, when it was taken, and memo key: made once per call by recall.
+        self.stats, self.stats_started, self.files = None, None, None
         self.from_memory = True  # whether every row so far came from process memory (see remember)
         self.means_stored = set()  # digests whose mean row the store has
         self.prefetched = {}  # digest -> stored mean, read with the digest memo
@@ -398,28 +399,32 @@ class _Call:
         self.missing = {}  # digest -> views it still needs
 
     def recall(self):
-        """Fill the output from an earlier call's if it asked for the same rows of the same
-        files, none changed since (each file's memo key equal); returns whether it did.
+        """Stat every file, once for the call (paths only: :meth:`_identify` uses the stats),
+        then fill the output from an earlier call's if it asked for the same rows of the
+        same files, none changed since (each file's memo key equal); returns whether it did.
 
         GridSearchCV transforms each fold once per candidate: those calls cost a stat per
-        file and one copy. Either way every file is stat-ed here, once for the call.
+        file and one copy.
         """
-        if self.out is None or self.store is None or not _all_str(self.items):
+        if not _all_str(self.items):
             return False
         started = time.time()  # before any stat: see DigestMemo.trusted
-        sts = _stat_all(self.items)
-        if sts is None:
+        stat = os.stat
+        try:
+            sts = [stat(p) for p in self.items]
+        except OSError:
             return False  # _identify names the missing files
-        key = _CallKey(self.call_tag, tuple(memo_keys(self.items, sts)))
-        (kept,) = _cache.memory.get_many([key])
-        if kept is not None:
-            # Every file has the stat it had in the remembered call, whose files were all
-            # regular, non-empty and under the cap (in call_tag) when it was computed.
-            np.copyto(self.out, kept)
-            return True
-        if _all_usable(sts, setting("max_file_bytes")):
-            self.stats, self.stats_started, self.call_key = sts, started, key
-        return False  # else _identify names the bad files
+        self.stats, self.stats_started, self.files = sts, started, tuple(memo_keys(self.items, sts))
+        if self.out is None or self.store is None:
+            return False
+        self.call_key = _CallKey(self.call_tag, self.files)
+        (kept,) = _cache.memory.get_many([self.call_key])
+        if kept is None:
+            return False  # _identify checks the files and names any bad ones
+        # Every file has the stat it had in the remembered call, whose files were all
+        # regular, non-empty and under the cap (in call_tag) when it was computed.
+        np.copyto(self.out, kept)
+        return True
 
     def remember(self):
         """Keep the output for :meth:`recall`, if every row came from process memory and
@@ -440,7 +445,7 @@ class _Call:
         ):
             return
         memo = _cache.memory_digests
-        if all(k in memo for k in self.call_key.files):
+        if all(k in memo for k in self.files):
             _cache.memory.put_many([(self.call_key, self.out.copy())])
 
     def _bad(self, rows, reason):
@@ -458,17 +463,11 @@ class _Call:
         digests, sources, reasons = {}, {}, {}
         unknown = {}  # memo key -> rows
         stats_of = {}
-        paths = items[chunk.start : chunk.stop]
         mkeys = None
-        if self.stats is not None:  # recall stat-ed every file (all regular, under the cap)
+        if self.stats is not None:  # recall stat-ed every file; a chunk with a bad one goes item by item
             started, sts = self.stats_started, self.stats[chunk.start : chunk.stop]
-            mkeys = self.call_key.files[chunk.start : chunk.stop]
-        elif _all_str(paths):
-            # Paths of regular files (the usual case) in comprehensions; the general loop
-            # below handles everything else.
-            sts = _stat_files(paths, cap)
-            if sts is not None:
-                mkeys = memo_keys(paths, sts)
+            if _all_usable(sts, cap):
+                mkeys = self.files[chunk.start : chunk.stop]
         if mkeys is not None:
             found = [memo_get(k) for k in mkeys]
             if None not in found:  # the repeated warm call: this process knows every digest
@@ -495,9 +494,8 @@ class _Call:
                 except _Bad as exc:
                     reasons[i] = str(exc)
                 continue
-            checked = _stat_files((path,), cap)
             try:
-                st = checked[0] if checked is not None else _images.file_stat(path)  # raises with the reason
+                st = _images.file_stat(path)  # raises with the reason
             except _Bad as exc:
                 reasons[i] = str(exc)
                 continue
@@ -842,25 +840,11 @@ def _all_str(items):
     return all(issubclass(t, str) for t in set(map(type, items)))
 
 
-def _stat_all(paths):
-    """Each path's ``os.stat``, or ``None`` if any cannot be stat-ed."""
-    stat = os.stat
-    try:
-        return [stat(p) for p in paths]
-    except OSError:
-        return None
-
-
 def _all_usable(sts, cap):
-    """Whether all are regular files under ``cap`` bytes and not empty (checked memoised
-    or not: a cap lowered since a file was read refuses it in this process as in a new one)."""
+    """Whether all are regular files under ``cap`` bytes and not empty: the bulk form of
+    :func:`skcatdog._images.file_stat`'s check (checked memoised or not: a cap lowered
+    since a file was read refuses it in this process as in a new one)."""
     return all(S_ISREG(st.st_mode) and 0 < st.st_size <= cap for st in sts)
-
-
-def _stat_files(paths, cap):
-    """Each path's ``os.stat``, or ``None`` unless :func:`_all_usable`."""
-    sts = _stat_all(paths)
-    return sts if sts is not None and _all_usable(sts, cap) else None
 
 
 def _remember(pairs):
