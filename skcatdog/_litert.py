@@ -140,19 +140,25 @@ class LiteForward:
     def _start(self, backbone):
         threads = _threads()
         self.interpreter = _interpreter_class()(model_content=self.flat, num_threads=threads)
-        # Images per invoke: one per thread, which ran faster than whole batches (README,
-        # "Embedding speed"; presumably each layer's activations then fit in the caches),
-        # and a batch's padding past its real images is never computed. Rows do not
-        # depend on the count (bit for bit here, from 1 to 64; tests/test_litert.py).
-        self.step = threads
         self.size = backbone.input_size
         self.input = self.interpreter.get_input_details()[0]["index"]
         outputs = self.interpreter.get_output_details()
         # Outputs are told apart by width; equal widths keep the converter's order (embedding first).
         outputs = sorted(outputs, key=lambda d: (int(d["shape"][-1]) != backbone.embedding_dim, d["name"]))
         self.outputs = [d["index"] for d in outputs]
-        self.allocated = False
         self.lock = threading.Lock()
+        # Images per invoke: one per thread, which ran faster than whole batches (README,
+        # "Embedding speed"; presumably each layer's activations then fit in the caches),
+        # and a batch's padding past its real images is never computed. Rows do not
+        # depend on the count (bit for bit here, from 1 to 64; tests/test_litert.py).
+        self.set_step(threads)
+
+    def set_step(self, step):
+        """Run ``step`` images per invoke from now on (the interpreter is shaped for it)."""
+        with self.lock:
+            self.interpreter.resize_tensor_input(self.input, [step, self.size, self.size, 3])
+            self.interpreter.allocate_tensors()
+            self.step = step
 
     def _check(self, model, backbone):
         size = backbone.input_size
@@ -174,10 +180,6 @@ class LiteForward:
         step, interpreter = self.step, self.interpreter
         parts = []
         with self.lock:
-            if not self.allocated:
-                interpreter.resize_tensor_input(self.input, [step, self.size, self.size, 3])
-                interpreter.allocate_tensors()
-                self.allocated = True
             for start in range(0, n_real, step):
                 chunk = batch[start : min(start + step, n_real)]
                 n = len(chunk)

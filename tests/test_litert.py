@@ -82,13 +82,13 @@ def test_rows_do_not_depend_on_how_many_images_each_invoke_takes():
     try:
         lite.interpreter.invoke = lambda: invokes.append(1) or real_invoke()
         rows = {}
-        for lite.step in (1, 3, 7):
-            lite.allocated = False
+        for count in (1, 3, 7):
+            lite.set_step(count)
             invokes.clear()
-            rows[lite.step] = lite(batch, 5)  # the last 2 are padding
-            assert len(invokes) == -(-5 // lite.step), "padding past n_real was computed"
+            rows[count] = lite(batch, 5)  # the last 2 are padding
+            assert len(invokes) == -(-5 // count), "padding past n_real was computed"
     finally:
-        lite.step, lite.allocated = step, False
+        lite.set_step(step)
         lite.interpreter.invoke = real_invoke
     for got in rows.values():
         for have, want in zip(got, rows[7], strict=True):
