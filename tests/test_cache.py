@@ -345,19 +345,25 @@ def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cac
     np.testing.assert_array_equal(est.transform(paths[::-1]), expected[::-1])
 
 
+@pytest.fixture
+def identified(monkeypatch):
+    """The chunks ``_Call._identify`` looks up from now on (a remembered call looks up none)."""
+    from skcatdog import _engine
+
+    chunks = []
+    original = _engine._Call._identify
+    monkeypatch.setattr(_engine._Call, "_identify", lambda self, chunk: chunks.append(chunk) or original(self, chunk))
+    return chunks
+
+
 def test_a_call_is_remembered_only_when_every_row_came_from_memory(
-    image_files, isolated_cache, monkeypatch, fresh_memory
+    image_files, isolated_cache, monkeypatch, fresh_memory, identified
 ):
-    from skcatdog import _cache, _engine
+    from skcatdog import _cache
 
     monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
     paths = image_files(3)
     est = _tiny("auto", views=("crop",))  # one view: rows are looked up one by one, not as a mean
-    identified = []
-    original = _engine._Call._identify
-    monkeypatch.setattr(
-        _engine._Call, "_identify", lambda self, chunk: identified.append(True) or original(self, chunk)
-    )
 
     def looked_up():
         identified.clear()
@@ -372,18 +378,12 @@ def test_a_call_is_remembered_only_when_every_row_came_from_memory(
     assert looked and [looked_up()[0] for _ in range(2)] == [True, False]
 
 
-def test_a_whole_call_is_remembered_only_when_every_file_is_memoised(image_files, isolated_cache, monkeypatch):
-    from skcatdog import _engine
-
+def test_a_whole_call_is_remembered_only_when_every_file_is_memoised(image_files, isolated_cache, identified):
     paths = image_files(3)  # written just now: inside the racy window, so never memoised
     est = _tiny("auto")
     first = est.transform(paths)
     est.transform(paths)  # every row from memory: remembered if its files were memoised
-    identified = []
-    original = _engine._Call._identify
-    monkeypatch.setattr(
-        _engine._Call, "_identify", lambda self, chunk: identified.append(chunk) or original(self, chunk)
-    )
+    identified.clear()
     np.testing.assert_array_equal(est.transform(paths), first)
     assert identified, "a call on files that may still be changing was answered whole"
 
