@@ -33,7 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from _machine import cores, cpu_model  # noqa: E402  (benchmarks/, the script's folder)
 
-from skcatdog import KerasEmbeddingTransformer, _distributed, _engine, load_image_folder
+import skcatdog.distributed as skdist
+from skcatdog import KerasEmbeddingTransformer, _engine, load_image_folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
 
@@ -141,7 +142,7 @@ def run_cluster(paths, args, root, n_workers):
     client = Client(cluster)
     try:
         tf_threads = max(1, cores() // len(cluster.workers)) if not args.gpu else None
-        client.register_plugin(_distributed.WorkerSetup(tf_threads=tf_threads))
+        client.register_plugin(skdist.WorkerSetup(tf_threads=tf_threads))
         client.run(install_probe_timer)
         infos = client.run(warm_model, args.backbone, args.precision)
         setup = time.perf_counter() - t0

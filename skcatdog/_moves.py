@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ._files import atomic_write
+from ._atomic import atomic_write
 
 MANIFEST = "skcatdog-moved.csv"
 

@@ -263,7 +263,7 @@ def cmd_train(args, out):
     import numpy as np
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
-    from ._files import save_model
+    from .model_files import save_model
 
     paths, labels = _load_labelled(args.data, allow_csv=True)
     classes, counts = np.unique(labels, return_counts=True)
@@ -319,8 +319,9 @@ def _collect_images(inputs):
 
 
 def cmd_predict(args, out):
-    from ._files import atomic_write, load_model
+    from ._atomic import atomic_write
     from ._kaggle import write_predictions
+    from .model_files import load_model
 
     try:
         model = load_model(args.model, trust=args.trust, allow_pickle=args.allow_pickle)["model"]
@@ -342,7 +343,7 @@ def cmd_outliers(args, out):
     import pandas as pd
 
     from . import ImageNetOutlierFilter
-    from ._files import atomic_write
+    from ._atomic import atomic_write
     from ._html import contact_sheet
     from ._moves import MoveRefused, move_aside, plan_moves
 

@@ -214,7 +214,7 @@ def _bad_images(root, paths, n_jobs=None):
     import json
     from concurrent.futures import ThreadPoolExecutor
 
-    from ._files import atomic_write
+    from ._atomic import atomic_write
     from ._images import DECODER_ID
 
     record = root / _CHECKED

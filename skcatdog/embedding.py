@@ -234,6 +234,6 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         skcatdog.ImageLoadError
             Naming every bad item, after the good ones are stored.
         """
-        from ._distributed import precompute
+        from .distributed import precompute
 
         return precompute(self, X, client=client, partition_size=partition_size, require_gpu=require_gpu)

@@ -29,10 +29,11 @@ import pytest
 import sklearn
 from PIL import Image
 
-import skcatdog._files
 import skcatdog._version
+import skcatdog.model_files
 from skcatdog import cli
-from skcatdog._files import MODEL_FORMAT, atomic_write, load_model
+from skcatdog._atomic import atomic_write
+from skcatdog.model_files import MODEL_FORMAT, load_model
 from tests.conftest import OUTLIERS, TRAIN, needs_shared
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,7 +217,7 @@ def trained(tmp_path_factory, shared_cache):
         for i in range(12):
             shutil.copy(TRAIN / label / f"{label}.{i}.jpg", root / "train" / label)
     saved = {}
-    real_save = skcatdog._files.save_model
+    real_save = skcatdog.model_files.save_model
 
     def capture(model, path, **info):
         saved["pipeline"], saved["info"] = model, info
@@ -224,7 +225,7 @@ def trained(tmp_path_factory, shared_cache):
 
     model = root / "model.skops"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(skcatdog._files, "save_model", capture)
+        mp.setattr(skcatdog.model_files, "save_model", capture)
         status, out = run(
             "train", root / "train", "--backbone", BACKBONE, "--cv", 3, "--C", 1, "--out", model,
             "--cache", shared_cache, "-q",
@@ -319,7 +320,7 @@ def test_predict_named_photos_writes_path_label_probabilities(trained, test_phot
 FRESH_PROCESS = """
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from skcatdog._files import load_model
+from skcatdog.model_files import load_model
 model = load_model(sys.argv[1])["model"]
 paths = json.loads(sys.argv[2])
 as_saved = model.predict_proba(paths).tolist()
@@ -357,7 +358,7 @@ def tiny_model(tmp_path_factory):
     from sklearn.linear_model import LogisticRegression
 
     from skcatdog import KerasEmbeddingTransformer, make_pipeline
-    from skcatdog._files import save_model
+    from skcatdog.model_files import save_model
     from tests.conftest import random_images
 
     root = tmp_path_factory.mktemp("cli-tiny")

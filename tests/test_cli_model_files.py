@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import sklearn
 
-import skcatdog._files
 import skcatdog._version
+import skcatdog.model_files
 from skcatdog import cli
-from skcatdog._files import MODEL_FORMAT, ModelFileError, load_model, save_model
+from skcatdog.model_files import MODEL_FORMAT, ModelFileError, load_model, save_model
 from tests._mirror import jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,14 +68,14 @@ def trained(request, photos, tmp_path_factory):
     pipeline is captured before it is saved."""
     work = tmp_path_factory.mktemp(f"train-{request.param}")
     saved = {}
-    real_save = skcatdog._files.save_model
+    real_save = skcatdog.model_files.save_model
 
     def capture(model, path, **info):
         saved["pipeline"] = model
         return real_save(model, path, **info)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(skcatdog._files, "save_model", capture)
+        mp.setattr(skcatdog.model_files, "save_model", capture)
         mp.chdir(work)
         status, out = run(
             "train", photos / "train", "--backbone", "tiny_test", "--cv", 0, "--C", 1,
@@ -92,7 +92,7 @@ def test_train_writes_a_skops_file_by_default(trained):
     assert payload["format"] == MODEL_FORMAT and payload["classes"] == ["cat", "dog"]
     assert payload["skcatdog"] == skcatdog._version.__version__ and payload["sklearn"] == sklearn.__version__
     # Everything in the default pipeline is trusted without --trust.
-    trusted, refused = skcatdog._files.untrusted_types(trained["model"])
+    trusted, refused = skcatdog.model_files.untrusted_types(trained["model"])
     assert refused == [] and "skcatdog.embedding.KerasEmbeddingTransformer" in trusted
 
 
@@ -100,7 +100,7 @@ FRESH_PROCESS = """
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tests.conftest  # registers the tiny_test backbone, as an installed plugin would
-from skcatdog._files import load_model
+from skcatdog.model_files import load_model
 model = load_model(sys.argv[1])["model"]
 print(json.dumps({"steps": [type(s).__name__ for _, s in model.steps],
                   "proba": model.predict_proba(json.loads(sys.argv[2])).tolist()}))
@@ -181,7 +181,7 @@ def test_trust_loads_a_skops_file_with_other_types(tmp_path, trained):
     ],
 )
 def test_which_types_are_trusted(name, trusted):
-    assert skcatdog._files._is_trusted(name) is trusted
+    assert skcatdog.model_files._is_trusted(name) is trusted
 
 
 def test_skops_model_from_another_version_is_refused(trained, monkeypatch):

@@ -24,7 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from skcatdog import ImageLoadError, KerasEmbeddingTransformer, _distributed, _engine
+import skcatdog.distributed as skdist
+from skcatdog import ImageLoadError, KerasEmbeddingTransformer, _engine
 from skcatdog._shard_store import ShardStore
 
 VIEWS = ("crop", "full")
@@ -38,7 +39,7 @@ def cluster(tmp_path_factory):
     os.environ["SKCATDOG_CACHE_DIR"] = str(env / "default-cache")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     client = distributed.Client(cluster)
-    client.register_plugin(_distributed.WorkerSetup(tf_threads=1, preload=["tests.conftest"]))
+    client.register_plugin(skdist.WorkerSetup(tf_threads=1, preload=["tests.conftest"]))
     try:
         yield cluster, client
     finally:
@@ -52,12 +53,12 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def client(cluster):
-    _distributed.reset_worker_stats(cluster[1])
+    skdist.reset_worker_stats(cluster[1])
     return cluster[1]
 
 
 def forwarded_on_workers(client):
-    return sum(_distributed.worker_stats(client).values())
+    return sum(skdist.worker_stats(client).values())
 
 
 def make_photos(folder, n, seed=0):
@@ -180,7 +181,7 @@ def test_a_directory_cache_works_when_every_worker_is_on_this_host(client, tmp_p
 
 
 def test_without_a_cluster_precompute_runs_the_local_engine(tmp_path, monkeypatch, forward_count):
-    monkeypatch.setattr(_distributed, "_default_client", lambda: None)
+    monkeypatch.setattr(skdist, "_default_client", lambda: None)
     paths = make_photos(tmp_path / "photos", 3)
     est = transformer(str(tmp_path / "local"))
     assert est.precompute(paths)["forwarded"] == 6 == forward_count()
@@ -243,7 +244,7 @@ def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards
     url = f"file://{tmp_path}/store"
     est = transformer(url)
     est.precompute(paths, client=client)
-    _distributed.reset_worker_stats(client)
+    skdist.reset_worker_stats(client)
     grid = {"logisticregression__C": [0.1, 1.0]}
     search = GridSearchCV(make_pipeline(est, LogisticRegression()), grid, cv=3, scoring="neg_log_loss")
     # The reference: this process alone, with the default joblib backend and its own local cache.

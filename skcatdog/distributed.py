@@ -1,4 +1,4 @@
-"""Computing a transformer's missing cache rows on a Dask cluster.
+"""Computing a transformer's missing cache rows on a Dask cluster, into a shared store.
 
 The client reads and digests the items (the digest is the cache key), looks
 the keys up in the store, keeps one item per missing content (so each unique
@@ -28,13 +28,14 @@ from joblib import parallel_config
 from . import _engine
 from ._cache import is_url
 from ._images import ImageLoadError, as_items, describe
+from ._shard_store import ShardStore, compact
 
 try:  # a module-level base class so that Dask accepts the plugin; Dask itself stays optional
     from distributed import WorkerPlugin as _WorkerPlugin
 except ImportError:  # pragma: no cover - exercised only without distributed
     _WorkerPlugin = object
 
-__all__ = ["WorkerSetup", "precompute", "reset_worker_stats", "worker_stats"]
+__all__ = ["ShardStore", "WorkerSetup", "compact", "precompute", "reset_worker_stats", "worker_stats"]
 
 
 class WorkerSetup(_WorkerPlugin):

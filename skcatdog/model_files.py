@@ -1,37 +1,16 @@
-"""Writing files whole or not at all, and saving fitted models (skops or joblib) with their provenance."""
+"""Saving fitted models (skops or joblib) with their provenance, and loading them safely."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
+from ._atomic import atomic_write
+
+__all__ = ["MODEL_FORMAT", "ModelFileError", "load_model", "model_format", "save_model", "untrusted_types"]
+
 MODEL_FORMAT = "skcatdog-model/1"
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode="w", **kwargs):
-    """Open a temporary file beside ``path``; it replaces ``path`` only if the block succeeds.
-
-    A crash, an exception or Ctrl-C leaves any earlier ``path`` untouched
-    and no partial file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any new file
-    try:
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # Model files: skops (a zip of JSON and arrays that loads only the types it is told to trust) by
