@@ -43,8 +43,8 @@ from skcatdog import (  # noqa: E402
     config_context,
     load_image_folder,
 )
-from skcatdog._cache import open_store  # noqa: E402
 from skcatdog._images import decode, read_source  # noqa: E402
+from skcatdog._store import local_store as open_store  # noqa: E402
 from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"

@@ -7,9 +7,9 @@
 # on the first transform.
 from imblearn.pipeline import Pipeline, make_pipeline
 
-from ._cache import default_cache_dir
 from ._config import config_context, get_config, set_config
 from ._images import ImageCrop, ImageLoadError
+from ._store import default_cache_dir
 from ._version import __version__
 from .backbones import available_backbones, get_backbone, register_backbone
 from .clipped import ClippedClassifier

@@ -10,9 +10,9 @@ import contextlib
 import os
 import threading
 
-__all__ = ["get_config", "set_config", "config_context"]
+__all__ = ["RUNTIMES", "config_context", "get_config", "set_config", "setting"]
 
-_RUNTIMES = ("auto", "litert", "keras")
+RUNTIMES = ("auto", "litert", "keras")
 
 
 def _env_int(name, default):
@@ -90,8 +90,8 @@ def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         changes[name] = value
     if cpu_runtime is not None:
-        if cpu_runtime not in _RUNTIMES:
-            raise ValueError(f"cpu_runtime must be one of {_RUNTIMES}, got {cpu_runtime!r}")
+        if cpu_runtime not in RUNTIMES:
+            raise ValueError(f"cpu_runtime must be one of {RUNTIMES}, got {cpu_runtime!r}")
         changes["cpu_runtime"] = cpu_runtime
     with _lock:
         _global.update(changes)

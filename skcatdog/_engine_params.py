@@ -23,6 +23,7 @@ from .backbones import get_backbone
 
 __all__ = [
     "ENGINE_PARAMETER_CONSTRAINTS",
+    "PRECOMPUTE_PARAMS",
     "EngineParamsMixin",
     "backbone_names",
     "engine_kwargs",
@@ -46,6 +47,32 @@ ENGINE_PARAMETER_CONSTRAINTS = {
     "precision": [StrOptions(set(PRECISIONS))],
     "verbose": ["verbose"],
 }
+
+#: The parameters, returns and raises of :func:`precompute` and the transformer's method, written once.
+PRECOMPUTE_PARAMS = """X : sequence of str, path-like or ndarray
+            As for ``transform``; paths must be readable by the workers.
+        client : distributed.Client, optional
+            The cluster to compute on; by default the client this process
+            is connected to, if any, else this process alone.
+        partition_size : int, optional
+            Items per task; by default up to four rounds of equal tasks over
+            the workers, each at least ``batch_size`` items.
+        require_gpu : bool, optional
+            ``True``: every worker must see a GPU, else ``RuntimeError``.
+            Default: required when any worker has one or has
+            ``CUDA_VISIBLE_DEVICES`` set (as ``dask_cuda`` workers do).
+
+        Returns
+        -------
+        dict
+            Counts: ``items``, ``unique_missing`` contents, ``missing`` rows,
+            ``forwarded`` images (equal to ``missing``), ``tasks``, and seconds.
+
+        Raises
+        ------
+        skcatdog.ImageLoadError
+            Naming every bad item, after the good ones are stored."""
+
 
 #: A backbone name, or several (a list or tuple of distinct registered names).
 BACKBONE_CONSTRAINT = [str, list, tuple]

@@ -30,6 +30,7 @@ from PIL import Image, ImageOps
 from ._config import setting
 
 __all__ = [
+    "BadImage",
     "ImageCrop",
     "ImageLoadError",
     "Source",
@@ -37,6 +38,10 @@ __all__ = [
     "file_stat",
     "file_source",
     "check_header",
+    "crop_digest",
+    "describe",
+    "source_bytes",
+    "as_items",
     "decode",
     "decode_views",
     "VIEWS",
@@ -87,8 +92,8 @@ class ImageLoadError(ValueError):
         return (type(self), (self.problems,))
 
 
-class _Bad(Exception):
-    """Internal: the reason one item is bad (collected into ImageLoadError)."""
+class BadImage(Exception):
+    """The reason one item is bad; the engine collects them into one :class:`ImageLoadError`."""
 
 
 @dataclass(frozen=True)
@@ -176,16 +181,16 @@ def _check_stat(st):
     if not stat.S_ISREG(st.st_mode):
         for is_kind, reason in _KINDS:
             if is_kind(st.st_mode):
-                raise _Bad(reason)
-        raise _Bad("is not a regular file")
+                raise BadImage(reason)
+        raise BadImage("is not a regular file")
     cap = setting("max_file_bytes")
     if st.st_size > cap:
-        raise _Bad(
+        raise BadImage(
             f"file is {st.st_size:,} bytes, over the limit of {cap:,} "
             "(skcatdog.set_config(max_file_bytes=...) raises it)"
         )
     if st.st_size == 0:
-        raise _Bad("file is empty (0 bytes)")
+        raise BadImage("file is empty (0 bytes)")
 
 
 def file_stat(path):
@@ -193,15 +198,15 @@ def file_stat(path):
 
     Raises
     ------
-    _Bad
+    BadImage
         Without opening the file, so a FIFO or a device never blocks.
     """
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise _Bad("no such file") from None
+        raise BadImage("no such file") from None
     except OSError as exc:
-        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+        raise BadImage(f"cannot read file ({exc.strerror or exc})") from None
     _check_stat(st)
     return st
 
@@ -216,26 +221,26 @@ def read_file(path):
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise _Bad("no such file") from None
+        raise BadImage("no such file") from None
     except IsADirectoryError:
-        raise _Bad("is a directory, not an image file") from None
+        raise BadImage("is a directory, not an image file") from None
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # opening a socket
-            raise _Bad("is a socket, not a regular file") from None
-        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+            raise BadImage("is a socket, not a regular file") from None
+        raise BadImage(f"cannot read file ({exc.strerror or exc})") from None
     try:
         _check_stat(os.fstat(fd))
         cap = setting("max_file_bytes")
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(cap + 1)
     except OSError as exc:
-        raise _Bad(f"cannot read file ({exc.strerror or exc})") from None
+        raise BadImage(f"cannot read file ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
     if len(data) > cap:
-        raise _Bad(f"file grew past the limit of {cap:,} bytes while it was read")
+        raise BadImage(f"file grew past the limit of {cap:,} bytes while it was read")
     if not data:
-        raise _Bad("file is empty (0 bytes)")
+        raise BadImage("file is empty (0 bytes)")
     return data
 
 
@@ -267,7 +272,7 @@ def read_source(item):
 
     Raises
     ------
-    _Bad
+    BadImage
         With the reason the item is unusable.
     """
     if isinstance(item, (str, os.PathLike, ImageCrop)):
@@ -275,13 +280,13 @@ def read_source(item):
         return file_source(item, _digest_bytes(data), data)
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8:
-            raise _Bad(f"array dtype is {item.dtype}, expected uint8 (values 0-255)")
+            raise BadImage(f"array dtype is {item.dtype}, expected uint8 (values 0-255)")
         if item.ndim != 3 or item.shape[2] != 3:
-            raise _Bad(f"array shape is {item.shape}, expected (height, width, 3)")
+            raise BadImage(f"array shape is {item.shape}, expected (height, width, 3)")
         if item.shape[0] < 1 or item.shape[1] < 1:
-            raise _Bad(f"array shape is {item.shape}, which has no pixels")
+            raise BadImage(f"array shape is {item.shape}, which has no pixels")
         return Source(_digest_array(item), array=item)
-    raise _Bad(f"expected a file path or an HxWx3 uint8 array, got {type(item).__name__}")
+    raise BadImage(f"expected a file path or an HxWx3 uint8 array, got {type(item).__name__}")
 
 
 def _open(data):
@@ -290,32 +295,32 @@ def _open(data):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise _Bad(f"decompression bomb ({exc})") from None
+        raise BadImage(f"decompression bomb ({exc})") from None
     except Image.UnidentifiedImageError:
-        raise _Bad("not an image file Pillow can identify") from None
+        raise BadImage("not an image file Pillow can identify") from None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt headers
-        raise _Bad(f"unreadable image header ({exc})") from None
+        raise BadImage(f"unreadable image header ({exc})") from None
     w, h = img.size
     if w * h > MAX_PIXELS:
-        raise _Bad(f"decompression bomb: {w}x{h} = {w * h} pixels exceeds the limit of {MAX_PIXELS}")
+        raise BadImage(f"decompression bomb: {w}x{h} = {w * h} pixels exceeds the limit of {MAX_PIXELS}")
     if w < 1 or h < 1:
-        raise _Bad(f"image has no pixels ({w}x{h})")
+        raise BadImage(f"image has no pixels ({w}x{h})")
     return img
 
 
 def check_header(source):
     """Cheap check that a file source is an image of sane size, without decoding it."""
     if source.path is not None:
-        _open(_file_bytes(source))
+        _open(source_bytes(source))
 
 
-def _file_bytes(source):
+def source_bytes(source):
     if source.data is not None:
         return source.data
     data = read_file(source.path)
     # A file that changed since it was digested must not be cached under the old digest.
     if _digest_bytes(data) != source.file_digest:
-        raise _Bad("file changed while it was being processed")
+        raise BadImage("file changed while it was being processed")
     return data
 
 
@@ -347,7 +352,7 @@ def decode(source, size, view="full"):
 
     Raises
     ------
-    _Bad
+    BadImage
         If the image is truncated, corrupt, too large, or the view is unknown.
     """
     return decode_views(source, size, (view,))[view]
@@ -384,9 +389,9 @@ def _load(data, box, request, img=None):
         if box is not None:
             img = img.crop(_pixel_box(box, img.size))
     except Image.DecompressionBombError as exc:
-        raise _Bad(f"decompression bomb ({exc})") from None
+        raise BadImage(f"decompression bomb ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - truncated or corrupt data surfaces here
-        raise _Bad(f"corrupt or truncated image data ({exc})") from None
+        raise BadImage(f"corrupt or truncated image data ({exc})") from None
     return img
 
 
@@ -418,16 +423,16 @@ def decode_views(source, size, views):
 
     Raises
     ------
-    _Bad
+    BadImage
         If the image is truncated, corrupt, too large, or a view is unknown.
     """
     for view in views:
         if view not in VIEWS:
-            raise _Bad(f"unknown view {view!r}")
+            raise BadImage(f"unknown view {view!r}")
     if source.array is not None:
         img = _to_rgb(Image.fromarray(source.array, "RGB"))
         return {view: _view(img, size, view) for view in views}
-    data = _file_bytes(source)
+    data = source_bytes(source)
     head = _open(data)
     groups = {}  # DCT scale -> (draft request, views decoded at that scale)
     for view in views:

@@ -90,7 +90,7 @@ def model_file(fingerprint):
     """Where the converted model for ``fingerprint`` is kept (keyed by TensorFlow's version too)."""
     import tensorflow as tf
 
-    from ._cache import default_cache_dir
+    from ._store import default_cache_dir
 
     return default_cache_dir() / "litert" / f"{fingerprint}-tf{tf.__version__}-v{LITERT_FORMAT}.tflite"
 

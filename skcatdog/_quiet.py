@@ -20,9 +20,9 @@ def import_keras_quietly():
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        from ._engine import _gpu_available
+        from ._engine import gpu_available
 
-        _gpu_available()  # the first device query logs CUDA stub errors on machines without a GPU
+        gpu_available()  # the first device query logs CUDA stub errors on machines without a GPU
     finally:
         os.dup2(saved, 2)
         os.close(saved)

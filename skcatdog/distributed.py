@@ -6,7 +6,7 @@ the keys up in the store, keeps one item per missing content (so each unique
 it) and sends partitions of those to the workers.  Each task runs the
 ordinary engine with ``outputs=()``: it computes, writes the rows to the
 shared store and returns counts, never rows or models.  The engine keeps one
-model per worker process (``_engine._RUNNERS``), built by the first task and
+model per worker process, built by the first task and
 reused by the next ones; nothing heavy crosses the network but the photos'
 paths.
 
@@ -21,14 +21,15 @@ import os
 import socket
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
+from imblearn.utils import Substitution
 from joblib import parallel_config
 
 from . import _engine
-from ._cache import is_url
+from ._engine_params import PRECOMPUTE_PARAMS
 from ._images import ImageLoadError, as_items, describe
-from ._shard_store import ShardStore, compact
+from ._store import is_url
+from ._store.shards import ShardStore, compact
 
 try:  # a module-level base class so that Dask accepts the plugin; Dask itself stays optional
     from distributed import WorkerPlugin as _WorkerPlugin
@@ -62,6 +63,13 @@ class WorkerSetup(_WorkerPlugin):
         self.preload = tuple(preload)
 
     def setup(self, worker=None):
+        """Set the worker's threads and import the preload modules (Dask calls it).
+
+        Parameters
+        ----------
+        worker : distributed.Worker, optional
+            The worker being set up.
+        """
         import importlib
 
         if self.tf_threads:
@@ -93,7 +101,7 @@ def _worker_info():
     return {
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "gpu": _engine._gpu_available(),
+        "gpu": _engine.gpu_available(),
         "backend": keras.backend.backend(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
@@ -110,11 +118,29 @@ def _reset_stats():
 
 
 def worker_stats(client):
-    """``{worker address: images forwarded by that worker process}`` (``_engine.stats`` on each)."""
+    """Count the images each worker process has forwarded.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A client of the cluster.
+
+    Returns
+    -------
+    dict
+        ``{worker address: images forwarded by that worker process}``.
+    """
     return client.run(_forwarded)
 
 
 def reset_worker_stats(client):
+    """Set every worker process's counts (see :func:`worker_stats`) back to zero.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A client of the cluster.
+    """
     client.run(_reset_stats)
 
 
@@ -142,7 +168,7 @@ def _snapshot():
 
 def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, threads_by_host=None):
     """One task: compute and store the rows of ``items``; return counts, never rows."""
-    if require_gpu and not _engine._gpu_available():
+    if require_gpu and not _engine.gpu_available():
         raise RuntimeError(_no_gpu_message(_worker_info()))
     if engine_kwargs["n_jobs"] == -1 and threads_by_host:
         # "All cores" means this worker's share of its host's cores: several
@@ -184,23 +210,22 @@ def _default_client():
 
 
 def _find_misses(items, name, views, weights, precision, cache, n_jobs):
-    """The engine's own probe (stat memo, batched lookups, header checks) on this host.
-
-    Returns the engine's call state: ``call.pending`` maps each missing
-    content's digest to its rows, ``call.missing`` to the views it lacks,
-    ``call.problems`` holds unreadable items.
-    """
-    from joblib import effective_n_jobs
-
-    call = _engine._Call(list(items), _engine.get_backbone(name), weights, precision, views, cache, None)
-    with ThreadPoolExecutor(max_workers=max(1, effective_n_jobs(n_jobs))) as pool:
-        for results in pool.map(call.probe, _engine._chunks(len(items), _engine._PROBE_CHUNK)):
-            call.collect(results)
-    return call
+    """The engine's own identify and look-up phases on this host: what the store lacks."""
+    return _engine.find_missing(items, name, weights, views=views, cache=cache, n_jobs=n_jobs, precision=precision)
 
 
+@Substitution(precompute_params=PRECOMPUTE_PARAMS.replace("\n        ", "\n    "))
 def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
-    """See :meth:`skcatdog.KerasEmbeddingTransformer.precompute`."""
+    """Fill ``est``'s cache with every row ``est.transform(X)`` needs, on a Dask cluster if there is one.
+
+    What :meth:`skcatdog.KerasEmbeddingTransformer.precompute` does.
+
+    Parameters
+    ----------
+    est : KerasEmbeddingTransformer
+        Its backbone, views, precision and ``cache`` decide the rows.
+    {precompute_params}
+    """
     from ._engine_params import backbone_names, engine_kwargs, view_names
 
     est._validate_once()
@@ -259,11 +284,11 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     todo = {}  # backbone -> one index per missing content
     missing = 0
     for name in names:
-        call = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"])
-        problems.update((i, reason) for _, reason, i in call.problems)
-        todo[name] = [rows[0] for rows in call.pending.values()]
-        digests.update((i, d) for d, rows in call.pending.items() for i in rows)
-        missing += sum(len(call.missing[d]) for d in call.pending)
+        found = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"])
+        problems.update(found.problems)
+        todo[name] = [rows[0] for rows in found.rows.values()]
+        digests.update((i, d) for d, rows in found.rows.items() for i in rows)
+        missing += sum(len(views) for views in found.views.values())
     timings = {"probe": time.perf_counter() - started}
 
     n_workers = len(infos)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from imblearn.utils import Substitution
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 
 from . import _engine
 from ._engine_params import (
     BACKBONE_CONSTRAINT,
     ENGINE_PARAMETER_CONSTRAINTS,
+    PRECOMPUTE_PARAMS,
     VIEWS_CONSTRAINT,
     EngineParamsMixin,
     backbone_names,
@@ -196,6 +198,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         tags.transformer_tags.preserves_dtype = []
         return tags
 
+    @Substitution(precompute_params=PRECOMPUTE_PARAMS)
     def precompute(self, X, *, client=None, partition_size=None, require_gpu=None):
         """Fill the cache with every row ``transform(X)`` needs, on a Dask cluster if there is one.
 
@@ -210,29 +213,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
         Parameters
         ----------
-        X : sequence of str, path-like or ndarray
-            As for ``transform``; paths must be readable by the workers.
-        client : distributed.Client, optional
-            The cluster to compute on; by default the client this process
-            is connected to, if any, else this process alone.
-        partition_size : int, optional
-            Items per task; by default up to four rounds of equal tasks over
-            the workers, each at least ``batch_size`` items.
-        require_gpu : bool, optional
-            ``True``: every worker must see a GPU, else ``RuntimeError``.
-            Default: required when any worker has one or has
-            ``CUDA_VISIBLE_DEVICES`` set (as ``dask_cuda`` workers do).
-
-        Returns
-        -------
-        dict
-            Counts: ``items``, ``unique_missing`` contents, ``missing`` rows,
-            ``forwarded`` images (equal to ``missing``), ``tasks``, and seconds.
-
-        Raises
-        ------
-        skcatdog.ImageLoadError
-            Naming every bad item, after the good ones are stored.
+        {precompute_params}
         """
         from .distributed import precompute
 

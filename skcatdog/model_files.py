@@ -23,7 +23,24 @@ TRUSTED_MODULES = ("skcatdog.", "sklearn.", "imblearn.", "numpy.")
 
 
 def model_format(path):
-    """``"joblib"`` for a pickle suffix (``.joblib``, ``.pkl``, ``.pickle``), else ``"skops"``."""
+    """Tell the format a model file name asks for.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file name.
+
+    Returns
+    -------
+    str
+        ``"joblib"`` for a pickle suffix (``.joblib``, ``.pkl``, ``.pickle``), else ``"skops"``.
+
+    Examples
+    --------
+    >>> from skcatdog.model_files import model_format
+    >>> model_format("model.skops"), model_format("model.joblib")
+    ('skops', 'joblib')
+    """
     return "joblib" if Path(path).suffix.lower() in PICKLE_SUFFIXES else "skops"
 
 
@@ -32,6 +49,26 @@ def save_model(model, path, **info):
 
     The format follows the name: ``.joblib``/``.pkl``/``.pickle`` write a
     joblib pickle, anything else (``.skops`` by convention) a skops file.
+
+    Parameters
+    ----------
+    model : estimator
+        The fitted estimator or pipeline.
+    path : str or path-like
+        Where to write it; an earlier file is replaced only once the new one is whole.
+    **info
+        More entries for the saved payload (``classes``, for example).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skcatdog.model_files import load_model, save_model
+    >>> model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skops")
+    >>> save_model(model, path, classes=["cat", "dog"])
+    >>> load_model(path)["classes"]
+    ['cat', 'dog']
     """
     import sklearn
 
@@ -90,8 +127,22 @@ def _is_trusted(name):
 
 
 def untrusted_types(path):
-    """``(trusted, refused)``: the type names in a skops file that skops does not trust by itself,
-    split by :func:`_is_trusted`."""
+    """List the types in a skops file that skops does not trust by itself.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A skops file.
+
+    Returns
+    -------
+    trusted : list of str
+        Types :func:`load_model` loads without ``trust=True`` (classes of
+        skcatdog, scikit-learn, imbalanced-learn and numpy; scikit-learn's
+        functions; numpy's ufuncs).
+    refused : list of str
+        The others.
+    """
     import skops.io
 
     names = skops.io.get_untrusted_types(file=path)
@@ -107,13 +158,28 @@ def _looks_like_pickle(path):
 
 
 def load_model(path, *, trust=False, allow_pickle=False):
-    """Load what :func:`save_model` wrote; returns the payload dict.
+    """Load what :func:`save_model` wrote.
 
     A skops file loads if every type in it belongs to skcatdog,
     scikit-learn, imbalanced-learn or numpy (classes; functions only
     scikit-learn's), or with ``trust=True``. A joblib/pickle file loads only
     with ``allow_pickle=True``: unpickling a file can run arbitrary code. The
     format is told by the file's content, not its name.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    trust : bool, default=False
+        Load a skops file whatever types it holds.
+    allow_pickle : bool, default=False
+        Load a joblib/pickle file (which can run arbitrary code).
+
+    Returns
+    -------
+    dict
+        The payload: ``model``, ``format``, the ``skcatdog`` and ``sklearn``
+        versions that wrote it, and whatever else :func:`save_model` was given.
 
     Raises
     ------

@@ -44,6 +44,37 @@ def isolated_cache(tmp_path, monkeypatch):
     return cache
 
 
+def tiny_transformer(**params):
+    """The tiny random-weights transformer, with ``params`` (views, cache...) on top."""
+    from skcatdog import KerasEmbeddingTransformer
+
+    return KerasEmbeddingTransformer(**{"backbone": "tiny_test", "weights": None, **params})
+
+
+@pytest.fixture
+def tiny():
+    """:func:`tiny_transformer`, as a fixture."""
+    return tiny_transformer
+
+
+@pytest.fixture
+def old_files(monkeypatch):
+    """Files count as old enough for their digests to be memoised (outside the racy window)."""
+    from skcatdog._store import keys
+
+    monkeypatch.setattr(keys, "RACY_SECONDS", -3600.0)
+
+
+@pytest.fixture
+def fresh_memory():
+    """Forget what this process has read, as a new process would; returns the function that does."""
+    from skcatdog._store import memory
+
+    memory.clear()
+    yield memory.clear
+    memory.clear()
+
+
 @pytest.fixture
 def forward_count():
     """Images that went through a forward pass since the test started."""

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from skcatdog import KerasEmbeddingTransformer, default_cache_dir
-from skcatdog._cache import EmbeddingStore, open_store, resolve_cache_dir
+from skcatdog._store import local_store, resolve_cache_dir
+from skcatdog._store.sqlite import SQL_BATCH, SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,8 +31,8 @@ def test_default_location_follows_the_environment(monkeypatch, tmp_path):
 def test_cache_parameter_overrides_the_default(image_files, tmp_path, isolated_cache):
     mine = tmp_path / "mine"
     KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=mine).transform(image_files(2))
-    assert len(open_store(mine)) == 2
-    assert not isolated_cache.exists() or len(open_store(isolated_cache)) == 0
+    assert len(local_store(mine)) == 2
+    assert not isolated_cache.exists() or len(local_store(isolated_cache)) == 0
 
 
 def test_cache_none_stores_nothing_and_recomputes(image_files, forward_count, isolated_cache):
@@ -44,7 +45,7 @@ def test_cache_none_stores_nothing_and_recomputes(image_files, forward_count, is
 
 
 def test_a_row_of_the_wrong_length_is_a_miss(tmp_path):
-    store = EmbeddingStore(tmp_path)
+    store = SQLiteStore(tmp_path)
     store.put_many([("k", np.arange(4, dtype=np.float32))])
     assert store.get("k", 4).tolist() == [0, 1, 2, 3]
     assert store.get("k", 5) is None
@@ -96,20 +97,20 @@ def test_a_process_killed_mid_run_leaves_a_usable_cache(image_files, tmp_path, f
     # Die hard (no cleanup, no atexit) during the third forward pass.
     code = f"""
         import os
-        original = _engine._Runner.forward
+        original = _engine.runner.Runner.forward
         calls = []
         def dying(self, batch, n_real=None):
             calls.append(1)
             if len(calls) == 3:
                 os._exit(9)
             return original(self, batch, n_real)
-        _engine._Runner.forward = dying
+        _engine.runner.Runner.forward = dying
         KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", batch_size=4).transform({paths!r})
         """
     p = _run(code, cache)
     p.communicate(timeout=300)
     assert p.returncode == 9
-    assert len(open_store(cache)) == 8  # two whole batches were committed
+    assert len(local_store(cache)) == 8  # two whole batches were committed
     rows = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=cache).transform(paths)
     assert forward_count() == 16
     fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None).transform(paths)
@@ -121,20 +122,6 @@ def test_a_process_killed_mid_run_leaves_a_usable_cache(image_files, tmp_path, f
 
 def _tiny(cache, views=("crop", "full")):
     return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views=views, cache=cache)
-
-
-@pytest.fixture
-def fresh_memory():
-    """Forget what this process has read, as a new process would."""
-    from skcatdog import _cache
-
-    def clear():
-        _cache.memory.clear()
-        _cache.memory_digests.clear()
-
-    clear()
-    yield clear
-    clear()
 
 
 @pytest.fixture
@@ -154,10 +141,8 @@ def reads(monkeypatch):
 
 
 def test_get_many_matches_get_across_batches(tmp_path):
-    from skcatdog import _cache
-
-    store = EmbeddingStore(tmp_path)
-    rows = {f"k{i}": np.full(3, i, dtype=np.float32) for i in range(_cache._SQL_BATCH + 7)}
+    store = SQLiteStore(tmp_path)
+    rows = {f"k{i}": np.full(3, i, dtype=np.float32) for i in range(SQL_BATCH + 7)}
     store.put_many(rows.items())
     store.put_many([("short", np.zeros(2, np.float32))])
     keys = ["absent", *rows, "short"]
@@ -169,14 +154,14 @@ def test_get_many_matches_get_across_batches(tmp_path):
 
 
 def test_get_many_reads_rows_diskcache_keeps_in_files(tmp_path):
-    store = EmbeddingStore(tmp_path)
+    store = SQLiteStore(tmp_path)
     wide = np.arange(10_000, dtype=np.float32)  # 40 kB: over diskcache's inline limit
     store.put_many([("wide", wide)])
     np.testing.assert_array_equal(store.get_many(["wide"], 10_000)[0], wide)
 
 
 def test_get_many_by_file_joins_the_memo_and_the_rows(tmp_path):
-    store = EmbeddingStore(tmp_path)
+    store = SQLiteStore(tmp_path)
     wide = np.arange(10_000, dtype=np.float32)  # 40 kB: held by diskcache in a file of its own
     store.digests.put_many([("stat/a", "da"), ("stat/b", "db"), ("stat/c", "dc")])
     store.put_many([("p/da", np.ones(3, np.float32)), ("p/dc", np.zeros(2, np.float32)), ("q/db", wide)])
@@ -195,23 +180,22 @@ def test_reads_wait_for_a_store_another_process_is_creating(tmp_path):
     import sqlite3
 
     sqlite3.connect(tmp_path / "cache.db").close()  # the file exists, its tables not yet
-    store = EmbeddingStore(tmp_path)
+    store = SQLiteStore(tmp_path)
     assert store.get_many(["k"], 3) == [None]
     assert store.digests.get_many(["stat/x"]) == [None]
 
 
 def test_len_counts_rows_not_memoised_digests(tmp_path):
-    store = EmbeddingStore(tmp_path)
+    store = SQLiteStore(tmp_path)
     store.put_many([("a", np.zeros(2, np.float32))])
     store.digests.put_many([("stat/1:2:3:4:5:/x.jpg", "d" * 40)])
     assert len(store) == 1
     assert store.digests.get_many(["stat/1:2:3:4:5:/x.jpg", "stat/absent"]) == ["d" * 40, None]
 
 
-def test_warm_transform_in_a_new_process_reads_no_photo(image_files, isolated_cache, monkeypatch, fresh_memory, reads):
-    from skcatdog import _cache
-
-    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
+def test_warm_transform_in_a_new_process_reads_no_photo(
+    old_files, image_files, isolated_cache, monkeypatch, fresh_memory, reads
+):
     paths = image_files(6)
     first = _tiny("auto").transform(paths)
     assert len(reads) == 6 * 2  # read to digest, read again to decode (bytes are not held)
@@ -258,12 +242,10 @@ def _rewrite_same_size_same_mtime(path, seed):
 
 @pytest.mark.parametrize("memoised", [False, True], ids=["recent-file", "memoised-digest"])
 def test_a_file_rewritten_in_place_gets_its_new_row(
-    image_files, isolated_cache, monkeypatch, fresh_memory, forward_count, memoised
+    image_files, isolated_cache, request, fresh_memory, forward_count, memoised
 ):
-    from skcatdog import _cache
-
     if memoised:  # even a digest the memo trusts: the rewrite moved the ctime
-        monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
+        request.getfixturevalue("old_files")
     paths = image_files(2, seed=3)
     est = _tiny("auto", views="crop")
     before = est.transform(paths)
@@ -284,7 +266,7 @@ def test_repeated_transform_is_served_from_memory(image_files, isolated_cache, m
     paths = image_files(5)
     est = _tiny("auto")
     first = est.transform(paths)
-    store = open_store(isolated_cache)
+    store = local_store(isolated_cache)
     queries = []
     original = store.get_many
     monkeypatch.setattr(
@@ -301,74 +283,67 @@ def test_repeated_transform_is_served_from_memory(image_files, isolated_cache, m
         set_config(memory_cache_bytes=512 * 2**20)
 
 
-def test_a_repeated_call_is_answered_whole_from_memory(image_files, isolated_cache, monkeypatch, fresh_memory):
-    from skcatdog import _cache, _engine, config_context
+def test_a_repeated_call_is_answered_whole_from_memory(old_files, image_files, isolated_cache, fresh_memory):
+    from skcatdog import _engine, config_context
 
-    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
     paths = image_files(5)
     est = _tiny("auto")
     first = est.transform(paths)
     expected = first.copy()
     first[:] = 0  # the caller owns what it was given
 
-    def no_lookup(self, chunk):
-        raise AssertionError("a repeated call looked its files up one by one")
+    def recalled(X):
+        """The output, and whether the call was answered whole (no item looked up)."""
+        before = _engine.stats.calls_recalled, _engine.stats.items_identified
+        out = est.transform(X)
+        after = _engine.stats.calls_recalled, _engine.stats.items_identified
+        whole = after[0] == before[0] + 1
+        assert whole == (after[1] == before[1])
+        return out, whole
 
-    with monkeypatch.context() as m:
-        m.setattr(_engine._Call, "_identify", no_lookup)
-        with pytest.raises(AssertionError, match="one by one"):
-            est.transform(paths)  # the first call computed its rows: its output was not copied
+    assert not recalled(paths)[1]  # the first call computed its rows: its output was not copied
     np.testing.assert_array_equal(est.transform(paths), expected)  # every row from memory: remembered
-    with monkeypatch.context() as m:
-        m.setattr(_engine._Call, "_identify", no_lookup)
-        again = est.transform(paths)
-        np.testing.assert_array_equal(again, expected)
-        again[:] = 0
-        np.testing.assert_array_equal(est.transform(paths), expected)
-        np.testing.assert_array_equal(est.transform(list(np.asarray(paths))), expected)  # numpy strings
-        with pytest.raises(AssertionError, match="one by one"):
-            est.transform(paths[::-1])  # other items: looked up, not recalled
+    again, whole = recalled(paths)
+    assert whole
+    np.testing.assert_array_equal(again, expected)
+    again[:] = 0
+    out, whole = recalled(paths)
+    assert whole
+    np.testing.assert_array_equal(out, expected)
+    out, whole = recalled(list(np.asarray(paths)))  # numpy strings
+    assert whole
+    np.testing.assert_array_equal(out, expected)
+    assert not recalled(paths[::-1])[1]  # other items: looked up, not recalled
     with config_context(memory_cache_bytes=8 * first.nbytes - 1):  # an output over an eighth: not kept
         fresh_memory()
         est.transform(paths)  # read from the store: not kept
         est.transform(paths)  # from memory: kept, but for its size
-        with monkeypatch.context() as m:
-            m.setattr(_engine._Call, "_identify", no_lookup)
-            with pytest.raises(AssertionError, match="one by one"):
-                est.transform(paths)
+        assert not recalled(paths)[1]
     fresh_memory()
     est.transform(paths)  # as a new process's call: rows read from the store, so not copied
-    with monkeypatch.context() as m:
-        m.setattr(_engine._Call, "_identify", no_lookup)
-        with pytest.raises(AssertionError, match="one by one"):
-            est.transform(paths)
+    assert not recalled(paths)[1]
     np.testing.assert_array_equal(est.transform(paths[::-1]), expected[::-1])
 
 
 @pytest.fixture
-def identified(monkeypatch):
-    """The chunks ``_Call._identify`` looks up from now on (a remembered call looks up none)."""
+def identified():
+    """Counts the items the identify phase looks up from now on (a remembered call looks up none)."""
     from skcatdog import _engine
 
-    chunks = []
-    original = _engine._Call._identify
-    monkeypatch.setattr(_engine._Call, "_identify", lambda self, chunk: chunks.append(chunk) or original(self, chunk))
-    return chunks
+    start = _engine.stats.items_identified
+    return lambda: _engine.stats.items_identified - start
 
 
 def test_a_call_is_remembered_only_when_every_row_came_from_memory(
-    image_files, isolated_cache, monkeypatch, fresh_memory, identified
+    old_files, image_files, isolated_cache, monkeypatch, fresh_memory, identified
 ):
-    from skcatdog import _cache
-
-    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
     paths = image_files(3)
     est = _tiny("auto", views=("crop",))  # one view: rows are looked up one by one, not as a mean
 
     def looked_up():
-        identified.clear()
+        before = identified()
         out = est.transform(paths)
-        return bool(identified), out
+        return identified() > before, out
 
     first = est.transform(paths)  # computed
     assert [looked_up()[0] for _ in range(2)] == [True, False]  # from memory, then remembered
@@ -383,15 +358,16 @@ def test_a_whole_call_is_remembered_only_when_every_file_is_memoised(image_files
     est = _tiny("auto")
     first = est.transform(paths)
     est.transform(paths)  # every row from memory: remembered if its files were memoised
-    identified.clear()
+    before = identified()
     np.testing.assert_array_equal(est.transform(paths), first)
-    assert identified, "a call on files that may still be changing was answered whole"
+    assert identified() > before, "a call on files that may still be changing was answered whole"
 
 
-def test_a_remembered_call_answers_only_the_same_columns(image_files, isolated_cache, monkeypatch, fresh_memory):
-    from skcatdog import _cache, _engine
+def test_a_remembered_call_answers_only_the_same_columns(
+    old_files, image_files, isolated_cache, monkeypatch, fresh_memory
+):
+    from skcatdog import _engine
 
-    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
     paths = image_files(3)
     both = _engine.embed(paths, "tiny_test", None, outputs=("embeddings", "logits"))
     for outputs in [("embeddings", "logits"), ("embeddings",), ("logits",)]:
@@ -401,12 +377,14 @@ def test_a_remembered_call_answers_only_the_same_columns(image_files, isolated_c
 
 
 def test_memory_rows_are_bounded(fresh_memory):
-    from skcatdog import _cache, config_context
+    from skcatdog import config_context
+    from skcatdog._store.memory import MemoryRows
 
+    memory = MemoryRows()
     row = np.zeros(250, np.float32)  # 1,000 bytes
     with config_context(memory_cache_bytes=3_500):
-        _cache.memory.put_many([(("s", f"k{i}"), row) for i in range(5)])
-        got = _cache.memory.get_many([("s", f"k{i}") for i in range(5)])
+        memory.put_many([(("s", f"k{i}"), row) for i in range(5)])
+        got = memory.get_many([("s", f"k{i}") for i in range(5)])
     assert [g is not None for g in got] == [False, False, True, True, True]  # least recently used went first
 
 
@@ -424,30 +402,34 @@ def test_arrays_and_crops_keep_their_rows(image_files, isolated_cache, fresh_mem
     assert len({tuple(r) for r in first}) == 4
 
 
-def test_a_miss_is_read_again_when_its_memo_entry_is_gone(image_files, isolated_cache, monkeypatch, fresh_memory):
-    from skcatdog import _cache, _engine
+def test_a_miss_is_read_again_when_its_memo_entry_is_gone(
+    old_files, image_files, isolated_cache, monkeypatch, fresh_memory
+):
 
-    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)
     paths = image_files(2)
     _tiny("auto", views="crop").transform(paths)  # the digests are memoised now
-    identify = _engine._Call._identify
+    from skcatdog._engine.identify import Identifier
+    from skcatdog._store import memory
+
+    identify = Identifier.identify
 
     def identify_then_forget(self, chunk):  # as when another thread fills the memo and it is cleared
         found = identify(self, chunk)
-        _cache.memory_digests.clear()
+        memory.digests.clear()
         return found
 
-    monkeypatch.setattr(_engine._Call, "_identify", identify_then_forget)
+    monkeypatch.setattr(Identifier, "identify", identify_then_forget)
     got = _tiny("auto", views="full").transform(paths)  # a view not cached yet: a miss per photo
     np.testing.assert_allclose(got, _tiny(None, views="full").transform(paths), atol=1e-6)
 
 
-def test_the_mean_of_the_views_is_stored_once_per_photo(image_files, isolated_cache, monkeypatch, fresh_memory):
-    from skcatdog import _cache, _engine
+def test_the_mean_of_the_views_is_stored_once_per_photo(
+    old_files, image_files, isolated_cache, monkeypatch, fresh_memory
+):
+    from skcatdog import _engine
 
-    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
     paths = image_files(4)
-    store = open_store(isolated_cache)
+    store = local_store(isolated_cache)
     rows = _engine.embed_many(paths, "tiny_test", None, views=("crop", "full"), cache=isolated_cache)
     assert len(store) == 8  # the views' rows only: no mean was asked for
     fresh_memory()

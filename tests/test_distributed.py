@@ -25,8 +25,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 import skcatdog.distributed as skdist
-from skcatdog import ImageLoadError, KerasEmbeddingTransformer, _engine
-from skcatdog._shard_store import ShardStore
+from skcatdog import ImageLoadError, KerasEmbeddingTransformer, _engine, get_backbone
+from skcatdog.distributed import ShardStore
 
 VIEWS = ("crop", "full")
 
@@ -79,11 +79,12 @@ def transformer(url, **params):
 def stored_rows(url, paths, view, tmp_path):
     """The store's rows for ``paths``, read by a host that has never seen it."""
     from skcatdog._images import read_source
+    from skcatdog._store import row_key
 
-    spec = _engine.get_backbone("tiny_test")
+    spec = get_backbone("tiny_test")
     fingerprint = _engine.fingerprint(spec, None, "float32")
     store = ShardStore(url, local_cache=tmp_path / f"fresh-reader-{view}-{time.monotonic_ns()}")
-    keys = [ShardStore.key(fingerprint, view, read_source(p).digest) for p in paths]
+    keys = [row_key(fingerprint, view, read_source(p).digest) for p in paths]
     return store.get_many(keys, spec.embedding_dim + spec.n_classes)
 
 

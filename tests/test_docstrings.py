@@ -8,8 +8,10 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 import skcatdog
 import skcatdog.active
+import skcatdog.distributed
 import skcatdog.imagenet
 import skcatdog.metrics
+import skcatdog.model_files
 import skcatdog.novelty
 import skcatdog.recipe
 
@@ -19,7 +21,16 @@ import skcatdog.recipe
 # Returns entries are written `name : type`, as in scikit-learn).
 IGNORED = {"GL01", "GL02", "ES01", "SA01", "EX01", "RT02"}
 
-MODULES = [skcatdog, skcatdog.active, skcatdog.imagenet, skcatdog.metrics, skcatdog.novelty, skcatdog.recipe]
+MODULES = [
+    skcatdog,
+    skcatdog.active,
+    skcatdog.distributed,
+    skcatdog.imagenet,
+    skcatdog.metrics,
+    skcatdog.model_files,
+    skcatdog.novelty,
+    skcatdog.recipe,
+]
 
 
 def _public_objects():
@@ -51,7 +62,9 @@ def test_the_public_api_is_covered():
         "skcatdog.clipped.ClippedClassifier.predict_log_proba",
         "skcatdog.backbones._registry.get_backbone",
         "skcatdog.backbones._registry.register_backbone",
-        "skcatdog._cache.default_cache_dir",
+        "skcatdog._store.location.default_cache_dir",
+        "skcatdog.distributed.precompute",
+        "skcatdog.model_files.load_model",
         "skcatdog.recipe.make_default_pipeline",
         "skcatdog.outlier_filter.ImageNetOutlierFilter.fit_resample",
     ]:

@@ -68,13 +68,13 @@ def test_views_are_cached_separately_and_mirror_is_the_flipped_image(forward_cou
 
 def test_one_batch_shape_per_call(monkeypatch, forward_count):
     shapes = []
-    original = _engine._Runner.forward
+    original = _engine.runner.Runner.forward
 
     def spy(self, batch, n_real=None):
         shapes.append(batch.shape)
         return original(self, batch, n_real)
 
-    monkeypatch.setattr(_engine._Runner, "forward", spy)
+    monkeypatch.setattr(_engine.runner.Runner, "forward", spy)
     _embed(random_images(10), batch_size=4, cache=None)
     assert shapes == [(4, 32, 32, 3)] * 3
     shapes.clear()
@@ -93,9 +93,9 @@ def test_model_is_built_once_per_process():
 def test_precision_choices(monkeypatch):
     assert resolve_precision("float32") == "float32"
     assert resolve_precision("mixed") == "mixed"
-    monkeypatch.setattr(_engine, "_gpu_available", lambda: True)
+    monkeypatch.setattr(_engine.runner, "gpu_available", lambda: True)
     assert resolve_precision("auto") == "mixed"
-    monkeypatch.setattr(_engine, "_gpu_available", lambda: False)
+    monkeypatch.setattr(_engine.runner, "gpu_available", lambda: False)
     assert resolve_precision("auto") == "float32"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("half")
@@ -143,7 +143,7 @@ def test_mixed_precision_gives_float32_rows_close_to_float32(forward_count):
 
 
 def test_auto_precision_is_float32_without_a_gpu():
-    if _engine._gpu_available():
+    if _engine.gpu_available():
         pytest.skip("a GPU is visible: auto means mixed here")
     assert resolve_precision("auto") == "float32"
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from skcatdog import ImageLoadError, KerasEmbeddingTransformer
-from skcatdog._images import Source, _Bad, _digest_bytes, as_items, decode, read_source
+from skcatdog._images import BadImage, Source, _digest_bytes, as_items, decode, read_source
 
 
 def _source(path):
@@ -170,7 +170,7 @@ def test_each_bad_file_is_named_with_its_reason(bad_inputs, name, reason, forwar
 
 
 def test_every_bad_item_is_named_and_nothing_is_cached_for_them(bad_inputs, forward_count, isolated_cache):
-    from skcatdog._cache import open_store
+    from skcatdog._store import local_store as open_store
 
     names = ["missing", "empty", "text", "truncated", "bomb"]
     est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
@@ -188,7 +188,7 @@ def test_every_bad_item_is_named_and_nothing_is_cached_for_them(bad_inputs, forw
 def test_truncated_file_found_while_computing_leaves_good_rows_cached(
     bad_inputs, image_files, forward_count, isolated_cache
 ):
-    from skcatdog._cache import open_store
+    from skcatdog._store import local_store as open_store
 
     good = image_files(5)
     est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
@@ -224,7 +224,7 @@ def test_file_changed_after_digest_is_refused(tmp_path):
     src = read_source(str(p))
     src.data = None  # as the engine does for a miss: decode re-reads the file
     Image.fromarray(_gradient()[::-1].copy()).save(p)
-    with pytest.raises(_Bad, match="changed"):
+    with pytest.raises(BadImage, match="changed"):
         decode(src, 8)
     assert Source(_digest_bytes(p.read_bytes()), path=str(p)).digest != src.digest
 
@@ -343,11 +343,11 @@ def test_fifo_and_devices_are_bad_items_found_without_blocking(tmp_path, image_f
 def test_a_fifo_swapped_in_after_the_stat_does_not_block(tmp_path):
     import os
 
-    from skcatdog._images import _Bad, read_file
+    from skcatdog._images import BadImage, read_file
 
     fifo = tmp_path / "late.jpg"
     os.mkfifo(fifo)
-    with pytest.raises(_Bad, match="named pipe"):
+    with pytest.raises(BadImage, match="named pipe"):
         read_file(str(fifo))  # opened non-blocking, refused on the descriptor
 
 
@@ -368,16 +368,16 @@ def test_files_over_the_size_cap_are_refused_before_reading(image_files, monkeyp
     assert opened == []
 
 
-def test_a_lowered_size_cap_refuses_files_this_process_has_memoised(image_files, isolated_cache, monkeypatch):
+def test_a_lowered_size_cap_refuses_files_this_process_has_memoised(old_files, image_files, isolated_cache):
     import os
 
-    from skcatdog import _cache, config_context
+    from skcatdog import config_context
+    from skcatdog._store import memory
 
-    monkeypatch.setattr(_cache, "RACY_SECONDS", -3600.0)  # the photos count as old: their digests are memoised
     paths = image_files(3)
     est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=isolated_cache)
     est.transform(paths)
-    assert len(_cache.memory_digests) >= 3  # a repeated call would not read the files again
+    assert len(memory.digests) >= 3  # a repeated call would not read the files again
     with config_context(max_file_bytes=min(os.path.getsize(p) for p in paths) - 1):
         with pytest.raises(ImageLoadError, match="max_file_bytes"):
             est.transform(paths)  # as a new process would refuse them

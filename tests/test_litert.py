@@ -40,7 +40,7 @@ def test_a_damaged_converted_model_is_replaced(isolated_cache, monkeypatch):
     path = model_file(fingerprint("tiny_test", None, "float32"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a flatbuffer")
-    monkeypatch.setattr(_engine, "_RUNNERS", {})
+    _engine.clear_runners()
     good = _rows("litert")
     np.testing.assert_allclose(good.embeddings, _rows("keras").embeddings, atol=1e-4)
     assert path.stat().st_size > 1000
@@ -51,7 +51,7 @@ def test_a_conversion_that_disagrees_with_keras_is_refused(isolated_cache, monke
 
     real = _litert.LiteForward.__call__
     monkeypatch.setattr(_litert.LiteForward, "__call__", lambda self, *a: [x + 1 for x in real(self, *a)])
-    monkeypatch.setattr(_engine, "_RUNNERS", {})
+    _engine.clear_runners()
     with config_context(cpu_runtime="litert"), pytest.raises(_litert.ConversionMismatch, match="does not match"):
         _engine.get_runner("tiny_test", None, "float32")
     with config_context(cpu_runtime="auto"), pytest.warns(RuntimeWarning, match="runs on Keras instead"):

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("fsspec")
 pytest.importorskip("pyarrow")
 
-from skcatdog._shard_store import ShardStore, compact
+from skcatdog.distributed import ShardStore, compact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,7 +169,7 @@ def test_a_writer_killed_before_publishing_leaves_no_visible_shard(tmp_path):
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         import numpy as np
-        from skcatdog._shard_store import ShardStore
+        from skcatdog.distributed import ShardStore
         store = ShardStore({url!r}, local_cache={str(tmp_path / "killed")!r})
         store._fs.mv = lambda *a, **k: os.kill(os.getpid(), 9)
         store.put_many([("k%d" % i, np.ones(6, np.float32)) for i in range(10)])

@@ -22,7 +22,7 @@ Why it is safe to share without locks:
   deleting the ones it replaces, so a reader sees every row at every moment.
 
 Reads never scan the shards per lookup: each host keeps a local read-through
-diskcache (:class:`~skcatdog._cache.EmbeddingStore`) of the rows, plus the
+diskcache (:class:`~skcatdog._store.sqlite.SQLiteStore`) of the rows, plus the
 names of the shards already copied into it.  A lookup that misses locally
 lists ``shards/`` once per batch and copies only shards it has not seen.
 """
@@ -38,9 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cache import is_url
+from .location import default_cache_dir, is_url
+from .spec import Capabilities
+from .sqlite import SQLiteStore
 
-__all__ = ["ShardStore", "compact", "is_url"]
+__all__ = ["ShardStore", "compact", "publish_shard"]
 
 #: Rows buffered by ``put_many`` before a shard is published without waiting
 #: for ``flush``: about 9 MB of EfficientNet-Lite2 rows, a good object size,
@@ -52,8 +54,6 @@ _SHARD_SUFFIX = ".parquet"
 
 def _local_dir(url, local_cache):
     if local_cache is None or local_cache == "auto":
-        from ._cache import default_cache_dir
-
         return default_cache_dir() / f"shared-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
     return Path(local_cache).expanduser()
 
@@ -97,16 +97,17 @@ class ShardStore:
     and local cache on the host that unpickles it.
     """
 
+    # Lookups may list and fetch shards over the network: threads help.
+    capabilities = Capabilities(local=False)
+
     def __init__(self, url, *, local_cache="auto", shard_rows=SHARD_ROWS):
         import fsspec
-
-        from ._cache import EmbeddingStore
 
         if not is_url(url):
             raise ValueError(
                 f"a shared store needs an fsspec URL such as file:///dir or s3://bucket/prefix, got {url!r}"
             )
-        self.url = url.rstrip("/")
+        self.url = self.name = url.rstrip("/")
         self.shard_rows = int(shard_rows)
         try:
             self._fs, root = fsspec.core.url_to_fs(self.url)
@@ -118,7 +119,7 @@ class ShardStore:
 
         local = _local_dir(self.url, local_cache)
         self.local_dir = local
-        self._local = EmbeddingStore(local / "rows")
+        self._local = SQLiteStore(local / "rows")
         # Kept apart from the rows so that reading the set does not walk every row's key.
         self._marks = diskcache.Cache(str(local / "loaded-shards"))
         # File digests are memoised per host (they describe local files), beside the rows.
@@ -133,20 +134,27 @@ class ShardStore:
     def __repr__(self):
         return f"ShardStore({self.url!r})"
 
-    @staticmethod
-    def key(fingerprint, view, digest):
-        return f"{fingerprint}/{view}/{digest}"
-
     # -- reading ---------------------------------------------------------
 
     def _local_get_many(self, keys, width, cols=None):
         return list(self._local.get_many(keys, width, cols=cols))
 
     def get_many(self, keys, width, cols=None):
-        """Rows for ``keys`` (float32, ``width`` long) or ``None`` where absent.
+        """Look rows up: this host's copy first, then shards it has not copied yet.
 
-        ``cols=(start, stop)`` returns only those floats of each row, as
-        :meth:`EmbeddingStore.get_many` does.
+        Parameters
+        ----------
+        keys : sequence of str
+            Row keys.
+        width : int
+            Floats in a row; a row of another length is a miss.
+        cols : (int, int), optional
+            Return only these floats of each row.
+
+        Returns
+        -------
+        list
+            A float32 array per key, ``None`` where absent.
         """
         keys = list(keys)
         rows = self._local_get_many(keys, width, cols)
@@ -163,6 +171,20 @@ class ShardStore:
         return rows
 
     def get(self, key, width):
+        """Look one row up (see :meth:`get_many`).
+
+        Parameters
+        ----------
+        key : str
+            A row key.
+        width : int
+            Floats in a row.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The row, ``None`` if absent.
+        """
         return self.get_many([key], width)[0]
 
     def _loaded_names(self):
@@ -207,7 +229,13 @@ class ShardStore:
     # -- writing ---------------------------------------------------------
 
     def put_many(self, pairs):
-        """Buffer ``(key, float32 row)`` pairs; publish a shard once ``shard_rows`` are waiting."""
+        """Buffer rows; publish a shard once ``shard_rows`` are waiting.
+
+        Parameters
+        ----------
+        pairs : iterable of (str, numpy.ndarray)
+            Keys and float32 rows.
+        """
         with self._lock:
             for key, row in pairs:
                 self._buffer[key] = np.ascontiguousarray(row, dtype="<f4").tobytes()
@@ -234,7 +262,13 @@ class ShardStore:
         return len(set().union(*(_shard_keys(self._fs, f"{self._shards_dir}/{n}") for n in self._list_shards())))
 
     def shards(self):
-        """Names of the published shards."""
+        """List the published shards.
+
+        Returns
+        -------
+        list of str
+            Their names.
+        """
         return self._list_shards()
 
 

@@ -1,19 +1,14 @@
-"""The embedding store: one diskcache directory shared by every estimator.
+"""The local backend: rows in one diskcache directory (SQLite and files).
 
-A row is addressed by ``(model fingerprint, view, content digest)``; its value
-is everything one forward pass gives (pooled embedding and ImageNet logits) as
-raw float32 bytes.  diskcache keeps its index in SQLite, so several processes
-(joblib workers, parallel CV jobs) can read and write the same directory, and
-a process killed mid-run loses at most its uncommitted batch: every committed
-entry is whole.
+A row's value is everything one forward pass gives (pooled embedding and
+ImageNet logits) as raw float32 bytes. diskcache keeps its index in SQLite,
+so several processes (joblib workers, parallel CV jobs) can read and write
+the same directory, and a process killed mid-run loses at most its
+uncommitted batch: every committed entry is whole.
 """
 
 from __future__ import annotations
 
-import collections
-import hashlib
-import json
-import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -21,105 +16,25 @@ from pathlib import Path
 import diskcache
 import numpy as np
 
-from ._config import setting
+from .spec import Capabilities
 
-__all__ = [
-    "CACHE_FORMAT_VERSION",
-    "default_cache_dir",
-    "resolve_cache_dir",
-    "open_store",
-    "store_for",
-    "model_fingerprint",
-]
-
-#: Bump when the meaning or layout of a stored row changes.
-CACHE_FORMAT_VERSION = 1
-
-#: Environment variable that moves the default cache directory.
-CACHE_ENV = "SKCATDOG_CACHE_DIR"
+__all__ = ["SIZE_LIMIT", "SQLiteDigestMemo", "SQLiteStore"]
 
 # 8 GiB holds about 900,000 rows of a 1280-d backbone; least recently stored rows go first.
 SIZE_LIMIT = 8 * 2**30
 
-
-def default_cache_dir():
-    """Return where ``cache="auto"`` keeps embeddings.
-
-    ``$SKCATDOG_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/skcatdog``, else
-    ``~/.cache/skcatdog``.
-
-    Returns
-    -------
-    pathlib.Path
-        The directory (it may not exist yet).
-    """
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "skcatdog"
-
-
-def resolve_cache_dir(cache):
-    """Turn an estimator's ``cache`` parameter into a directory, or ``None``.
-
-    Raises
-    ------
-    ValueError
-        If ``cache`` is not ``"auto"``, ``None``, ``False`` or a path.
-    """
-    if cache is None or cache is False:
-        return None
-    if cache is True or (isinstance(cache, str) and cache == "auto"):
-        return default_cache_dir()
-    if is_url(cache):
-        raise ValueError(f"cache {cache!r} is a URL, not a directory")
-    if isinstance(cache, (str, os.PathLike)):
-        return Path(cache).expanduser()
-    raise ValueError(f"cache must be 'auto', None or a directory path, got {cache!r}")
-
-
-def model_fingerprint(**parts):
-    """A short stable hash of everything that decides a row's values."""
-    payload = json.dumps({"format": CACHE_FORMAT_VERSION, **parts}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
 # Rows this many floats or longer are stored by diskcache in files of their own
 # (its default ``disk_min_file_size`` of 32 KiB); the batched read below only
 # sees rows held inside SQLite and leaves the others to ``Cache.get``.
-_SQL_BATCH = 128  # keys per query: SQLite's IN lists are no faster longer (measured on 3,000 photos)
-
-#: A file's digest is memoised only if its ctime and mtime were this many
-#: seconds old when it was read (see :class:`DigestMemo`).
-RACY_SECONDS = 2.0
-
-
-def stat_key(path, st):
-    """What identifies a file's content without reading it: path, device,
-    inode, size, mtime and ctime (nanoseconds)."""
-    return f"stat/{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
-
-
-def memo_key(path, st):
-    """:func:`stat_key` as a tuple: the key of the in-process memo, which
-    is built per item on every warm call (a tuple costs less than a string)."""
-    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def memo_keys(paths, sts):
-    """:func:`memo_key` of each path and its stat, inlined (a warm call builds thousands)."""
-    return [
-        (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for p, st in zip(paths, sts, strict=True)
-    ]
+SQL_BATCH = 128  # keys per query: SQLite's IN lists are no faster longer (measured on 3,000 photos)
 
 
 def _batched(sql, query, keys, params=()):
     """The rows of ``query`` run once per batch of ``keys``: its ``{keys}`` becomes one
     placeholder per key, bound after ``params``."""
     rows = []
-    for i in range(0, len(keys), _SQL_BATCH):
-        batch = keys[i : i + _SQL_BATCH]
+    for i in range(0, len(keys), SQL_BATCH):
+        batch = keys[i : i + SQL_BATCH]
         rows += sql(query.format(keys=",".join("?" * len(batch))), (*params, *batch)).fetchall()
     return rows
 
@@ -135,21 +50,12 @@ def _select(sql, keys, value="value", params=()):
     return {key: (mode, value) for key, mode, value in _batched(sql, query, keys, params)}
 
 
-class DigestMemo:
-    """Content digests remembered by ``stat_key``, so a warm ``transform`` does
+class SQLiteDigestMemo:
+    """Content digests remembered by :func:`~skcatdog._store.keys.stat_key` in the
+    store's own SQLite database, so a warm ``transform`` in a new process does
     not re-read and re-hash every photo (git's index and ccache's direct mode
-    do the same).
-
-    A file rewritten in place keeps its path, inode and perhaps its size and
-    mtime (``os.utime`` or a write within one timestamp tick), but the kernel
-    sets its ctime to the time of the write, and ctime cannot be set back.
-    A digest is only remembered when the file's ctime and mtime were at least
-    :data:`RACY_SECONDS` older than the moment the file was stat-ed before
-    reading, so any later write gives a ctime, hence a ``stat_key``, that no
-    remembered entry has. (Git calls such recent files "racily clean" and
-    re-checks them the same way.) The bound fails only if the clock steps
-    back by more than that, or on file systems whose ctime is coarser
-    than that or set by a server with a skewed clock.
+    do the same); only digests :func:`~skcatdog._store.keys.digest_trusted`
+    allows are put.
     """
 
     def __init__(self, store):
@@ -173,18 +79,12 @@ class DigestMemo:
             for key, digest in pairs:
                 cache.set(key, digest, retry=True)
 
-    @staticmethod
-    def trusted(st, started):
-        """Whether a file stat-ed at wall time ``started`` may be memoised."""
-        newest = max(st.st_ctime_ns, st.st_mtime_ns) / 1e9
-        return newest < started - RACY_SECONDS
-
 
 _MODE_RAW = 1  # diskcache.core.MODE_RAW: the value is held inline in SQLite
 _F4 = np.dtype("<f4")  # a row's values (a dtype object: np.frombuffer parses a string per call)
 
 
-class EmbeddingStore:
+class SQLiteStore:
     """Rows of float32 values in a diskcache directory.
 
     Reads go through a plain SQLite connection per thread; the diskcache
@@ -193,12 +93,15 @@ class EmbeddingStore:
     a new process does not pay for it.
     """
 
+    capabilities = Capabilities(local=True, derived_rows=True, joined_lookup=True)
+
     def __init__(self, directory):
         self.directory = Path(directory)
+        self.name = str(self.directory)
         self._lock = threading.Lock()
         self._cache = None
         self._readers = threading.local()
-        self.digests = DigestMemo(self)
+        self.digests = SQLiteDigestMemo(self)
 
     @property
     def cache(self):
@@ -236,10 +139,6 @@ class EmbeddingStore:
             # Another process is creating the store: diskcache's set-up waits for it.
             self.cache  # noqa: B018
             return con.execute(query, params)
-
-    @staticmethod
-    def key(fingerprint, view, digest):
-        return f"{fingerprint}/{view}/{digest}"
 
     @staticmethod
     def _row(value, width):
@@ -322,80 +221,3 @@ class EmbeddingStore:
         """Rows stored (memoised digests are not rows)."""
         (n,) = self.read("SELECT COUNT(*) FROM Cache WHERE key NOT LIKE 'stat/%'").fetchone()
         return n
-
-
-class MemoryRows:
-    """A bounded least-recently-used map of rows held in process memory."""
-
-    def __init__(self):
-        self._rows = collections.OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get_many(self, keys):
-        """Rows for ``keys`` (``None`` where absent); found ones become the most recent."""
-        rows = self._rows
-        with self._lock:
-            out = [rows.get(k) for k in keys]
-            touch = rows.move_to_end
-            for k, row in zip(keys, out, strict=True):
-                if row is not None:
-                    touch(k)
-        return out
-
-    def put_many(self, pairs):
-        limit = setting("memory_cache_bytes")
-        with self._lock:
-            for key, row in pairs:
-                if key in self._rows or row.nbytes > limit:
-                    continue
-                self._rows[key] = row
-                self._bytes += row.nbytes
-            while self._bytes > limit and self._rows:
-                _, old = self._rows.popitem(last=False)
-                self._bytes -= old.nbytes
-
-    def clear(self):
-        with self._lock:
-            self._rows.clear()
-            self._bytes = 0
-
-
-#: Rows already read or computed in this process, keyed by ``(store directory, row key)``.
-memory = MemoryRows()
-
-#: ``memo_key -> digest`` learned in this process (trusted entries only); cleared when full.
-memory_digests: dict[tuple, str] = {}
-MEMORY_DIGESTS_MAX = 1_000_000
-
-
-_STORES: dict[tuple, EmbeddingStore] = {}
-_LOCK = threading.Lock()
-
-
-def is_url(cache):
-    """Whether ``cache`` names a shared store by fsspec URL (``s3://``, ``file://``...)."""
-    return isinstance(cache, str) and "://" in cache
-
-
-def store_for(cache):
-    """The store an estimator's ``cache`` parameter names, or ``None``."""
-    if is_url(cache):
-        from ._shard_store import ShardStore
-
-        key = (os.getpid(), cache)
-        with _LOCK:
-            if key not in _STORES:
-                _STORES[key] = ShardStore(cache)
-            return _STORES[key]
-    directory = resolve_cache_dir(cache)
-    return None if directory is None else open_store(directory)
-
-
-def open_store(directory):
-    """The process's store for ``directory`` (one SQLite handle per process)."""
-    key = (os.getpid(), str(Path(directory).resolve()))
-    with _LOCK:
-        if key not in _STORES:
-            _STORES[key] = EmbeddingStore(directory)
-        return _STORES[key]

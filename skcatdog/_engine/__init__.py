@@ -1,0 +1,45 @@
+"""The engine: images in, cached rows of (embedding, logits) out.
+
+Every estimator that needs a CNN asks :func:`embed` for rows; none decodes
+images or calls a model itself. A call runs in phases, each a module with
+one job::
+
+    request   what the call asks for, decided once
+    identify  each item's content digest (stat, memo, reading the file)
+    probe     look rows up; header-check the misses
+    decode    misses -> fixed-shape batches of pixels (the decoder seam)
+    compute   forward passes; rows written to the store
+    assemble  the output: per view, the mean of the views, or nothing
+    recall    a repeated call answered from memory
+    runner    the model, its precision and runtime; the rows' fingerprint
+    call      the phases in order: embed_many, find_missing
+
+Preprocessing runs inside the compiled model (so the accelerator gets
+uint8, a quarter of the bytes of float32), batches have one fixed shape (no
+retracing on any backend), and decoding for the next batches overlaps the
+forward pass of the current one.
+"""
+
+from .call import MissingRows, Rows, embed, embed_many, find_missing
+from .decode import Batch, DecodeJob, Decoder, ThreadDecoder
+from .runner import PRECISIONS, clear_runners, fingerprint, get_runner, gpu_available, resolve_precision
+from .stats import stats
+
+__all__ = [
+    "PRECISIONS",
+    "Batch",
+    "DecodeJob",
+    "Decoder",
+    "MissingRows",
+    "Rows",
+    "ThreadDecoder",
+    "clear_runners",
+    "embed",
+    "embed_many",
+    "find_missing",
+    "fingerprint",
+    "get_runner",
+    "gpu_available",
+    "resolve_precision",
+    "stats",
+]

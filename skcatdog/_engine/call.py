@@ -1,0 +1,218 @@
+"""One call of the engine, phase by phase::
+
+items ─► identify (stat, memo, digests) ─► look rows up ─► hits ──────────────┐
+                                              └► misses ─► decoder ─► forward ─► write
+                                                                                ▼
+                    remembered call ◄── remember ◄── assemble (per view, or the mean)
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._images import ImageLoadError, describe
+from .._store import open_store
+from .assemble import assembler_for
+from .compute import check, compute
+from .decode import ThreadDecoder
+from .identify import Identifier, stat_files
+from .probe import Misses, Prober, chunks
+from .recall import CallMemory
+from .request import Request
+from .stats import stats
+
+__all__ = ["MissingRows", "Rows", "embed", "embed_many", "find_missing"]
+
+
+@dataclass
+class Rows:
+    """What one forward pass gives for each input row."""
+
+    embeddings: np.ndarray
+    logits: np.ndarray
+
+
+@dataclass
+class MissingRows:
+    """What a store lacks for some items (see :func:`find_missing`).
+
+    Attributes
+    ----------
+    rows : dict
+        Content digest -> indices of the items that hold it, first-seen order.
+    views : dict
+        Content digest -> the views it lacks.
+    problems : list of (int, str)
+        ``(index, reason)`` of every unusable item, in input order.
+    """
+
+    rows: dict
+    views: dict
+    problems: list
+
+
+def _threads(n_jobs):
+    from joblib import effective_n_jobs
+
+    return max(1, effective_n_jobs(n_jobs))
+
+
+def _probe_all(prober, pool, items, misses, problems):
+    """Probe every chunk: in this thread while chunks are answered from memory or a
+    local store (they hold the GIL; threads would only contend for it), then
+    fanned out over ``pool`` once a chunk reads files or the network."""
+    todo = chunks(len(items))
+
+    def collect(results):
+        bad, found = results
+        problems.extend((i, reason) for i, reason in bad)
+        for i, source, views in found:
+            misses.add(i, source, views)
+
+    while todo and not prober.did_io:
+        collect(prober.probe(todo.pop(0)))
+    for results in pool.map(prober.probe, todo):
+        collect(results)
+
+
+def embed(items, backbone, weights="imagenet", *, view="crop", **kwargs):
+    """Rows of (embedding, logits) for ``items`` in one view; see :func:`embed_many`."""
+    return embed_many(items, backbone, weights, views=(view,), **kwargs)[0]
+
+
+def embed_many(
+    items,
+    backbone,
+    weights="imagenet",
+    *,
+    views=("crop",),
+    batch_size=64,
+    cache="auto",
+    n_jobs=-1,
+    precision="auto",
+    verbose=0,
+    outputs=("embeddings", "logits"),
+    mean_views=False,
+    decoder=None,
+):
+    """Rows of (embedding, logits) for ``items``, one :class:`Rows` per view,
+    from the cache or one forward pass per (view, distinct content).
+
+    Each photo is read once and decoded once for all the views it misses.
+
+    Parameters
+    ----------
+    items : sequence of str, path-like, ImageCrop or ndarray
+        Validated by the caller to be one-dimensional.
+    backbone : str or Backbone
+    weights : "imagenet", path or None
+    views : tuple of {"crop", "crop_mirror", "full", "mirror"}
+    batch_size : int
+    cache : "auto", None, path, fsspec URL or Store
+    n_jobs : int
+        Read and decode threads, joblib convention (-1 = all cores).
+    precision : {"auto", "float32", "mixed"}
+    verbose : int
+    outputs : tuple of {"embeddings", "logits"}
+        Which parts to return (the cache always stores both); asking for
+        embeddings alone saves the memory of 1000 logits per image; ``()``
+        computes and stores rows and returns ``None`` for each view.
+    mean_views : bool
+        Return one :class:`Rows`, the mean over the views (summed in view
+        order, in float32), computed as rows are found: a warm call then
+        writes each output row once instead of once per view.
+    decoder : Decoder, optional
+        What turns the misses into batches of pixels; default Pillow in
+        ``n_jobs`` threads.
+
+    Returns
+    -------
+    list of Rows or None
+        One per view (or one, the mean, with ``mean_views``), with ``None``
+        for a part not asked for.
+
+    Raises
+    ------
+    ImageLoadError
+        Naming every bad item.  Good items computed in the same call are
+        cached before it is raised; nothing is ever cached for a bad one.
+    """
+    request = Request.make(backbone, weights, precision, views, outputs, mean_views)
+    items = list(items)
+    store = open_store(cache)
+    files = stat_files(items)
+    assembler = assembler_for(request, store, len(items))
+    memory = CallMemory(request, store, files)
+    recalled = request.keep is not None and memory.recall(assembler.outputs())
+    if recalled:
+        stats.add(calls_recalled=1)
+    problems, misses = [], Misses()
+    threads = _threads(n_jobs)
+    prober = None
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            if not recalled:
+                identifier = Identifier(items, store, files, assembler.lookup_digests)
+                prober = Prober(request, store, identifier, assembler)
+                _probe_all(prober, pool, items, misses, problems)
+
+            def bad(rows, reason):
+                problems.extend((i, reason) for i in rows)
+
+            decoder = decoder or ThreadDecoder(pool, lookahead=2 * threads)
+            if problems:
+                # Name every bad item, not just the first kind found: decode the
+                # remaining misses too (no forward pass) to find truncated data.
+                check(misses, decoder, request.backbone.input_size, bad)
+            elif misses:
+                compute(request, store, misses, assembler, decoder, batch_size, bad, verbose)
+    finally:
+        store.flush()
+    if problems:
+        problems.sort()
+        raise ImageLoadError([(describe(items[i], i), reason) for i, reason in problems])
+    out = assembler.outputs()
+    if out is None:
+        return [None] * (1 if mean_views else len(request.views))
+    if not recalled:
+        assembler.finish()
+        memory.remember(out, prober.from_memory)
+    # ``out`` holds only the kept columns: embeddings first (if kept), then logits.
+    dim, keep = request.backbone.embedding_dim, request.keep
+    outputs = tuple(outputs)
+    return [
+        Rows(
+            embeddings=np.ascontiguousarray(o[:, :dim]) if "embeddings" in outputs else None,
+            logits=np.ascontiguousarray(o[:, dim - keep.start :]) if "logits" in outputs else None,
+        )
+        for o in out
+    ]
+
+
+def find_missing(items, backbone, weights="imagenet", *, views=("crop",), cache="auto", n_jobs=-1, precision="auto"):
+    """Which contents of ``items`` lack a row in ``cache``, without computing any.
+
+    The same identify and look-up phases as :func:`embed_many` (the stat memo,
+    batched lookups, header checks), for a caller that computes the rows
+    elsewhere (a cluster).
+
+    Returns
+    -------
+    MissingRows
+    """
+    request = Request.make(backbone, weights, precision, views, (), False)
+    items = list(items)
+    store = open_store(cache)
+    assembler = assembler_for(request, store, len(items))
+    prober = Prober(request, store, Identifier(items, store, None, assembler.lookup_digests), assembler)
+    problems, misses = [], Misses()
+    with ThreadPoolExecutor(max_workers=_threads(n_jobs)) as pool:
+        for results in pool.map(prober.probe, chunks(len(items))):
+            bad, found = results
+            problems.extend(bad)
+            for i, source, need in found:
+                misses.add(i, source, need)
+    return MissingRows(rows=misses.rows, views=misses.views, problems=sorted(problems))

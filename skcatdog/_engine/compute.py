@@ -1,0 +1,69 @@
+"""Phase 4 of a call: forward the misses' batches, write their rows, place them in the output."""
+
+from __future__ import annotations
+
+import time
+
+from .decode import DecodeJob
+from .runner import get_runner
+from .stats import stats
+
+__all__ = ["batch_step", "check", "compute"]
+
+
+def batch_step(batch_size, n_samples):
+    """One fixed batch shape per call: no retracing, and a handful of images
+    does not pay for a full batch of padding."""
+    return min(batch_size, 1 << max(0, (n_samples - 1).bit_length()))
+
+
+def _jobs(misses):
+    return [DecodeJob(d, misses.sources[d], tuple(misses.views[d])) for d in misses.rows]
+
+
+def check(misses, decoder, size, bad):
+    """Decode every miss without a forward pass, to name every bad item: ``bad(rows, reason)``."""
+    for batch in decoder.batches(_jobs(misses), size, 64):
+        for digest, reason in batch.bad:
+            bad(misses.rows[digest], reason)
+
+
+def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose=0):
+    """Decode the misses (ahead, in ``decoder``) while this thread runs the forward passes.
+
+    Rows are written to ``store`` a batch at a time and placed in the output
+    by ``assembler``; ``bad(rows, reason)`` is told of items that fail to decode.
+    """
+    from tqdm.auto import tqdm
+
+    runner = get_runner(request.backbone, request.weights, request.precision)
+    n_samples = misses.n_views()
+    step = batch_step(batch_size, n_samples)
+    view_index = {v: k for k, v in enumerate(request.views)}
+    width = request.width
+    bar = tqdm(
+        total=n_samples,
+        desc=f"{request.backbone.name} ({', '.join(request.views)})",
+        unit="img",
+        disable=not verbose,
+        leave=False,
+    )
+    try:
+        for batch in decoder.batches(_jobs(misses), request.backbone.input_size, step):
+            for digest, reason in batch.bad:
+                bad(misses.rows[digest], reason)
+                bar.update(len(misses.views[digest]))
+            if not batch.slots:
+                continue
+            rows = runner.forward(batch.pixels, len(batch.slots))
+            for (digest, view), row in zip(batch.slots, rows, strict=True):
+                assembler.place_computed(misses.rows[digest], view_index[view], row)
+            t = time.perf_counter()
+            store.put_many(
+                [(request.row_name(view, digest), row) for (digest, view), row in zip(batch.slots, rows, strict=True)],
+                width,
+            )
+            stats.add(seconds_store=time.perf_counter() - t)
+            bar.update(len(batch.slots))
+    finally:
+        bar.close()

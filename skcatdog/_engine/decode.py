@@ -1,0 +1,111 @@
+"""Phase 3 of a call: sources in, fixed-shape batches of pixels out.
+
+The decoder is the engine's one replaceable part between the files and the
+model: anything with :class:`Decoder`'s method can stand in for the thread
+decoder here (a pool of processes, a GPU decoder that leaves the pixels on
+the device), and the engine never asks which one it has.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .. import _images
+from .._images import BadImage
+from .stats import stats
+
+__all__ = ["Batch", "DecodeJob", "Decoder", "ThreadDecoder"]
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """One content to decode: ``key`` names it to the caller."""
+
+    key: str
+    source: _images.Source
+    views: tuple
+
+
+@dataclass
+class Batch:
+    """A batch of ``(step, size, size, 3)`` uint8 pixels, the first ``len(slots)`` real.
+
+    ``slots[j]`` is ``(job key, view)`` of row ``j``; ``bad`` lists ``(job key,
+    reason)`` for jobs found bad since the previous batch. The pixels may be
+    reused for the next batch once the consumer asks for it.
+    """
+
+    pixels: object
+    slots: list
+    bad: list
+
+
+class Decoder(Protocol):
+    """Turns decode jobs into batches, in job order, decoding ahead of the consumer."""
+
+    def batches(self, jobs, size, step):
+        """Yield :class:`Batch` objects for ``jobs`` (a sequence of :class:`DecodeJob`),
+        each ``step`` rows of ``size`` x ``size`` pixels; the last may be partial, and a
+        batch may hold only ``bad`` entries."""
+
+
+def decode_job(job, size):
+    """``(pixels by view, None)`` or ``(None, reason)``; never raises for a bad image."""
+    t = time.perf_counter()
+    try:
+        return _images.decode_views(job.source, size, job.views), None
+    except BadImage as exc:
+        return None, str(exc)
+    finally:
+        stats.add(seconds_decode=time.perf_counter() - t)
+
+
+class ThreadDecoder:
+    """Pillow in a pool of threads, ``lookahead`` jobs ahead of the batch being filled.
+
+    Parameters
+    ----------
+    pool : concurrent.futures.Executor
+    lookahead : int
+        Jobs decoded ahead; at least two batches' worth are kept in flight.
+    """
+
+    def __init__(self, pool, lookahead):
+        self.pool = pool
+        self.lookahead = lookahead
+
+    def batches(self, jobs, size, step):
+        lookahead = max(2 * step, self.lookahead)
+        batch = np.zeros((step, size, size, 3), dtype=np.uint8)
+        slots, bad = [], []
+        ready = collections.deque()  # decoded (key, view, pixels) not yet in a batch
+        futures = collections.deque()
+        submitted = 0
+        try:
+            while submitted < len(jobs) or futures or ready or slots or bad:
+                while submitted < len(jobs) and len(futures) < lookahead:
+                    job = jobs[submitted]
+                    futures.append((job.key, self.pool.submit(decode_job, job, size)))
+                    submitted += 1
+                if not ready and futures:
+                    key, future = futures.popleft()
+                    pixels, reason = future.result()
+                    if reason is not None:
+                        bad.append((key, reason))
+                    else:
+                        ready.extend((key, view, arr) for view, arr in pixels.items())
+                while ready and len(slots) < step:
+                    key, view, arr = ready.popleft()
+                    batch[len(slots)] = arr
+                    slots.append((key, view))
+                if len(slots) == step or ((slots or bad) and not (futures or ready)):
+                    yield Batch(batch, slots, bad)
+                    slots, bad = [], []
+        finally:
+            for _, future in futures:
+                future.cancel()

@@ -1,0 +1,177 @@
+"""The model side of the engine: which precision, which runtime, one compiled
+forward pass per model and process, and the fingerprint of the rows it makes."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from .. import _images
+from .._config import RUNTIMES, get_config
+from .._store import model_fingerprint
+from ..backbones import PREPROCESSING, get_backbone
+from .stats import stats
+
+__all__ = ["PRECISIONS", "Runner", "clear_runners", "fingerprint", "get_runner", "gpu_available", "resolve_precision"]
+
+PRECISIONS = ("auto", "float32", "mixed")
+
+
+@functools.lru_cache(maxsize=1)  # devices do not come and go within a process
+def gpu_available():
+    """Whether Keras's backend sees a GPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001 - a broken accelerator stack means "use the CPU"
+        return False
+    return False
+
+
+def resolve_precision(precision):
+    """``"auto"`` is mixed precision on a GPU and float32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "mixed" if gpu_available() else "float32"
+    return precision
+
+
+def _preprocessing_layer(mode):
+    import keras
+    from keras import ops
+
+    class Preprocess(keras.layers.Layer):
+        def call(self, x):
+            return ops.cast(PREPROCESSING[mode](ops.cast(x, "float32"), ops), self.compute_dtype)
+
+    return Preprocess(name="preprocess")
+
+
+class Runner:
+    """A built model and its fixed-shape compiled forward pass."""
+
+    def __init__(self, backbone, weights, precision):
+        import keras
+
+        size = backbone.input_size
+        previous = keras.config.dtype_policy()
+        try:
+            if precision == "mixed":
+                keras.config.set_dtype_policy("mixed_float16")
+            core = backbone.build_model(weights)
+            inputs = keras.Input((size, size, 3), dtype="uint8", name="pixels")
+            embedding, logits = core(_preprocessing_layer(backbone.preprocessing)(inputs))
+            outputs = [
+                keras.layers.Activation("linear", dtype="float32", name="embedding")(embedding),
+                keras.layers.Activation("linear", dtype="float32", name="logits")(logits),
+            ]
+        finally:
+            keras.config.set_dtype_policy(previous)
+        self.model = keras.Model(inputs, outputs, name=f"skcatdog_{backbone.name}")
+        self.lock = threading.Lock()
+        self.lite = None
+        if precision == "float32" and _use_litert(backbone):
+            from .._litert import ConversionMismatch, LiteForward
+
+            try:
+                self.lite = LiteForward(self.model, backbone, fingerprint(backbone, weights, precision))
+            except ConversionMismatch as exc:
+                if get_config()["cpu_runtime"] == "litert":
+                    raise
+                warnings.warn(f"{exc}; the forward pass runs on Keras instead", RuntimeWarning, stacklevel=2)
+        self.runtime = "litert" if self.lite is not None else "keras"
+        stats.add(models_built=1)
+
+    def forward(self, batch, n_real=None):
+        """``(b, size, size, 3)`` uint8 -> float32 ``(n_real, dim + n_classes)``.
+
+        Rows past ``n_real`` are padding that keeps the batch shape fixed.
+        """
+        n_real = len(batch) if n_real is None else n_real
+        t = time.perf_counter()
+        with self.lock:
+            if self.lite is not None:
+                embedding, logits = self.lite(batch, n_real)
+            else:
+                embedding, logits = self.model.predict_on_batch(batch)
+        stats.add(images_forwarded=n_real, seconds_forward=time.perf_counter() - t)
+        return np.concatenate(
+            [np.asarray(embedding[:n_real], np.float32), np.asarray(logits[:n_real], np.float32)], axis=1
+        )
+
+
+def _use_litert(backbone):
+    """Whether float32 forward passes go through LiteRT (see ``skcatdog.set_config``)."""
+    import keras
+
+    runtime = get_config()["cpu_runtime"]
+    if runtime not in RUNTIMES:
+        raise ValueError(f"cpu_runtime (or $SKCATDOG_CPU_RUNTIME) must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime == "keras":
+        return False
+    from .._litert import available
+
+    possible = keras.backend.backend() == "tensorflow" and not gpu_available()
+    if runtime == "litert" and not (possible and available()):
+        raise RuntimeError(
+            "cpu_runtime='litert' needs the TensorFlow backend, no GPU, and ai-edge-litert "
+            "(pip install ai-edge-litert) or TensorFlow's tf.lite"
+        )
+    return possible and available()
+
+
+_RUNNERS: dict[tuple, Runner] = {}
+_RUNNERS_LOCK = threading.Lock()
+
+
+def get_runner(backbone, weights, precision):
+    """The process-wide runner for this model; built once, never pickled."""
+    backbone = get_backbone(backbone)
+    key = (backbone.name, backbone.weights_identity(weights), precision, get_config()["cpu_runtime"])
+    with _RUNNERS_LOCK:
+        if key not in _RUNNERS:
+            _RUNNERS[key] = Runner(backbone, weights, precision)
+        return _RUNNERS[key]
+
+
+def clear_runners():
+    """Forget every built model: the next call builds (or converts) its model again."""
+    with _RUNNERS_LOCK:
+        _RUNNERS.clear()
+
+
+def fingerprint(backbone, weights, precision):
+    """Everything that decides a row's values, hashed (see :func:`skcatdog._store.model_fingerprint`)."""
+    import keras
+
+    backbone = get_backbone(backbone)
+    return model_fingerprint(
+        backbone=backbone.name,
+        revision=backbone.revision,
+        weights=backbone.weights_identity(weights),
+        input_size=backbone.input_size,
+        preprocessing=backbone.preprocessing,
+        pooling="avg",
+        outputs=["embedding", backbone.embedding_dim, "logits", backbone.n_classes],
+        precision=precision,
+        decoder=_images.DECODER_ID,
+        backend=keras.backend.backend() if precision == "mixed" else "any",
+    )
