@@ -14,11 +14,11 @@ import copy
 import numbers
 import os
 
-from imblearn.utils._docstring import Substitution
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from imblearn.utils import Substitution
 
 from ._engine import PRECISIONS
 from ._images import VIEWS
+from ._validation import Interval, InvalidParameterError, StrOptions
 from .backbones import get_backbone
 
 __all__ = [

@@ -17,10 +17,10 @@ import numpy as np
 from scipy.special import xlogy
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .metrics import _rank, precision_at_k
+from ._validation import HasMethods, Interval, StrOptions, validate_params
+from .metrics import precision_at_k, top_ranked
 
 __all__ = [
     "STRATEGIES",
@@ -262,7 +262,7 @@ def top_k(estimator, X_pool, k, pos_label, *, exclude=None):
     if candidates.size == 0:
         return candidates.astype(np.intp)
     proba = np.asarray(estimator.predict_proba(_safe_indexing(X_pool, candidates)))[:, column]
-    return _rank(proba, candidates, k).astype(np.intp)
+    return top_ranked(proba, candidates, k).astype(np.intp)
 
 
 @dataclass

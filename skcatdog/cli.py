@@ -292,17 +292,17 @@ def cmd_train(args, out):
 
 def _collect_images(inputs):
     from ._images import IMAGE_EXTENSIONS
-    from .datasets import _images_in
+    from .datasets import images_in
 
     found = []
     for name in inputs:
         path = Path(name)
         if path.is_dir():
-            images = _images_in(path)
+            images = images_in(path)
             if not images:
                 # Photos one level down (a labelled cat/ dog/ layout) are not taken silently: their
                 # names would clash in a Kaggle submission, so the user names the folders.
-                subs = sorted(os.fspath(p) for p in path.iterdir() if p.is_dir() and _images_in(p))
+                subs = sorted(os.fspath(p) for p in path.iterdir() if p.is_dir() and images_in(p))
                 if subs:
                     shown = " ".join(subs[:5]) + (" ..." if len(subs) > 5 else "")
                     raise UsageError(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
+
+from ._validation import HasMethods, Interval, fit_context
 
 __all__ = ["ClippedClassifier"]
 
@@ -68,7 +69,7 @@ class ClippedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.eps = eps
 
     # The wrapped estimator is the user's: its own parameters are validated when it is fitted.
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
         """Fit a clone of ``estimator``.
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from imblearn.utils._docstring import Substitution
+from imblearn.utils import Substitution
 
 from ._fetch import RemoteFileMetadata, fetch_archive, get_data_home, logger
 from ._images import IMAGE_EXTENSIONS, ImageCrop
@@ -17,7 +17,7 @@ __all__ = ["fetch_dogs_vs_cats", "fetch_oxford_pets", "get_data_home", "load_ima
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax")
 
 
-def _images_in(folder):
+def images_in(folder):
     return sorted(
         (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
         key=_natural_key,
@@ -64,11 +64,11 @@ def load_image_folder(root):
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     paths, labels = [], []
     for sub in subdirs:
-        found = _images_in(sub)
+        found = images_in(sub)
         paths += found
         labels += [sub.name] * len(found)
     if not paths:  # flat layout
-        for p in _images_in(root):
+        for p in images_in(root):
             if "." in p.stem:
                 paths.append(p)
                 labels.append(p.name.split(".", 1)[0])

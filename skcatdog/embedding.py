@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from imblearn.utils import Substitution
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from . import _engine
 from ._engine_params import (
@@ -19,6 +19,7 @@ from ._engine_params import (
     view_names,
 )
 from ._images import as_items
+from ._validation import fit_context
 from .backbones import DEFAULT_BACKBONE, get_backbone
 
 __all__ = ["KerasEmbeddingTransformer"]
@@ -118,7 +119,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         self.verbose = verbose
         self.views = views
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Validate parameters and input; nothing is learned.
 

@@ -16,9 +16,9 @@ import numbers
 
 import numpy as np
 from sklearn.metrics import log_loss, make_scorer
-from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
 
+from ._validation import Interval, validate_params
 from .novelty import make_novelty_scorer, novelty_roc_auc_score
 
 __all__ = [
@@ -177,11 +177,11 @@ def precision_at_k(y_true, y_score, k, *, pos_label):
         )
     if k > y_true.size:
         raise ValueError(f"k={k} is larger than the {y_true.size} samples")
-    top = _rank(y_score, np.arange(y_true.size), k)
+    top = top_ranked(y_score, np.arange(y_true.size), k)
     return float(np.mean(y_true[top] == pos_label))
 
 
-def _rank(scores, candidates, n):
+def top_ranked(scores, candidates, n):
     """The ``n`` candidates with the highest scores, highest first, ties to the lower index."""
     order = np.lexsort((candidates, -scores))
     return candidates[order[:n]]

@@ -18,12 +18,13 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, clone
 from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.utils import _safe_indexing, get_tags
-from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, column_or_1d
+
+from ._validation import HasMethods, StrOptions, fit_context, validate_params
 
 __all__ = ["FitOnInliers", "make_novelty_scorer", "novelty_roc_auc_score"]
 
@@ -105,7 +106,7 @@ class FitOnInliers(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         self.inlier_label = inlier_label
 
     # The wrapped estimator is the user's: its own parameters are validated when it is fitted.
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
         """Fit a clone of ``estimator`` on the samples with ``y == inlier_label``.
 

@@ -7,9 +7,7 @@ import numbers
 import numpy as np
 from imblearn.base import BaseSampler
 from scipy.special import softmax
-from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine, _synsets
@@ -22,6 +20,7 @@ from ._engine_params import (
     substitute_engine_docs,
 )
 from ._images import VIEWS, as_items, describe
+from ._validation import Interval, StrOptions, fit_context
 from .backbones import DEFAULT_BACKBONE
 
 __all__ = ["ImageNetOutlierFilter", "DEFAULT_TOP_K"]
@@ -177,7 +176,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         self.precision = precision
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Decide which training rows are outliers.
 
@@ -204,7 +203,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         self._fit_resample(X, y)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit_resample(self, X, y):
         """Fit, then return the rows that are not outliers.
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 
-from sklearn.utils._param_validation import Interval, validate_params
-
+from ._validation import Interval, validate_params
 from .backbones import DEFAULT_BACKBONE
 
 __all__ = ["DEFAULT_C", "DEFAULT_VIEWS", "make_default_pipeline"]
