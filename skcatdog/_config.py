@@ -10,9 +10,10 @@ import contextlib
 import os
 import threading
 
-__all__ = ["RUNTIMES", "config_context", "get_config", "set_config", "setting"]
+__all__ = ["DECODERS", "RUNTIMES", "config_context", "get_config", "set_config", "setting"]
 
 RUNTIMES = ("auto", "litert", "keras")
+DECODERS = ("auto", "threads", "processes")
 
 
 def _env_int(name, default):
@@ -33,6 +34,7 @@ _global = {
     # disk image among photos would otherwise be read into memory).
     "max_file_bytes": _env_int("SKCATDOG_MAX_FILE_BYTES", 256 * 2**20),
     "cpu_runtime": os.environ.get("SKCATDOG_CPU_RUNTIME", "auto"),
+    "decoder": os.environ.get("SKCATDOG_DECODER", "auto"),
 }
 _lock = threading.Lock()
 
@@ -48,13 +50,13 @@ def get_config():
     Returns
     -------
     dict
-        ``memory_cache_bytes``, ``max_file_bytes`` and ``cpu_runtime``; see
-        :func:`set_config`.
+        ``memory_cache_bytes``, ``max_file_bytes``, ``cpu_runtime`` and
+        ``decoder``; see :func:`set_config`.
     """
     return dict(_global)
 
 
-def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None):
+def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None, decoder=None):
     """Change process-wide settings; ``None`` leaves a setting as it is.
 
     Parameters
@@ -73,6 +75,13 @@ def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None
         only), ``"keras"`` (the compiled Keras model) or ``"auto"`` (LiteRT
         where it can run, else Keras). Default ``$SKCATDOG_CPU_RUNTIME`` or
         ``"auto"``. Both give the same rows to 1e-4 and share cache rows.
+    decoder : {"auto", "threads", "processes"}, optional
+        What decodes photos on the CPU: Pillow in ``n_jobs`` threads, or in
+        ``n_jobs`` worker processes (which scale past the few cores threads
+        do; they start once per process and stay). ``"auto"``: processes on
+        hosts with more than four cores, threads elsewhere. Both give the
+        same pixels, so the same rows. Default ``$SKCATDOG_DECODER`` or
+        ``"auto"``.
 
     Examples
     --------
@@ -89,10 +98,12 @@ def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         changes[name] = value
-    if cpu_runtime is not None:
-        if cpu_runtime not in RUNTIMES:
-            raise ValueError(f"cpu_runtime must be one of {RUNTIMES}, got {cpu_runtime!r}")
-        changes["cpu_runtime"] = cpu_runtime
+    for name, value, choices in (("cpu_runtime", cpu_runtime, RUNTIMES), ("decoder", decoder, DECODERS)):
+        if value is None:
+            continue
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        changes[name] = value
     with _lock:
         _global.update(changes)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import DECODERS, setting
 from .._images import ImageLoadError, describe
 from .._store import open_store
 from .assemble import assembler_for
@@ -52,6 +53,19 @@ class MissingRows:
     rows: dict
     views: dict
     problems: list
+
+
+def _decoder(pool, threads):
+    """The decoder ``set_config(decoder=...)`` asks for, with ``threads`` workers."""
+    choice = setting("decoder")
+    if choice not in DECODERS:
+        raise ValueError(f"decoder (or $SKCATDOG_DECODER) must be one of {DECODERS}, got {choice!r}")
+    # Up to four threads scale as well as processes and start nothing.
+    if choice == "processes" or (choice == "auto" and threads > 4):
+        from .processes import ProcessDecoder
+
+        return ProcessDecoder(workers=threads)
+    return ThreadDecoder(pool, lookahead=2 * threads)
 
 
 def _threads(n_jobs):
@@ -162,7 +176,7 @@ def embed_many(
             def bad(rows, reason):
                 problems.extend((i, reason) for i in rows)
 
-            decoder = decoder or ThreadDecoder(pool, lookahead=2 * threads)
+            decoder = decoder or _decoder(pool, threads)
             if problems:
                 # Name every bad item, not just the first kind found: decode the
                 # remaining misses too (no forward pass) to find truncated data.
