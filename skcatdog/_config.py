@@ -13,7 +13,7 @@ import threading
 __all__ = ["DECODERS", "RUNTIMES", "config_context", "get_config", "set_config", "setting"]
 
 RUNTIMES = ("auto", "litert", "keras")
-DECODERS = ("auto", "threads", "processes")
+DECODERS = ("auto", "threads", "processes", "gpu")
 
 
 def _env_int(name, default):
@@ -75,13 +75,17 @@ def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None
         only), ``"keras"`` (the compiled Keras model) or ``"auto"`` (LiteRT
         where it can run, else Keras). Default ``$SKCATDOG_CPU_RUNTIME`` or
         ``"auto"``. Both give the same rows to 1e-4 and share cache rows.
-    decoder : {"auto", "threads", "processes"}, optional
-        What decodes photos on the CPU: Pillow in ``n_jobs`` threads, or in
-        ``n_jobs`` worker processes (which scale past the few cores threads
-        do; they start once per process and stay). ``"auto"``: processes on
-        hosts with more than four cores, threads elsewhere. Both give the
-        same pixels, so the same rows. Default ``$SKCATDOG_DECODER`` or
-        ``"auto"``.
+    decoder : {"auto", "threads", "processes", "gpu"}, optional
+        What decodes photos: Pillow in ``n_jobs`` threads, or in ``n_jobs``
+        worker processes (which scale past the few cores threads do; they
+        start once per process and stay), or the GPU (NVIDIA nvImageCodec,
+        with the views resized on the GPU; ``pip install "skcatdog[gpu]"``),
+        which hands what it cannot decode to the processes or threads.
+        ``"auto"``: the GPU where the forward pass runs on one and GPU
+        decoding is installed, else processes on hosts with more than four
+        cores, else threads. Threads and processes give the same pixels, so
+        the same cache rows; GPU-decoded rows are cached apart. Default
+        ``$SKCATDOG_DECODER`` or ``"auto"``.
 
     Examples
     --------

@@ -45,6 +45,7 @@ __all__ = [
     "decode",
     "decode_views",
     "VIEWS",
+    "view_box",
     "IMAGE_EXTENSIONS",
 ]
 
@@ -395,12 +396,19 @@ def _load(data, box, request, img=None):
     return img
 
 
+def view_box(width, height, view):
+    """The pixel rectangle ``(left, top, right, bottom)`` a view cuts from a
+    ``width`` x ``height`` image before resizing (the whole image but for crops)."""
+    if not view.startswith("crop"):
+        return 0, 0, width, height
+    side = CROP_FRACTION * min(width, height)
+    left, top = (width - side) / 2 / width, (height - side) / 2 / height
+    return _pixel_box((left, top, 1 - left, 1 - top), (width, height))
+
+
 def _view(img, size, view):
     if view.startswith("crop"):
-        width, height = img.size
-        side = CROP_FRACTION * min(width, height)
-        left, top = (width - side) / 2 / width, (height - side) / 2 / height
-        img = img.crop(_pixel_box((left, top, 1 - left, 1 - top), img.size))
+        img = img.crop(view_box(*img.size, view))
     if img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR)
     arr = np.asarray(img, dtype=np.uint8)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import DECODERS, setting
-from .._images import ImageLoadError, describe
+from .._images import DECODER_ID, ImageLoadError, describe
 from .._store import open_store
 from .assemble import assembler_for
 from .compute import check, compute
@@ -23,6 +23,7 @@ from .identify import Identifier, stat_files
 from .probe import Misses, Prober, chunks
 from .recall import CallMemory
 from .request import Request
+from .runner import gpu_available
 from .stats import stats
 
 __all__ = ["MissingRows", "Rows", "embed", "embed_many", "find_missing"]
@@ -55,17 +56,26 @@ class MissingRows:
     problems: list
 
 
-def _decoder(pool, threads):
-    """The decoder ``set_config(decoder=...)`` asks for, with ``threads`` workers."""
+def _decoder_plan(threads):
+    """``(decoder id, pool -> decoder)`` for what ``set_config(decoder=...)`` asks for."""
     choice = setting("decoder")
     if choice not in DECODERS:
         raise ValueError(f"decoder (or $SKCATDOG_DECODER) must be one of {DECODERS}, got {choice!r}")
-    # Up to four threads scale as well as processes and start nothing.
-    if choice == "processes" or (choice == "auto" and threads > 4):
-        from .processes import ProcessDecoder
 
-        return ProcessDecoder(workers=threads)
-    return ThreadDecoder(pool, lookahead=2 * threads)
+    def cpu(pool):
+        # Up to four threads scale as well as processes and start nothing.
+        if choice == "processes" or (choice in ("auto", "gpu") and threads > 4):
+            from .processes import ProcessDecoder
+
+            return ProcessDecoder(workers=threads)
+        return ThreadDecoder(pool, lookahead=2 * threads)
+
+    if choice == "gpu" or (choice == "auto" and gpu_available()):
+        from . import gpu
+
+        if choice == "gpu" or gpu.available():
+            return gpu.GPUDecoder.id, lambda pool: gpu.GPUDecoder(cpu(pool))
+    return DECODER_ID, cpu
 
 
 def _threads(n_jobs):
@@ -139,8 +149,9 @@ def embed_many(
         order, in float32), computed as rows are found: a warm call then
         writes each output row once instead of once per view.
     decoder : Decoder, optional
-        What turns the misses into batches of pixels; default Pillow in
-        ``n_jobs`` threads.
+        What turns the misses into batches of pixels (its ``id`` names its
+        pixels in the rows' fingerprint); default: what
+        ``skcatdog.set_config(decoder=...)`` says.
 
     Returns
     -------
@@ -154,7 +165,9 @@ def embed_many(
         Naming every bad item.  Good items computed in the same call are
         cached before it is raised; nothing is ever cached for a bad one.
     """
-    request = Request.make(backbone, weights, precision, views, outputs, mean_views)
+    threads = _threads(n_jobs)
+    decoder_id, make_decoder = (decoder.id, lambda pool: decoder) if decoder is not None else _decoder_plan(threads)
+    request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder_id)
     items = list(items)
     store = open_store(cache)
     files = stat_files(items)
@@ -164,7 +177,6 @@ def embed_many(
     if recalled:
         stats.add(calls_recalled=1)
     problems, misses = [], Misses()
-    threads = _threads(n_jobs)
     prober = None
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -176,7 +188,7 @@ def embed_many(
             def bad(rows, reason):
                 problems.extend((i, reason) for i in rows)
 
-            decoder = decoder or _decoder(pool, threads)
+            decoder = make_decoder(pool)
             if problems:
                 # Name every bad item, not just the first kind found: decode the
                 # remaining misses too (no forward pass) to find truncated data.
@@ -217,7 +229,7 @@ def find_missing(items, backbone, weights="imagenet", *, views=("crop",), cache=
     -------
     MissingRows
     """
-    request = Request.make(backbone, weights, precision, views, (), False)
+    request = Request.make(backbone, weights, precision, views, (), False, _decoder_plan(_threads(n_jobs))[0])
     items = list(items)
     store = open_store(cache)
     assembler = assembler_for(request, store, len(items))

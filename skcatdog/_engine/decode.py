@@ -46,7 +46,16 @@ class Batch:
 
 
 class Decoder(Protocol):
-    """Turns decode jobs into batches, in job order, decoding ahead of the consumer."""
+    """Turns decode jobs into batches, in job order, decoding ahead of the consumer.
+
+    Attributes
+    ----------
+    id : str
+        Names the decoder's pixels: part of the rows' fingerprint. Decoders
+        that give Pillow's pixels to the bit use :data:`skcatdog._images.DECODER_ID`.
+    """
+
+    id: str
 
     def batches(self, jobs, size, step):
         """Yield :class:`Batch` objects for ``jobs`` (a sequence of :class:`DecodeJob`),
@@ -74,6 +83,8 @@ class ThreadDecoder:
     lookahead : int
         Jobs decoded ahead; at least two batches' worth are kept in flight.
     """
+
+    id = _images.DECODER_ID
 
     def __init__(self, pool, lookahead):
         self.pool = pool

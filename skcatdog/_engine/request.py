@@ -37,7 +37,7 @@ class Request:
     fingerprint: str
 
     @classmethod
-    def make(cls, backbone, weights, precision, views, outputs, mean_views):
+    def make(cls, backbone, weights, precision, views, outputs, mean_views, decoder_id=_images.DECODER_ID):
         views = tuple(views)
         if not views or any(v not in _images.VIEWS for v in views) or len(set(views)) != len(views):
             raise ValueError(f"views must be distinct names from {_images.VIEWS}, got {views!r}")
@@ -55,7 +55,7 @@ class Request:
             views=views,
             keep=keep,
             mean=bool(mean_views) and len(views) > 1,
-            fingerprint=fingerprint(backbone, weights, precision),
+            fingerprint=fingerprint(backbone, weights, precision, decoder_id),
         )
 
     @property

@@ -158,8 +158,11 @@ def clear_runners():
         _RUNNERS.clear()
 
 
-def fingerprint(backbone, weights, precision):
-    """Everything that decides a row's values, hashed (see :func:`skcatdog._store.model_fingerprint`)."""
+def fingerprint(backbone, weights, precision, decoder=_images.DECODER_ID):
+    """Everything that decides a row's values, hashed (see :func:`skcatdog._store.model_fingerprint`).
+
+    ``decoder`` names the decoder's pixels: decoders that give Pillow's pixels share its rows.
+    """
     import keras
 
     backbone = get_backbone(backbone)
@@ -172,6 +175,6 @@ def fingerprint(backbone, weights, precision):
         pooling="avg",
         outputs=["embedding", backbone.embedding_dim, "logits", backbone.n_classes],
         precision=precision,
-        decoder=_images.DECODER_ID,
+        decoder=decoder,
         backend=keras.backend.backend() if precision == "mixed" else "any",
     )
