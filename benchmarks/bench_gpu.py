@@ -1,0 +1,168 @@
+"""Feature extraction on a GPU machine, for each Keras backend installed, in under six minutes.
+
+    python benchmarks/bench_gpu.py FOLDER [--limit 1600] [--backbone efficientnet_lite2]
+                                   [--backends jax,torch,tensorflow]
+
+FOLDER holds photos (any layout; ``*.jpg`` found recursively). For each
+backend, in a process of its own, prints:
+
+* the bare forward pass on pre-decoded uint8 batches of 64 and 256 (views/s);
+* decoding both default views from photos in memory: CPU threads, CPU
+  processes, and the GPU decoder where installed (photos/s);
+* cold ``transform`` (empty cache) with one view and with the two default
+  views, batch 256 (photos/s), and the cold views/s as a share of the bare
+  forward at batch 256.
+
+Weights are random (``weights=None``: the same compute as ImageNet's, no
+download), precision ``"auto"``. The table carries the CPU and GPU model and
+is written to ``benchmarks/results/bench_gpu.json`` and ``.txt``.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _machine import machine_line
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, os, sys, time, tempfile
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+args = json.loads(sys.argv[1])
+import keras
+from concurrent.futures import ThreadPoolExecutor
+from skcatdog import KerasEmbeddingTransformer, config_context, _engine
+from skcatdog._engine.decode import DecodeJob, ThreadDecoder
+from skcatdog._engine.processes import ProcessDecoder
+from skcatdog._engine import gpu as gpu_decoding
+from skcatdog._images import read_source
+from skcatdog.backbones import get_backbone
+
+paths = args["paths"]
+size = get_backbone(args["backbone"]).input_size
+out = {"backend": keras.backend.backend(), "gpu": _engine.gpu_available(), "gpu_decoder": gpu_decoding.available()}
+precision = _engine.resolve_precision("auto")
+runner = _engine.get_runner(args["backbone"], None, precision)
+out["precision"], out["runtime"] = precision, runner.runtime
+rng = np.random.default_rng(0)
+for b in (64, 256):
+    batch = rng.integers(0, 256, (b, size, size, 3), dtype=np.uint8)
+    runner.forward(batch); runner.forward(batch)
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < args["seconds"]:
+        runner.forward(batch); n += b
+    out[f"forward_b{b}"] = n / (time.perf_counter() - t)
+
+jobs = []
+for i, p in enumerate(paths[: args["decode_limit"]]):
+    s = read_source(p)  # bytes kept: decoding from memory
+    jobs.append(DecodeJob(f"k{i}", s, ("crop", "full")))
+def rate(decoder):
+    t = time.perf_counter()
+    n = sum(len(b.slots) for b in decoder.batches(jobs, size, 256))
+    return n / 2 / (time.perf_counter() - t)
+threads = os.cpu_count()
+with ThreadPoolExecutor(threads) as pool:
+    out["decode_threads_1"] = rate(ThreadDecoder(ThreadPoolExecutor(1), 2))
+    out["decode_threads"] = rate(ThreadDecoder(pool, 2 * threads))
+    ProcessDecoder(threads).batches(jobs[:8], size, 8).__next__()  # start the workers
+    out["decode_processes"] = rate(ProcessDecoder(threads))
+    if gpu_decoding.available():
+        dec = gpu_decoding.GPUDecoder(ThreadDecoder(pool, 2 * threads))
+        rate(dec)
+        out["decode_gpu"] = rate(dec)
+
+for views in (("crop",), ("crop", "full")):
+    cache = tempfile.mkdtemp()
+    est = KerasEmbeddingTransformer(backbone=args["backbone"], weights=None, views=views, batch_size=256, cache=cache)
+    est.transform(paths[:64])  # builds and compiles outside the timing
+    cold = paths[64 : 64 + args["limit"]]
+    t = time.perf_counter()
+    est.transform(cold)
+    photos = len(cold) / (time.perf_counter() - t)
+    out[f"cold_{len(views)}view"] = photos
+    out[f"cold_{len(views)}view_ratio"] = photos * len(views) / out["forward_b256"]
+print("RESULT " + json.dumps(out))
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder")
+    ap.add_argument("--limit", type=int, default=1600)
+    ap.add_argument("--decode-limit", type=int, default=800)
+    ap.add_argument("--backbone", default="efficientnet_lite2")
+    ap.add_argument("--backends", default="jax,torch,tensorflow")
+    ap.add_argument("--seconds", type=float, default=5.0, help="per bare-forward measure")
+    ap.add_argument("--timeout", type=float, default=150.0, help="per backend")
+    opts = ap.parse_args()
+    paths = sorted(str(p) for p in Path(opts.folder).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    if len(paths) < 128:
+        sys.exit(f"{opts.folder} holds {len(paths)} JPEG photos; at least 128 are needed")
+    args = {
+        "paths": paths[: opts.limit + 64],
+        "limit": opts.limit,
+        "decode_limit": opts.decode_limit,
+        "backbone": opts.backbone,
+        "seconds": opts.seconds,
+    }
+    results = []
+    for backend in opts.backends.split(","):
+        try:
+            __import__({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend])
+        except ImportError:
+            results.append({"backend": backend, "skipped": "not installed"})
+            continue
+        env = dict(os.environ, KERAS_BACKEND=backend, SKCATDOG_CACHE_DIR=tempfile.mkdtemp())
+        t = time.perf_counter()
+        try:
+            p = subprocess.run(
+                [sys.executable, "-c", CHILD, json.dumps(args)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=opts.timeout,
+            )
+        except subprocess.TimeoutExpired:
+            results.append({"backend": backend, "skipped": f"over {opts.timeout:.0f} s"})
+            continue
+        line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+        if p.returncode or not line:
+            results.append({"backend": backend, "skipped": "failed: " + p.stderr.strip().splitlines()[-1][:200]})
+            continue
+        results.append(dict(json.loads(line[0][7:]), seconds=time.perf_counter() - t))
+    head = f"bench_gpu: {opts.backbone}, {len(args['paths'])} photos; {machine_line()}"
+    rows = [
+        ("runtime, precision", lambda r: f"{r['runtime']}, {r['precision']}"),
+        ("bare forward b64 (views/s)", lambda r: f"{r['forward_b64']:,.0f}"),
+        ("bare forward b256 (views/s)", lambda r: f"{r['forward_b256']:,.0f}"),
+        ("decode 2 views, 1 thread (photos/s)", lambda r: f"{r['decode_threads_1']:,.0f}"),
+        ("decode 2 views, threads (photos/s)", lambda r: f"{r['decode_threads']:,.0f}"),
+        ("decode 2 views, processes (photos/s)", lambda r: f"{r['decode_processes']:,.0f}"),
+        ("decode 2 views, GPU (photos/s)", lambda r: f"{r['decode_gpu']:,.0f}" if "decode_gpu" in r else "-"),
+        ("cold transform, 1 view (photos/s)", lambda r: f"{r['cold_1view']:,.0f}"),
+        ("cold transform, 2 views (photos/s)", lambda r: f"{r['cold_2view']:,.0f}"),
+        ("cold views/s / bare forward b256, 1 view", lambda r: f"{r['cold_1view_ratio']:.2f}"),
+        ("cold views/s / bare forward b256, 2 views", lambda r: f"{r['cold_2view_ratio']:.2f}"),
+    ]
+    done = [r for r in results if "skipped" not in r]
+    lines = [head, "", "| measure | " + " | ".join(r["backend"] for r in done) + " |", "|---|" + "---:|" * len(done)]
+    lines += [f"| {label} | " + " | ".join(fn(r) for r in done) + " |" for label, fn in rows]
+    lines += [f"\n{r['backend']}: skipped ({r['skipped']})" for r in results if "skipped" in r]
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_gpu.txt").write_text(text + "\n")
+    (out / "bench_gpu.json").write_text(json.dumps({"machine": machine_line(), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
