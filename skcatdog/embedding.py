@@ -155,7 +155,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
         Returns
         -------
-        X_embedded : ndarray of shape (n_samples, n_features_out_), dtype float32
+        X_embedded : ndarray of shape (n_samples, n_features_out), dtype float32
             One row per image; with several backbones, their embeddings side by side.
 
         Raises
@@ -179,7 +179,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
         Returns
         -------
-        feature_names_out : ndarray of str, shape (n_features_out_,)
+        feature_names_out : ndarray of str, shape (n_features_out,)
             ``"efficientnet_lite2_0"``, ... in column order.
         """
         names = backbone_names(self.backbone)
