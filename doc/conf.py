@@ -24,8 +24,9 @@ if (_SHARED_PHOTOS / "train").is_dir():
     os.environ.setdefault("SKCATDOG_EXAMPLE_PHOTOS", str(_SHARED_PHOTOS / "train"))
     os.environ.setdefault("SKCATDOG_EXAMPLE_OUTLIERS", str(_SHARED_PHOTOS / "outliers"))
 
-import skcatdog  # noqa: E402
 from _generate import write_api_pages, write_performance_page  # noqa: E402
+
+import skcatdog  # noqa: E402
 
 project = "skcatdog"
 author = "The skcatdog developers"
@@ -58,11 +59,17 @@ numpydoc_validation_checks = set()
 # reference to another project's object is plain text, not a broken link.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(sklearn|imblearn|numpy|np|pandas|pd|keras|tensorflow|joblib|dask|distributed|fsspec|pyarrow"
-     r"|PIL|skops|diskcache|matplotlib|scipy|os|pathlib|collections|typing|concurrent)(\..*)?"),
-    (r"py:.*", r"(str|int|float|bool|bytes|dict|list|tuple|set|callable|object|None|path-like|array-like"
-     r"|ndarray|DataFrame|Series|Bunch|estimator|optional|default|PathLike|Path|Exception|ValueError"
-     r"|RuntimeError|OSError|TypeError|FileNotFoundError|type|iterable|sequence|mapping|generator)"),
+    (
+        r"py:.*",
+        r"(sklearn|imblearn|numpy|np|pandas|pd|keras|tensorflow|joblib|dask|distributed|fsspec|pyarrow"
+        r"|PIL|skops|diskcache|matplotlib|scipy|os|pathlib|collections|typing|concurrent)(\..*)?",
+    ),
+    (
+        r"py:.*",
+        r"(str|int|float|bool|bytes|dict|list|tuple|set|callable|object|None|path-like|array-like"
+        r"|ndarray|DataFrame|Series|Bunch|estimator|optional|default|PathLike|Path|Exception|ValueError"
+        r"|RuntimeError|OSError|TypeError|FileNotFoundError|type|iterable|sequence|mapping|generator)",
+    ),
 ]
 
 # -- Performance page ------------------------------------------------------------------
