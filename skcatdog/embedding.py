@@ -48,7 +48,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         squashed into the square; ``"crop_mirror"`` / ``"mirror"``: the same,
         flipped left to right. The default sees each photo twice, as ImageNet
         classifiers are evaluated and whole, which scored better than either
-        view alone in ``benchmarks/bench_quality.py`` (figures in the README);
+        view alone in ``benchmarks/bench_quality.py`` (see the performance page);
         ``views="crop"`` halves the work.
 
     Attributes
@@ -84,7 +84,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
     >>> from sklearn.linear_model import LogisticRegression
     >>> from skcatdog import load_image_folder, make_pipeline
-    >>> paths, labels = load_image_folder("../shared/data/dogs-vs-cats/train")  # doctest: +SKIP
+    >>> paths, labels = load_image_folder("photos/")  # doctest: +SKIP
     >>> model = make_pipeline(KerasEmbeddingTransformer(), LogisticRegression())
     >>> model.fit(paths, labels).predict_proba(paths[:2])  # doctest: +SKIP
     """
