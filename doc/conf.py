@@ -85,7 +85,6 @@ sphinx_gallery_conf = {
     "ignore_pattern": r"^(?!plot_)",
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
-    "plot_gallery": "True",
     "remove_config_comments": True,
     "matplotlib_animations": False,
     "show_memory": False,
