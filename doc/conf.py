@@ -102,7 +102,9 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-html_sidebars = {"index": [], "getting_started": [], "whats_new": []}
+html_sidebars = {
+    page: [] for page in ("index", "getting_started", "api", "generated/*", "performance", "whats_new", "architecture")
+}
 html_show_sourcelink = False
 
 
