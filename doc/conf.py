@@ -89,6 +89,8 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "show_memory": False,
     "min_reported_time": 5,
+    # The execution-times page loads its table styling from CDNs; the site stays offline.
+    "write_computation_times": False,
 }
 
 # -- HTML ----------------------------------------------------------------------------------
