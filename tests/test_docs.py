@@ -100,3 +100,29 @@ def test_every_result_file_says_where_and_how(tmp_path):
 
 def test_version_is_a_release():
     assert re.fullmatch(r"\d+\.\d+\.\d+", skcatdog.__version__), "tags are vX.Y.Z (CONTRIBUTING.md)"
+
+
+def _run_example(name, tmp_path, **env):
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SKCATDOG_EXAMPLE_")}
+    environ.update(MPLBACKEND="Agg", PYTHONPATH=str(ROOT), SKCATDOG_DATA=str(tmp_path / "no-data"), **env)
+    # The gallery runs each script from examples/, as sphinx-gallery does.
+    return subprocess.run(
+        [sys.executable, name], cwd=ROOT / "examples", env=environ, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_gallery_speed_bars_read_the_result_files(tmp_path):
+    proc = _run_example("plot_runtime_speed.py", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "not found" not in proc.stdout
+
+
+@pytest.mark.parametrize("name", ["plot_calibration.py", "plot_active_learning.py", "plot_outlier_contact_sheet.py"])
+def test_gallery_examples_explain_missing_photos(name, tmp_path):
+    proc = _run_example(name, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "This example needs photos" in proc.stdout and "SKCATDOG_EXAMPLE_PHOTOS" in proc.stdout
