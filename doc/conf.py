@@ -105,7 +105,17 @@ html_theme_options = {
     "footer_end": [],
 }
 html_sidebars = {
-    page: [] for page in ("index", "getting_started", "api", "generated/*", "performance", "whats_new", "architecture")
+    page: []
+    for page in (
+        "index",
+        "getting_started",
+        "api",
+        "generated/*",
+        "auto_examples/*",
+        "performance",
+        "whats_new",
+        "architecture",
+    )
 }
 html_show_sourcelink = False
 
