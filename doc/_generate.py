@@ -15,6 +15,7 @@ import csv
 import importlib
 import inspect
 import pkgutil
+import sys
 from pathlib import Path
 
 import skcatdog
@@ -118,6 +119,11 @@ def write_api_pages(target):
         for kind in KINDS:
             if not groups[kind]:
                 continue
+            if kind == "Constants":
+                lines += [".. rubric:: Constants", ""]
+                for name in sorted(groups[kind], key=str.lower):
+                    lines += _constant(module, name)
+                continue
             lines += [f".. rubric:: {kind}", "", f".. currentmodule:: {module.__name__}", ""]
             lines += [".. autosummary::", "   :toctree: generated/", "   :nosignatures:", ""]
             lines += [f"   {name}" for name in sorted(groups[kind], key=str.lower)]
@@ -134,6 +140,44 @@ def write_api_pages(target):
             lines.append("")
     Path(target).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return Path(target)
+
+
+def _attribute_doc(module, name):
+    """The ``#:`` comment above ``name``'s assignment, in the module that defines it (possibly private)."""
+    from sphinx.errors import PycodeError
+    from sphinx.pycode import ModuleAnalyzer
+
+    obj = getattr(module, name)
+    owners = [module.__name__] + sorted(
+        m for m, mod in sys.modules.items() if m.startswith("skcatdog") and getattr(mod, name, None) is obj
+    )
+    for owner in owners:
+        try:
+            docs = ModuleAnalyzer.for_module(owner).find_attr_docs()
+        except PycodeError:
+            continue
+        if ("", name) in docs:
+            return " ".join(line.strip() for line in docs[("", name)] if line.strip())
+    return ""
+
+
+def _short_value(obj):
+    if isinstance(obj, dict):
+        return "{" + ", ".join(repr(k) + ": ..." for k in obj) + "}"
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _constant(module, name):
+    """A ``py:data`` entry: the value, and the constant's ``#:`` comment if it has one."""
+    obj = getattr(module, name)
+    lines = [f".. py:data:: {name}", f"   :value: {_short_value(obj)}", ""]
+    doc = _attribute_doc(module, name)
+    if name == "__version__" and not doc:
+        doc = "The installed version, ``MAJOR.MINOR.PATCH``; a release is tagged ``vMAJOR.MINOR.PATCH`` in git."
+    if doc:
+        lines += [f"   {doc}", ""]
+    return lines
 
 
 def _read_result(path):
