@@ -21,7 +21,7 @@ set (10.1% of 556).  The 30 initial pool photos are a uniform random draw,
 redrawn until they hold at least one dog and one cat (a classifier needs both;
 this is the uniform draw conditioned on that), shared by every strategy of the
 seed.  The classifier is ``LogisticRegression(C=1.0, max_iter=1000)``, the
-README's, on the frozen embeddings, which are computed once (from the cache when
+README example's, on the frozen embeddings, which are computed once (from the cache when
 warm); everything after is scikit-learn.
 
     python benchmarks/bench_active.py [--seeds 10] [--backbone efficientnet_lite2]

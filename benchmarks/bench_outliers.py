@@ -6,7 +6,7 @@ recall on the 48 outliers a reference solution removed by hand
 training photos flagged. Then the 5-fold CV log-loss of the full pipeline with
 and without the filter (validation folds always keep every photo).
 
-    python benchmarks/bench_outliers.py            # prints markdown for the README
+    python benchmarks/bench_outliers.py            # tables for benchmarks/results/outliers_*.csv
 
 Embeddings and logits come from the cache, so a second run takes seconds.
 """

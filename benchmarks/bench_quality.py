@@ -24,10 +24,10 @@ run"), and ``--cold`` times the same run again with an empty temporary cache.
 Clipping acts at predict time only, so one fit per fold serves every ``eps``
 (``ClippedClassifier.set_params(eps=...)`` changes no fitted state).
 
-    python benchmarks/bench_quality.py [--cold]   # prints markdown for the README (~25 min on 2 busy cores)
+    python benchmarks/bench_quality.py [--cold]   # prints a markdown table (~25 min on 2 busy cores)
 
-The README's quality table is this script's output; rerun it after changing
-the recipe (``skcatdog/recipe.py``), as its figures are not copied anywhere else.
+``benchmarks/results/quality.csv`` (the documentation's performance page) holds this
+script's table; rerun it after changing the recipe (``skcatdog/recipe.py``) and update that file.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ Run from the repository root::
 
     python examples/cross_validate.py [IMAGE_FOLDER]
 
-Without IMAGE_FOLDER it uses ../shared's 3,000 photos if they are there
-(``$SKCATDOG_SHARED`` names another shared folder), else
+Without IMAGE_FOLDER it uses the project's 3,000 shared test photos when they
+sit beside the checkout (``$SKCATDOG_SHARED`` names that folder), else
 ``skcatdog.fetch_dogs_vs_cats()``: Microsoft's 25,000 Asirra photos,
 downloaded once into ``$SKCATDOG_DATA`` (default ``~/skcatdog_data``).
 """

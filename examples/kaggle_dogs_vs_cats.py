@@ -6,7 +6,7 @@ TRAIN_DIR holds cat/*.jpg and dog/*.jpg (or Kaggle's cat.0.jpg, dog.0.jpg, ...),
 unlabelled 1.jpg, 2.jpg, ...; without it, 20% of TRAIN_DIR is held out as a pretend test set.
 The model is skcatdog.make_default_pipeline, what `skcatdog train` fits (EfficientNet-Lite2
 embeddings into a LogisticRegression whose C an inner grid search picks), behind an outlier
-filter that an outer 5-fold grid search may switch off. The README has the benchmark figures.
+filter that an outer 5-fold grid search may switch off. The documentation's performance page has the figures.
 """
 
 import argparse

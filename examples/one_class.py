@@ -15,7 +15,7 @@ compares directions (cosine similarity) rather than magnitudes; without it
 the One-Class SVM is much worse at telling cats from dogs (see the table).
 
 The One-Class SVM's defaults are fine here: the AUROC against dogs hardly
-moves over nu in [0.01, 0.5] and gamma in [0.5, 5] (the README has the
+moves over nu in [0.01, 0.5] and gamma in [0.5, 5] (the performance page has the
 figures). To tune them on
 labelled data, wrap the pipeline in ``skcatdog.FitOnInliers`` and
 score ``GridSearchCV`` with ``skcatdog.make_novelty_scorer``.

@@ -32,7 +32,7 @@ commands:
   restore   move photos set aside by `outliers --move-to` back
 
 examples:
-  skcatdog train ../shared/data/dogs-vs-cats/train --out model.skops
+  skcatdog train photos/ --out model.skops
   skcatdog predict model.skops test/ --out submission.csv
   skcatdog outliers train/ --report outliers.html --move-to rejected/
   skcatdog restore rejected/
@@ -91,7 +91,7 @@ def build_parser():
             top-10% line ({KAGGLE_TOP10}) and a single-Xception reference
             ({REFERENCE}). The defaults (skcatdog.make_default_pipeline: Lite2,
             views crop and full) are the best setting that
-            benchmarks/bench_quality.py measures; its figures are in the README."""
+            benchmarks/bench_quality.py measures (see the documentation's performance page)."""
         ),
     )
     t.add_argument("data", metavar="DATA", help="labelled photo folder, or a CSV of path,label[,xmin,ymin,xmax,ymax]")

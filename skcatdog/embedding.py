@@ -51,7 +51,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         squashed into the square; ``"crop_mirror"`` / ``"mirror"``: the same,
         flipped left to right. The default sees each photo twice, as ImageNet
         classifiers are evaluated and whole, which scored better than either
-        view alone in ``benchmarks/bench_quality.py`` (figures in the README);
+        view alone in ``benchmarks/bench_quality.py`` (see the performance page);
         ``views="crop"`` halves the work.
 
     Attributes
@@ -87,7 +87,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
     >>> from sklearn.linear_model import LogisticRegression
     >>> from skcatdog import load_image_folder, make_pipeline
-    >>> paths, labels = load_image_folder("../shared/data/dogs-vs-cats/train")  # doctest: +SKIP
+    >>> paths, labels = load_image_folder("photos/")  # doctest: +SKIP
     >>> model = make_pipeline(KerasEmbeddingTransformer(), LogisticRegression())
     >>> model.fit(paths, labels).predict_proba(paths[:2])  # doctest: +SKIP
     """
@@ -158,7 +158,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
         Returns
         -------
-        X_embedded : ndarray of shape (n_samples, n_features_out_), dtype float32
+        X_embedded : ndarray of shape (n_samples, n_features_out), dtype float32
             One row per image; with several backbones, their embeddings side by side.
 
         Raises
@@ -182,7 +182,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
 
         Returns
         -------
-        feature_names_out : ndarray of str, shape (n_features_out_,)
+        feature_names_out : ndarray of str, shape (n_features_out,)
             ``"efficientnet_lite2_0"``, ... in column order.
         """
         names = backbone_names(self.backbone)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, needs_shared
+from tests.conftest import TRAIN, needs_shared
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -14,8 +14,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 @pytest.mark.slow
 def test_readme_example():
     (code,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[:1]
-    # The README speaks from the repository root, beside which ../shared lies.
-    code = code.replace("../shared", str(SHARED))
+    # The README's folder of labelled photos is the shared Dogs vs Cats training set here.
+    assert '"dogs-vs-cats/train"' in code
+    code = code.replace('"dogs-vs-cats/train"', repr(str(TRAIN)))
     *body, last = code.strip().splitlines()
     namespace = {}
     exec("\n".join(body), namespace)
