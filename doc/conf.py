@@ -96,7 +96,7 @@ sphinx_gallery_conf = {
 # -- HTML ----------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"skcatdog {release}"
-html_static_path = ["_static"]
+html_static_path = []
 html_theme_options = {
     "navbar_end": ["navbar-icon-links"],
     "show_prev_next": False,
