@@ -104,6 +104,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--n-cold", type=int, default=128)
     ap.add_argument("--backbone", default="efficientnet_lite0")
+    ap.add_argument("--only", choices=["warm", "grid", "cold"], action="append", help="measures to run (default all)")
     opts = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-commits-"))
     revs = {"base": opts.base, "head": opts.head}
@@ -112,15 +113,18 @@ def main():
         dirs[name] = tmp / name
         export(rev, dirs[name])
     common = {"data": str(DATA), "limit": opts.limit, "backbone": opts.backbone, "cache": str(tmp / "cache")}
-    filled = run(dirs["head"], dict(common, what="fill"))
+    only = set(opts.only or ["warm", "grid", "cold"])
+    filled = run(dirs["head"], dict(common, what="fill")) if only & {"warm", "grid"} else {"forwarded": 0}
     results = {name: {} for name in revs}
     for r in range(opts.rounds):
         order = ("base", "head") if r % 2 == 0 else ("head", "base")
         for name in order:
-            for what in ("warm", "grid"):
+            for what in [w for w in ("warm", "grid") if w in only]:
                 got = run(dirs[name], dict(common, what=what))
                 for k, v in got.items():
                     results[name].setdefault(k, []).append(v)
+            if "cold" not in only:
+                continue
             cold = dict(
                 common,
                 what="cold",
@@ -146,6 +150,8 @@ def main():
         ("grid_ratio", "GridSearchCV paths / features (time)"),
         ("cold_ratio", "cold transform / bare forward"),
     ]:
+        if key not in results["base"]:
+            continue
         b, h = statistics.median(results["base"][key]), statistics.median(results["head"][key])
         lines.append(f"| {label} | {b:,.2f} | {h:,.2f} | {h / b:.2f} |")
     text = "\n".join(lines)
