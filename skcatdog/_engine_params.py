@@ -18,7 +18,7 @@ from imblearn.utils import Substitution
 
 from ._engine import PRECISIONS
 from ._images import VIEWS
-from ._validation import Interval, InvalidParameterError, StrOptions
+from ._validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from .backbones import get_backbone
 
 __all__ = [
@@ -36,8 +36,9 @@ __all__ = [
 ENGINE_PARAMETER_CONSTRAINTS = {
     "weights": [str, os.PathLike, None],  # "imagenet" or a weights file (checked to exist)
     "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-    # Any str: "auto", directory paths, and fsspec URLs ("s3://...", "file://...") of a shared store.
-    "cache": [str, os.PathLike, None],
+    # Any str: "auto", directory paths, and fsspec URLs ("s3://...", "file://...") of a shared store;
+    # or a store object (anything with the store interface).
+    "cache": [str, os.PathLike, None, HasMethods(["get_many", "put_many", "flush"])],
     # joblib reads 0 as nothing to run with; every other integer is meaningful (-1: all cores).
     "n_jobs": [
         Interval(numbers.Integral, None, -1, closed="right"),
@@ -87,10 +88,12 @@ _ENGINE_DOCS = dict(
         ``None`` builds deterministic random weights (for tests).""",
     batch_size="""batch_size : int, default=64
         Images per forward pass.""",
-    cache="""cache : "auto", str, path-like or None, default="auto"
+    cache="""cache : "auto", str, path-like, store or None, default="auto"
         Where embeddings are cached: a directory path, or an fsspec URL
         (``s3://``, ``gs://``, ``file://``) for a store shared by several
-        machines. ``"auto"`` uses ``$SKCATDOG_CACHE_DIR``, else
+        machines, or a store object such as
+        :class:`skcatdog.distributed.ShardStore` (it must pickle, as the
+        estimator does). ``"auto"`` uses ``$SKCATDOG_CACHE_DIR``, else
         ``$XDG_CACHE_HOME/skcatdog``, else ``~/.cache/skcatdog``; ``None``
         disables caching.""",
     n_jobs="""n_jobs : int or None, default=-1

@@ -254,3 +254,17 @@ def test_cols_reads_part_of_each_row(url, tmp_path):
     reader = ShardStore(url, local_cache=tmp_path / "r")
     assert reader.get_many(["k"], 6, cols=(0, 2))[0].tolist() == row(1)[:2].tolist()
     assert reader.get_many(["k"], 7, cols=(0, 2)) == [None]
+
+
+def test_a_store_object_is_a_cache_parameter(image_files, tmp_path, forward_count):
+    from sklearn.base import clone
+
+    from tests.conftest import tiny_transformer
+
+    store = ShardStore(f"file://{tmp_path}/objects", local_cache=tmp_path / "objects-local")
+    est = tiny_transformer(views="crop", cache=store)
+    paths = image_files(3)
+    first = est.transform(paths)
+    np.testing.assert_array_equal(clone(est).transform(paths), first)
+    assert forward_count() == 3
+    assert len(ShardStore(f"file://{tmp_path}/objects", local_cache=tmp_path / "other")) == 3

@@ -54,7 +54,9 @@ def open_store(cache):
 
         return _opened(("url", cache), lambda: ShardStore(cache))
     if not isinstance(cache, (str, os.PathLike, bool)) and isinstance(cache, Store):
-        return _opened(("object", id(cache)), lambda: cache)
+        # Keyed by the place it names: clones of an estimator (each with a copy of its store) share one.
+        name = getattr(cache, "name", None)
+        return _opened(("object", type(cache).__qualname__, name if name is not None else id(cache)), lambda: cache)
     directory = resolve_cache_dir(cache)
     return _opened(("dir", str(Path(directory).resolve())), lambda: local_store(directory))
 
