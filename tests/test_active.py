@@ -11,7 +11,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skcatdog import KerasEmbeddingTransformer
 from skcatdog.active import (
     STRATEGIES,
     ActiveLearningResult,
@@ -21,6 +20,7 @@ from skcatdog.active import (
     top_k,
     uncertainty,
 )
+from tests.conftest import tiny_transformer
 
 
 class FixedProba(ClassifierMixin, BaseEstimator):
@@ -373,7 +373,7 @@ def test_top_k_finds_a_rare_class():
 def test_pipeline_on_image_paths_rescores_the_pool_from_the_cache(image_files, forward_count):
     paths = np.array(image_files(12, seed=5))
     labels = np.array(["cat", "dog"] * 6)
-    embed = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    embed = tiny_transformer(views="crop")
     model = make_pipeline(embed, LogisticRegression())
     forwarded = []
     result = active_learning_loop(

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skcatdog import KerasEmbeddingTransformer, default_cache_dir
+from skcatdog import default_cache_dir
 from skcatdog._store import local_store, resolve_cache_dir
 from skcatdog._store.sqlite import SQL_BATCH, SQLiteStore
+from tests.conftest import tiny_transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,13 +31,13 @@ def test_default_location_follows_the_environment(monkeypatch, tmp_path):
 
 def test_cache_parameter_overrides_the_default(image_files, tmp_path, isolated_cache):
     mine = tmp_path / "mine"
-    KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=mine).transform(image_files(2))
+    tiny_transformer(views="crop", cache=mine).transform(image_files(2))
     assert len(local_store(mine)) == 2
     assert not isolated_cache.exists() or len(local_store(isolated_cache)) == 0
 
 
 def test_cache_none_stores_nothing_and_recomputes(image_files, forward_count, isolated_cache):
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None)
+    est = tiny_transformer(views="crop", cache=None)
     paths = image_files(3)
     est.transform(paths)
     est.transform(paths)
@@ -84,10 +85,10 @@ def test_several_processes_share_one_cache(image_files, tmp_path, forward_count)
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=cache)
+    est = tiny_transformer(views="crop", cache=cache)
     rows = est.transform(paths)
     assert forward_count() == 0
-    fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None).transform(paths)
+    fresh = tiny_transformer(views="crop", cache=None).transform(paths)
     np.testing.assert_allclose(rows, fresh, atol=1e-6)
 
 
@@ -111,9 +112,9 @@ def test_a_process_killed_mid_run_leaves_a_usable_cache(image_files, tmp_path, f
     p.communicate(timeout=300)
     assert p.returncode == 9
     assert len(local_store(cache)) == 8  # two whole batches were committed
-    rows = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=cache).transform(paths)
+    rows = tiny_transformer(views="crop", cache=cache).transform(paths)
     assert forward_count() == 16
-    fresh = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None).transform(paths)
+    fresh = tiny_transformer(views="crop", cache=None).transform(paths)
     np.testing.assert_allclose(rows, fresh, atol=1e-6)
 
 
@@ -121,7 +122,7 @@ def test_a_process_killed_mid_run_leaves_a_usable_cache(image_files, tmp_path, f
 
 
 def _tiny(cache, views=("crop", "full")):
-    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views=views, cache=cache)
+    return tiny_transformer(views=views, cache=cache)
 
 
 @pytest.fixture

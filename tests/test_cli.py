@@ -34,7 +34,7 @@ import skcatdog.model_files
 from skcatdog import cli
 from skcatdog._atomic import atomic_write
 from skcatdog.model_files import MODEL_FORMAT, load_model
-from tests.conftest import OUTLIERS, TRAIN, needs_shared
+from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
 
 REPO = Path(__file__).resolve().parents[1]
 BACKBONE = "efficientnet_lite0"
@@ -357,7 +357,7 @@ def tiny_model(tmp_path_factory):
     """A real model file (tiny random-weights backbone), for error paths that need one, without ../shared."""
     from sklearn.linear_model import LogisticRegression
 
-    from skcatdog import KerasEmbeddingTransformer, make_pipeline
+    from skcatdog import make_pipeline
     from skcatdog.model_files import save_model
     from tests.conftest import random_images
 
@@ -367,9 +367,7 @@ def tiny_model(tmp_path_factory):
     for i, arr in enumerate(random_images(6, seed=3)):
         Image.fromarray(arr).save(root / "photos" / f"{i}.jpg")
         paths.append(os.fspath(root / "photos" / f"{i}.jpg"))
-    pipe = make_pipeline(
-        KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=None), LogisticRegression()
-    )
+    pipe = make_pipeline(tiny_transformer(cache=None), LogisticRegression())
     pipe.fit(paths, ["cat", "dog"] * 3)
     save_model(pipe, root / "tiny.skops", classes=["cat", "dog"])
     return root / "tiny.skops", root / "photos"

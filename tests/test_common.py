@@ -21,10 +21,11 @@ from sklearn.svm import OneClassSVM
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcatdog import ClippedClassifier, FitOnInliers, ImageNetOutlierFilter, KerasEmbeddingTransformer
+from skcatdog import ClippedClassifier, FitOnInliers, ImageNetOutlierFilter
+from tests.conftest import tiny_transformer
 
 IMAGE_ESTIMATORS = [
-    KerasEmbeddingTransformer(backbone="tiny_test", weights=None, cache=None),
+    tiny_transformer(cache=None),
     ImageNetOutlierFilter(backbone="tiny_test", weights=None, cache=None),
 ]
 

@@ -25,8 +25,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 import skcatdog.distributed as skdist
-from skcatdog import ImageLoadError, KerasEmbeddingTransformer, _engine, get_backbone
+from skcatdog import ImageLoadError, _engine, get_backbone
 from skcatdog.distributed import ShardStore
+from tests.conftest import tiny_transformer
 
 VIEWS = ("crop", "full")
 
@@ -73,7 +74,7 @@ def make_photos(folder, n, seed=0):
 
 
 def transformer(url, **params):
-    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views=VIEWS, cache=url, **params)
+    return tiny_transformer(views=VIEWS, cache=url, **params)
 
 
 def stored_rows(url, paths, view, tmp_path):

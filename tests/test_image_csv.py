@@ -18,7 +18,7 @@ from skcatdog import (
     make_pipeline,
 )
 from skcatdog._images import decode, read_source
-from tests.conftest import OUTLIERS, TRAIN, needs_shared
+from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
 
 
 def _two_halves(path):
@@ -42,7 +42,7 @@ def test_crops_are_their_own_cache_rows(tmp_path, forward_count):
     whole = str(tmp_path / "halves.png")
     left, right = ImageCrop(whole, (0, 0, 0.5, 1)), ImageCrop(whole, (0.5, 0, 1, 1))
     assert read_source(left).digest not in {read_source(right).digest, read_source(whole).digest}
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    est = tiny_transformer(views="crop")
     rows = est.transform([left, right, whole, ImageCrop(whole, (0, 0, 0.5, 1))])
     assert forward_count() == 3  # the repeated crop is embedded once
     assert not np.allclose(rows[0], rows[1]) and not np.allclose(rows[0], rows[2])
@@ -63,9 +63,7 @@ def test_bad_boxes_are_named(box, match):
 
 def test_missing_file_in_a_crop_is_named(tmp_path):
     with pytest.raises(ImageLoadError, match=r"gone.jpg \[box 0, 0, 0.5, 1\]: no such file"):
-        KerasEmbeddingTransformer(backbone="tiny_test", weights=None).transform(
-            [ImageCrop(tmp_path / "gone.jpg", (0, 0, 0.5, 1))]
-        )
+        tiny_transformer().transform([ImageCrop(tmp_path / "gone.jpg", (0, 0, 0.5, 1))])
 
 
 def test_manifest_with_and_without_boxes(tmp_path):

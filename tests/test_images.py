@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skcatdog import ImageLoadError, KerasEmbeddingTransformer
+from skcatdog import ImageLoadError
 from skcatdog._images import BadImage, Source, _digest_bytes, as_items, decode, read_source
+from tests.conftest import tiny_transformer
 
 
 def _source(path):
@@ -160,7 +161,7 @@ def bad_inputs(tmp_path):
     ],
 )
 def test_each_bad_file_is_named_with_its_reason(bad_inputs, name, reason, forward_count):
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    est = tiny_transformer(views="crop")
     with pytest.raises(ImageLoadError) as info:
         est.transform([bad_inputs["good"], bad_inputs[name]])
     assert isinstance(info.value, ValueError)
@@ -173,7 +174,7 @@ def test_every_bad_item_is_named_and_nothing_is_cached_for_them(bad_inputs, forw
     from skcatdog._store import local_store as open_store
 
     names = ["missing", "empty", "text", "truncated", "bomb"]
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    est = tiny_transformer(views="crop")
     with pytest.raises(ImageLoadError) as info:
         est.transform([bad_inputs["good"]] + [bad_inputs[n] for n in names])
     assert [p for p, _ in info.value.problems] == [bad_inputs[n] for n in names]
@@ -191,7 +192,7 @@ def test_truncated_file_found_while_computing_leaves_good_rows_cached(
     from skcatdog._store import local_store as open_store
 
     good = image_files(5)
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    est = tiny_transformer(views="crop")
     with pytest.raises(ImageLoadError, match="truncated"):
         est.transform(good + [bad_inputs["truncated"]])
     assert len(open_store(isolated_cache)) == 5
@@ -210,7 +211,7 @@ def test_truncated_file_found_while_computing_leaves_good_rows_cached(
     ],
 )
 def test_bad_arrays_are_named_by_position(array, reason):
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    est = tiny_transformer(views="crop")
     good = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ImageLoadError) as info:
         est.transform([good, array])
@@ -302,9 +303,7 @@ def _embed_within(items, seconds):
     """Transform in a thread; fail (instead of hanging the suite) if it takes longer than ``seconds``."""
     import concurrent.futures
 
-    from skcatdog import KerasEmbeddingTransformer
-
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=None)
+    est = tiny_transformer(views="crop", cache=None)
     from tests.conftest import random_images
 
     est.transform(random_images(1))  # import TensorFlow and build the model outside the time limit
@@ -375,7 +374,7 @@ def test_a_lowered_size_cap_refuses_files_this_process_has_memoised(old_files, i
     from skcatdog._store import memory
 
     paths = image_files(3)
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop", cache=isolated_cache)
+    est = tiny_transformer(views="crop", cache=isolated_cache)
     est.transform(paths)
     assert len(memory.digests) >= 3  # a repeated call would not read the files again
     with config_context(max_file_bytes=min(os.path.getsize(p) for p in paths) - 1):
@@ -412,12 +411,12 @@ def test_decode_views_gives_each_views_own_pixels(tmp_path, monkeypatch, size):
 
 
 def test_each_photo_is_decoded_once_for_all_views(image_files, monkeypatch):
-    from skcatdog import KerasEmbeddingTransformer, _images
+    from skcatdog import _images
 
     paths = image_files(4)
     loads = []
     original = _images._load
     monkeypatch.setattr(_images, "_load", lambda *a: loads.append(1) or original(*a))
-    est = KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views=_images.VIEWS, cache=None)
+    est = tiny_transformer(views=_images.VIEWS, cache=None)
     est.transform(paths)
     assert len(loads) == 4

@@ -15,11 +15,11 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from skcatdog import FitOnInliers, KerasEmbeddingTransformer, load_image_folder
 from skcatdog.metrics import make_novelty_scorer, novelty_roc_auc_score
-from tests.conftest import TRAIN, needs_shared
+from tests.conftest import TRAIN, needs_shared, tiny_transformer
 
 
 def tiny():
-    return KerasEmbeddingTransformer(backbone="tiny_test", weights=None, views="crop")
+    return tiny_transformer(views="crop")
 
 
 @pytest.fixture

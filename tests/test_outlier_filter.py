@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from skcatdog import ImageNetOutlierFilter, KerasEmbeddingTransformer, make_pipeline
 from skcatdog import outlier_filter as of
 from skcatdog._synsets import class_masks
-from tests.conftest import OUTLIERS, TRAIN, needs_shared
+from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_is_a_sampler_with_params():
 def _pipeline(**filter_kw):
     return make_pipeline(
         tiny_filter(**filter_kw),
-        KerasEmbeddingTransformer(backbone="tiny_test", weights=None),
+        tiny_transformer(),
         LogisticRegression(max_iter=200),
     )
 
