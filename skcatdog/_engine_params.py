@@ -35,7 +35,7 @@ __all__ = [
 # among the strings that `str` accepts, so they are not listed again as StrOptions.
 ENGINE_PARAMETER_CONSTRAINTS = {
     "weights": [str, os.PathLike, None],  # "imagenet" or a weights file (checked to exist)
-    "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
     # Any str: "auto", directory paths, and fsspec URLs ("s3://...", "file://...") of a shared store;
     # or a store object (anything with the store interface).
     "cache": [str, os.PathLike, None, HasMethods(["get_many", "put_many", "flush"])],
@@ -86,8 +86,10 @@ _ENGINE_DOCS = dict(
         ``efficientnet_lite*``, downloaded by Keras for the
         ``keras.applications`` networks); a path loads that local file;
         ``None`` builds deterministic random weights (for tests).""",
-    batch_size="""batch_size : int, default=64
-        Images per forward pass.""",
+    batch_size="""batch_size : int or "auto", default="auto"
+        Images per forward pass: ``"auto"`` is 256 where the forward pass
+        runs on a GPU (which larger batches keep busy) and 64 elsewhere.
+        Batches have one shape per call, so nothing is compiled twice.""",
     cache="""cache : "auto", str, path-like, store or None, default="auto"
         Where embeddings are cached: a directory path, or an fsspec URL
         (``s3://``, ``gs://``, ``file://``) for a store shared by several

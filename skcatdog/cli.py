@@ -55,6 +55,18 @@ class UsageError(Exception):
     """Bad input: reported in one line, exit status 2."""
 
 
+def _batch_size(text):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {text!r}")
+    return value
+
+
 def _backbone_help():
     from .backbones import DEFAULT_BACKBONE
 
@@ -75,7 +87,12 @@ def build_parser():
 
     def common(p):
         p.add_argument("--cache", default="auto", help="embedding cache folder, or 'none' (default: auto)")
-        p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+        p.add_argument(
+            "--batch-size",
+            type=_batch_size,
+            default="auto",
+            help="images per forward pass, or auto: 256 on a GPU, 64 elsewhere (default auto)",
+        )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     t = sub.add_parser(

@@ -306,7 +306,7 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
         else:
             # A whole number of rounds over the workers (no worker left finishing a task alone),
             # up to 4 (retries after a lost worker redo less), each task at least a full batch.
-            rounds = max(1, min(4, len(idx) // (kwargs["batch_size"] * n_workers)))
+            rounds = max(1, min(4, len(idx) // (_engine.resolve_batch_size(kwargs["batch_size"]) * n_workers)))
             size = math.ceil(len(idx) / (rounds * n_workers))
         for s in range(0, len(idx), size):
             tasks.append((name, idx[s : s + size]))

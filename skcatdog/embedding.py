@@ -103,7 +103,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         *,
         backbone=DEFAULT_BACKBONE,
         weights="imagenet",
-        batch_size=64,
+        batch_size="auto",
         cache="auto",
         n_jobs=-1,
         precision="auto",

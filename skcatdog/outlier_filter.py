@@ -158,7 +158,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         vote="all",
         view="full",
         weights="imagenet",
-        batch_size=64,
+        batch_size="auto",
         cache="auto",
         n_jobs=-1,
         precision="auto",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 
-from ._validation import Interval, validate_params
+from ._validation import Interval, StrOptions, validate_params
 from .backbones import DEFAULT_BACKBONE
 
 __all__ = ["DEFAULT_C", "DEFAULT_VIEWS", "make_default_pipeline"]
@@ -26,7 +26,7 @@ DEFAULT_VIEWS = ("crop", "full")
         "clip": [Interval(numbers.Real, 0, 0.5, closed="left")],
         "drop_outliers": [Interval(numbers.Integral, 1, 1000, closed="both"), None],
         "cache": [str, os.PathLike, None],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "verbose": ["verbose"],
         "n_jobs": [numbers.Integral, None],
     },
@@ -42,7 +42,7 @@ def make_default_pipeline(
     clip=0.0,
     drop_outliers=None,
     cache="auto",
-    batch_size=64,
+    batch_size="auto",
     verbose=0,
     n_jobs=None,
 ):
@@ -82,8 +82,8 @@ def make_default_pipeline(
         their top ``K`` ImageNet classes. ``None`` keeps every photo.
     cache : "auto", str, path-like or None, default="auto"
         The embedding cache (see :class:`~skcatdog.KerasEmbeddingTransformer`).
-    batch_size : int, default=64
-        Images per forward pass.
+    batch_size : int or "auto", default="auto"
+        Images per forward pass (see :class:`~skcatdog.KerasEmbeddingTransformer`).
     verbose : int, default=0
         ``1`` shows progress bars while embedding.
     n_jobs : int or None, default=None

@@ -29,7 +29,7 @@ def test_defaults_and_params_roundtrip():
     assert est.get_params() == {
         "backbone": "efficientnet_lite2",
         "weights": "imagenet",
-        "batch_size": 64,
+        "batch_size": "auto",
         "cache": "auto",
         "n_jobs": -1,
         "precision": "auto",

@@ -22,7 +22,15 @@ forward pass of the current one.
 
 from .call import MissingRows, Rows, embed, embed_many, find_missing
 from .decode import Batch, DecodeJob, Decoder, ThreadDecoder
-from .runner import PRECISIONS, clear_runners, fingerprint, get_runner, gpu_available, resolve_precision
+from .runner import (
+    PRECISIONS,
+    clear_runners,
+    fingerprint,
+    get_runner,
+    gpu_available,
+    resolve_batch_size,
+    resolve_precision,
+)
 from .stats import stats
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "fingerprint",
     "get_runner",
     "gpu_available",
+    "resolve_batch_size",
     "resolve_precision",
     "stats",
 ]

@@ -23,7 +23,7 @@ from .identify import Identifier, stat_files
 from .probe import Misses, Prober, chunks
 from .recall import CallMemory
 from .request import Request
-from .runner import gpu_available
+from .runner import gpu_available, resolve_batch_size
 from .stats import stats
 
 __all__ = ["MissingRows", "Rows", "embed", "embed_many", "find_missing"]
@@ -113,7 +113,7 @@ def embed_many(
     weights="imagenet",
     *,
     views=("crop",),
-    batch_size=64,
+    batch_size="auto",
     cache="auto",
     n_jobs=-1,
     precision="auto",
@@ -134,7 +134,7 @@ def embed_many(
     backbone : str or Backbone
     weights : "imagenet", path or None
     views : tuple of {"crop", "crop_mirror", "full", "mirror"}
-    batch_size : int
+    batch_size : int or "auto"
     cache : "auto", None, path, fsspec URL or Store
     n_jobs : int
         Read and decode threads, joblib convention (-1 = all cores).
@@ -194,7 +194,7 @@ def embed_many(
                 # remaining misses too (no forward pass) to find truncated data.
                 check(misses, decoder, request.backbone.input_size, bad)
             elif misses:
-                compute(request, store, misses, assembler, decoder, batch_size, bad, verbose)
+                compute(request, store, misses, assembler, decoder, resolve_batch_size(batch_size), bad, verbose)
     finally:
         store.flush()
     if problems:

@@ -16,7 +16,16 @@ from .._store import model_fingerprint
 from ..backbones import PREPROCESSING, get_backbone
 from .stats import stats
 
-__all__ = ["PRECISIONS", "Runner", "clear_runners", "fingerprint", "get_runner", "gpu_available", "resolve_precision"]
+__all__ = [
+    "PRECISIONS",
+    "Runner",
+    "clear_runners",
+    "fingerprint",
+    "get_runner",
+    "gpu_available",
+    "resolve_batch_size",
+    "resolve_precision",
+]
 
 PRECISIONS = ("auto", "float32", "mixed")
 
@@ -43,6 +52,13 @@ def gpu_available():
     except Exception:  # noqa: BLE001 - a broken accelerator stack means "use the CPU"
         return False
     return False
+
+
+def resolve_batch_size(batch_size):
+    """``"auto"`` is 256 images per forward pass on a GPU and 64 elsewhere."""
+    if batch_size == "auto":
+        return 256 if gpu_available() else 64
+    return batch_size
 
 
 def resolve_precision(precision):
