@@ -11,6 +11,7 @@ from ._config import config_context, get_config, set_config
 from ._images import ImageCrop, ImageLoadError
 from ._store import default_cache_dir
 from ._version import __version__
+from .audit import find_issues
 from .backbones import available_backbones, get_backbone, register_backbone
 from .clipped import ClippedClassifier
 from .datasets import fetch_dogs_vs_cats, fetch_oxford_pets, load_image_csv, load_image_folder
@@ -34,6 +35,7 @@ __all__ = [
     "default_cache_dir",
     "fetch_dogs_vs_cats",
     "fetch_oxford_pets",
+    "find_issues",
     "get_backbone",
     "get_config",
     "kaggle_log_loss",

@@ -10,7 +10,8 @@ from pathlib import Path
 THUMBNAIL = 192
 
 
-def _thumbnail(item):
+def thumbnail(item):
+    """A JPEG thumbnail of an image file as a data URI, or ``""`` if it cannot be read."""
     from PIL import Image, ImageOps
 
     try:
@@ -33,7 +34,7 @@ def contact_sheet(report, title, note=""):
     cards = []
     for row in report.itertuples(index=False):
         top5 = "".join(f"<li>{html.escape(entry)}</li>" for entry in row.top5.split(", "))
-        src = _thumbnail(row.item)
+        src = thumbnail(row.item)
         img = (
             f'<img src="{src}" alt="{html.escape(str(row.item))}">' if src else '<div class="missing">unreadable</div>'
         )

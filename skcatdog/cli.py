@@ -137,6 +137,11 @@ def build_parser():
         help=f"drop training photos with no class of their label in the top K ImageNet classes "
         f"(0 = keep all; {DEFAULT_TOP_K} finds junk to review, a gentler 50 suits log-loss)",
     )
+    t.add_argument(
+        "--decisions",
+        metavar="CSV",
+        help="a decisions file (`skcatdog audit`): drop and relabel photos as it says before training",
+    )
     t.add_argument("--cv", type=int, default=5, help="folds for the printed estimate; 0 skips it (default 5)")
     t.add_argument(
         "--out",
@@ -199,6 +204,44 @@ def build_parser():
     o.add_argument("--move-to", metavar="DEST", help="move flagged photos here (undo: skcatdog restore DEST)")
     o.add_argument("--report", metavar="HTML", help="write a self-contained contact sheet of the flagged photos")
     common(o)
+
+    a = sub.add_parser(
+        "audit",
+        help="find copies, leaks, wrong labels, junk and poor photos",
+        epilog=SUB_EPILOG,
+        formatter_class=fmt,
+        description=textwrap.dedent(
+            """\
+            Look for every problem in a labelled photo folder (or CSV) at once:
+            exact and near copies, photos that also sit in a test set, labels
+            that look wrong (with the label they look like), off-topic photos,
+            and dark, light, blurry, low-information, tiny, oddly shaped or
+            greyscale photos. Prints a summary; --report writes a page to review
+            (a tab per issue, keep / drop / relabel choices it exports as a
+            decisions file); --decisions writes the proposed decisions directly.
+            `skcatdog train --decisions FILE` trains on the photos as decided."""
+        ),
+    )
+    a.add_argument("data", metavar="DATA", help="labelled photo folder, or a CSV of path,label")
+    a.add_argument("--test", metavar="DIR", help="a test folder: training photos with a copy in it are leaks")
+    a.add_argument("--backbone", default=DEFAULT_BACKBONE, metavar="NAME", help=f"default {DEFAULT_BACKBONE}")
+    a.add_argument(
+        "--flag-fraction",
+        type=float,
+        default=0.01,
+        metavar="F",
+        help="the most each quality check flags, as a fraction of the photos (default 0.01)",
+    )
+    a.add_argument(
+        "--near-distance",
+        type=float,
+        default=0.1,
+        metavar="D",
+        help="photos whose embeddings are at most this cosine distance apart are near copies (default 0.1)",
+    )
+    a.add_argument("--report", metavar="HTML", help="write the page to review")
+    a.add_argument("--decisions", metavar="CSV", help="write the proposed keep / drop / relabel decisions")
+    common(a)
 
     r = sub.add_parser(
         "restore",
@@ -283,6 +326,8 @@ def cmd_train(args, out):
     from .model_files import save_model
 
     paths, labels = _load_labelled(args.data, allow_csv=True)
+    if args.decisions:
+        paths, labels = _apply_decisions(paths, labels, args.decisions, out)
     classes, counts = np.unique(labels, return_counts=True)
     counted = ", ".join(f"{n} {c}" for c, n in zip(classes, counts, strict=True))
     print(f"{len(paths)} photos in {args.data}: {counted}", file=out)
@@ -305,6 +350,71 @@ def cmd_train(args, out):
     clf = pipe[-1].estimator_ if hasattr(pipe[-1], "estimator_") else pipe[-1]
     save_model(pipe, args.out, classes=[str(c) for c in pipe.classes_], data=os.fspath(args.data), cv=cv_scores)
     print(f"fitted on all {len(paths)} photos (C = {clf.best_params_['C']:g}); saved {args.out}", file=out)
+
+
+def _apply_decisions(paths, labels, decisions_path, out):
+    """The photos and labels as a decisions file says: dropped ones left out, relabelled ones relabelled."""
+    import numpy as np
+
+    from .audit.report import read_decisions
+
+    try:
+        decisions = read_decisions(decisions_path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    keep, new_labels, dropped, relabelled = [], [], 0, 0
+    for path, label in zip(paths, labels, strict=True):
+        action, new = decisions.get(str(path), ("keep", ""))
+        if action == "drop":
+            dropped += 1
+            continue
+        if action == "relabel" and new != label:
+            relabelled += 1
+            label = new
+        keep.append(path)
+        new_labels.append(label)
+    print(f"decisions from {decisions_path}: {dropped} photos dropped, {relabelled} relabelled", file=out)
+    return np.asarray(keep, dtype=object), np.asarray(new_labels)
+
+
+def cmd_audit(args, out):
+    import pandas as pd
+
+    from ._atomic import atomic_write
+    from ._html import thumbnail
+    from .audit import find_issues
+    from .audit.report import default_decisions, render, write_decisions
+
+    paths, labels = _load_labelled(args.data, allow_csv=True)
+    test = None
+    if args.test:
+        test = _collect_images([args.test])
+    try:
+        issues = find_issues(
+            list(paths),
+            labels,
+            X_test=test,
+            backbone=args.backbone,
+            cache=_cache(args),
+            flag_fraction=args.flag_fraction,
+            near_duplicate_distance=args.near_distance,
+            verbose=int(not args.quiet),
+        )
+    except ValueError as exc:  # unreadable photos (ImageLoadError), a label with one photo
+        raise UsageError(str(exc)) from exc
+    counts = issues.groupby("issue", sort=False)["item"].nunique()
+    print(f"{issues['item'].nunique()} of {len(paths)} photos in {args.data} have issues:", file=out)
+    with pd.option_context("display.width", 200):
+        for issue, n in counts.items():
+            print(f"  {issue:16} {n}", file=out)
+    if args.report:
+        with atomic_write(args.report, encoding="utf-8") as f:
+            f.write(render(issues, f"skcatdog audit: {args.data}", thumbnail))
+        print(f"wrote the report {args.report}", file=out)
+    if args.decisions:
+        with atomic_write(args.decisions, newline="", encoding="utf-8") as f:
+            write_decisions(f, default_decisions(issues))
+        print(f"wrote the proposed decisions {args.decisions}", file=out)
 
 
 def _collect_images(inputs):
@@ -412,7 +522,13 @@ def cmd_restore(args, out):
     print(f"restored {done} photos", file=out)
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "outliers": cmd_outliers, "restore": cmd_restore}
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "outliers": cmd_outliers,
+    "audit": cmd_audit,
+    "restore": cmd_restore,
+}
 
 
 def main(argv=None, out=None):

@@ -238,7 +238,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
             _engine.embed(items, name, view=self.view, outputs=("logits",), **engine_kwargs(self)).logits
             for name in names
         ]
-        ranks = np.stack([_best_rank(lg, kind) for lg in logits], axis=1)  # (n, n_backbones)
+        ranks = np.stack([_synsets.best_rank(lg, kind) for lg in logits], axis=1)  # (n, n_backbones)
         rank = ranks.max(axis=1) if self.vote == "any" else ranks.min(axis=1)
         outlier = rank > self.top_k
         classes = np.unique(y_arr)
@@ -282,18 +282,6 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         """Number of training rows dropped."""
         check_is_fitted(self)
         return int(self.outlier_mask_.sum())
-
-
-def _best_rank(logits, kind):
-    """1-based rank of the best-scoring class inside each row's ``kind`` mask.
-
-    The rank is one plus the number of classes scoring strictly higher, so it
-    needs no full sort of the 1000 logits.
-    """
-    if len(logits) == 0:
-        return np.zeros(0, dtype=np.int64)
-    best = np.where(kind, logits, -np.inf).max(axis=1, keepdims=True)
-    return 1 + (logits > best).sum(axis=1)
 
 
 def _compact_report(items, y, ranks, decider, logits, kind, names):

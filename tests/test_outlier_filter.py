@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
-from skcatdog import ImageNetOutlierFilter, KerasEmbeddingTransformer, make_pipeline
+from skcatdog import ImageNetOutlierFilter, KerasEmbeddingTransformer, _synsets, make_pipeline
 from skcatdog import outlier_filter as of
 from skcatdog._synsets import class_masks
 from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
@@ -34,7 +34,7 @@ def test_best_rank_on_hand_made_logits():
     logits[1, 200] = 6.0  # ... then a dog: rank 4
     logits[2] = -np.arange(1000)  # class 0 best; first dog class is 151 -> rank 152
     kind = np.stack([class_masks(["dog"])["dog"]] * 3)
-    np.testing.assert_array_equal(of._best_rank(logits, kind), [1, 4, 152])
+    np.testing.assert_array_equal(_synsets.best_rank(logits, kind), [1, 4, 152])
 
 
 def test_rule_flags_rank_above_top_k(monkeypatch):

@@ -20,7 +20,7 @@ retracing on any backend), and decoding for the next batches overlaps the
 forward pass of the current one.
 """
 
-from .call import MissingRows, Rows, embed, embed_many, find_missing
+from .call import MissingRows, Rows, content_digests, embed, embed_many, find_missing
 from .decode import Batch, DecodeJob, Decoder, ThreadDecoder
 from .runner import (
     PRECISIONS,
@@ -42,6 +42,7 @@ __all__ = [
     "Rows",
     "ThreadDecoder",
     "clear_runners",
+    "content_digests",
     "embed",
     "embed_many",
     "find_missing",

@@ -26,7 +26,7 @@ from .request import Request
 from .runner import gpu_available, resolve_batch_size
 from .stats import stats
 
-__all__ = ["MissingRows", "Rows", "embed", "embed_many", "find_missing"]
+__all__ = ["MissingRows", "Rows", "content_digests", "embed", "embed_many", "find_missing"]
 
 
 @dataclass
@@ -242,3 +242,28 @@ def find_missing(items, backbone, weights="imagenet", *, views=("crop",), cache=
             for i, source, need in found:
                 misses.add(i, source, need)
     return MissingRows(rows=misses.rows, views=misses.views, problems=sorted(problems))
+
+
+def content_digests(items, cache="auto", n_jobs=-1):
+    """Each item's content digest, from the memos where it can (no photo read on a warm cache).
+
+    Two items hold the same content exactly when their digests are equal.
+
+    Returns
+    -------
+    digests : list of str or None
+        ``None`` for an unusable item.
+    problems : list of (int, str)
+        ``(index, reason)`` of every unusable item, in input order.
+    """
+    items = list(items)
+    store = open_store(cache)
+    identifier = Identifier(items, store, stat_files(items))
+    digests, problems = [None] * len(items), []
+    todo = chunks(len(items))
+    with ThreadPoolExecutor(max_workers=_threads(n_jobs)) as pool:
+        for found, _, reasons in pool.map(identifier.identify, todo):
+            for i, digest in found.items():
+                digests[i] = digest
+            problems.extend(reasons.items())
+    return digests, sorted(problems)

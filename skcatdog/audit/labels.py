@@ -1,0 +1,58 @@
+"""Photos whose label looks wrong, ranked as confident learning does.
+
+Out-of-fold predicted probabilities come from a classifier on the cached
+embeddings; each class's threshold is the mean probability its own photos
+get. A photo labelled ``i`` is a candidate when the probability of another
+class ``j`` reaches ``j``'s threshold and beats its own label's (Northcutt et
+al., "Confident learning", 2021, the confident joint's off-diagonal); the
+candidates are ranked by self-confidence, least first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["label_candidates", "out_of_fold_proba"]
+
+
+def out_of_fold_proba(embeddings, y, *, n_splits=5, random_state=0):
+    """``(classes, (n, n_classes) probabilities)``, each row from a model that did not see it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classes, counts = np.unique(y, return_counts=True)
+    folds = int(min(n_splits, counts.min()))
+    if folds < 2:
+        raise ValueError(
+            f"checking labels needs at least 2 photos of each label; {classes[counts.argmin()]!r} has {counts.min()}"
+        )
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    return classes, cross_val_predict(model, embeddings, y, cv=cv, method="predict_proba")
+
+
+def label_candidates(y, classes, proba):
+    """Indices of likely label errors, least self-confident first, with their suggested class index.
+
+    Returns
+    -------
+    order : ndarray of int
+    suggested : ndarray of int
+        The index into ``classes`` of the most probable other class.
+    self_confidence : ndarray of float
+        The probability of each candidate's given label.
+    """
+    given = np.searchsorted(classes, y)
+    thresholds = np.array([proba[given == c, c].mean() for c in range(len(classes))])
+    own = proba[np.arange(len(y)), given]
+    others = proba.copy()
+    others[np.arange(len(y)), given] = -np.inf
+    best_other = others.argmax(axis=1)
+    confident = (proba[np.arange(len(y)), best_other] >= thresholds[best_other]) & (
+        proba[np.arange(len(y)), best_other] > own
+    )
+    order = np.flatnonzero(confident)
+    order = order[np.argsort(own[order], kind="stable")]
+    return order, best_other[order], own[order]

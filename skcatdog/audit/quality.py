@@ -1,0 +1,96 @@
+"""Image-quality measures of each photo, cheap to compute and cached by content.
+
+From a small copy of the photo (JPEGs decoded at a reduced DCT scale): mean
+brightness, the variance of its Laplacian (low for a blurry photo), the
+entropy of its grey levels (low for a nearly uniform one), how far its
+colour channels differ (none for greyscale), its size and aspect ratio.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _images
+from .._images import BadImage
+
+__all__ = ["MEASURES", "measure", "measure_many"]
+
+#: The measures, in the order of a cached row.
+MEASURES = ("brightness", "sharpness", "entropy", "colourfulness", "width", "height")
+#: Part of the cache key: bump when a measure changes.
+QUALITY_ID = "quality/1"
+_SIDE = 256
+
+
+def measure(source):
+    """The :data:`MEASURES` of one source, as float32 (width and height as the photo is shown)."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    if source.array is not None:
+        img = Image.fromarray(source.array, "RGB")
+        width, height = img.size
+    else:
+        data = _images.source_bytes(source)  # re-read and checked against the digest
+        try:
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if img.format == "JPEG":
+                img.draft("RGB", (_SIDE, _SIDE))
+            img.load()
+            shown = ImageOps.exif_transpose(img)
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt data
+            raise BadImage(f"corrupt or truncated image data ({exc})") from None
+        if shown.size != img.size:  # rotated a quarter turn by its EXIF orientation
+            width, height = height, width
+        img = shown
+    img = img.convert("RGB")
+    img.thumbnail((_SIDE, _SIDE))
+    rgb = np.asarray(img, dtype=np.float32)
+    grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    lap = grey[1:-1, 1:-1] * 4 - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
+    hist = np.bincount(np.clip(grey, 0, 255).astype(np.uint8).ravel(), minlength=256).astype(np.float64)
+    p = hist[hist > 0] / hist.sum()
+    colour = np.abs(rgb - rgb.mean(axis=2, keepdims=True)).mean()
+    sharpness = lap.var() if lap.size else 0.0
+    return np.array([grey.mean(), sharpness, -(p * np.log2(p)).sum(), colour, width, height], np.float32)
+
+
+def measure_many(items, digests, store, n_jobs=-1):
+    """``(n, len(MEASURES))`` measures of ``items`` (rows of unusable items are NaN), from ``store``
+    where it has them; ``problems`` as ``(index, reason)``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from joblib import effective_n_jobs
+
+    width = len(MEASURES)
+    out = np.full((len(items), width), np.nan, np.float32)
+    keys = [None if d is None else f"{QUALITY_ID}/{d}" for d in digests]
+    wanted = [i for i, k in enumerate(keys) if k is not None]
+    rows, _ = store.lookup([keys[i] for i in wanted], width, (0, width))
+    todo = []
+    for i, row in zip(wanted, rows, strict=True):
+        if row is None:
+            todo.append(i)
+        else:
+            out[i] = row
+    problems = []
+
+    def one(i):
+        try:
+            return i, measure(_images.read_source(items[i])), None
+        except BadImage as exc:
+            return i, None, str(exc)
+
+    new = []
+    with ThreadPoolExecutor(max(1, effective_n_jobs(n_jobs))) as pool:
+        for i, row, reason in pool.map(one, todo):
+            if reason is not None:
+                problems.append((i, reason))
+            else:
+                out[i] = row
+                new.append((keys[i], row))
+    store.put_many(new, width)
+    store.flush()
+    return out, problems
