@@ -15,9 +15,6 @@ __all__ = ["BF16_FLAGS", "cpu_bf16_flags", "cpu_has_bf16"]
 #: AMX tiles (Sapphire Rapids and later) and AVX-512 BF16 (also AMD Zen 4).
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
-_CPUINFO = "/proc/cpuinfo"
-
-
 def _read_flags(path):
     """The first CPU's ``flags`` line as a set; the file is left after it.
 
@@ -33,9 +30,14 @@ def _read_flags(path):
     return set()
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_bf16_flags():
+@functools.lru_cache(maxsize=4)
+def cpu_bf16_flags(cpuinfo="/proc/cpuinfo"):
     """The bf16 instruction sets this CPU has, of :data:`BF16_FLAGS`.
+
+    Parameters
+    ----------
+    cpuinfo : str, default="/proc/cpuinfo"
+        The file to read the kernel's CPU flags from.
 
     Returns
     -------
@@ -46,7 +48,7 @@ def cpu_bf16_flags():
     if not sys.platform.startswith("linux"):
         return ()
     try:
-        flags = _read_flags(_CPUINFO)
+        flags = _read_flags(cpuinfo)
     except OSError:
         return ()
     return tuple(name for name in BF16_FLAGS if name in flags)

@@ -146,6 +146,8 @@ class BF16Forward:
             "NUM_STREAMS": 1,
         }
         self.compiled = self.core.compile_model(ov_model, "CPU", config)
+        # What OpenVINO settled on: "f32" where the CPU has no bf16 instructions.
+        self.inference_precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         # Outputs are told apart by width; equal widths keep the converter's order (embedding first).
         outputs = sorted(
             self.compiled.outputs,
