@@ -209,6 +209,37 @@ def quality(spec, paths, labels, args):
     return out
 
 
+def cold(paths, args):
+    """Photos/s of cold ``transform`` (empty cache) per precision and view set, in alternating rounds."""
+    import tempfile
+
+    from skcatdog import KerasEmbeddingTransformer, config_context
+
+    def run(views, precision, items):
+        with tempfile.TemporaryDirectory() as cache:
+            est = KerasEmbeddingTransformer(backbone=args.backbone, views=views, precision=precision, cache=cache)
+            t = time.perf_counter()
+            est.set_params(batch_size=args.batch_size).transform(items)
+            return len(items) / (time.perf_counter() - t)
+
+    out = {}
+    precisions = ("float32", "bfloat16")
+    with config_context(memory_cache_bytes=0):  # nothing answered from memory: every round computes
+        for p in precisions:  # untimed: builds each runner
+            run(("full",), p, paths[: args.batch_size])
+        for views in (("full",), DEFAULT_VIEWS):
+            rates = {p: [] for p in precisions}
+            for _ in range(args.cold_rounds):
+                for p in precisions:
+                    rates[p].append(run(views, p, paths))
+            name = " + ".join(views)
+            out[name] = {
+                p: {"photos_per_s": float(np.median(r)), "rounds": [round(x, 1) for x in r]} for p, r in rates.items()
+            }
+            out[name]["ratio"] = out[name]["bfloat16"]["photos_per_s"] / out[name]["float32"]["photos_per_s"]
+    return out
+
+
 def detection_cost(runs=5):
     """Seconds to import skcatdog._cpu (after skcatdog) and to read the flags, in new processes (medians)."""
     root = str(Path(__file__).resolve().parents[1])
@@ -234,6 +265,8 @@ def main():
     parser.add_argument("--quality", action="store_true", help="also embed every photo and compare CV log-loss")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos for --quality")
     parser.add_argument("--store", default=None, help="a folder to save each runtime's feature matrix in")
+    parser.add_argument("--cold", type=int, default=0, help="photos in each cold transform (0: none)")
+    parser.add_argument("--cold-rounds", type=int, default=3, help="alternating cold rounds per view set")
     parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args()
 
@@ -294,9 +327,25 @@ def main():
                 f"| {name} | {r['log_loss']:.5f} | {r['log_loss'] - base:+.5f} | {r['views_per_s']:,.1f} | "
                 f"{r['cosine_min']:.4f} / {r['cosine_mean']:.5f} |"
             )
+    if args.cold:
+        if "bfloat16" not in _engine.PRECISIONS:
+            print("\nthe engine has no precision='bfloat16': no cold transform measured")
+        else:
+            runtime = _engine.get_runner(args.backbone, "imagenet", "bfloat16").runtime
+            c = cold([paths[i] for i in np.linspace(0, len(paths) - 1, args.cold).round().astype(int)], args)
+            result["cold"] = {"photos": args.cold, "bf16_runtime": runtime, "views": c}
+            rounds = f"median of {args.cold_rounds} alternating rounds"
+            print(f"\ncold `transform` of {args.cold} photos, empty cache, {rounds}:\n")
+            print(f"| views | float32 (LiteRT), photos/s | bfloat16 ({runtime}), photos/s | bf16 / float32 |")
+            print("|---|---:|---:|---:|")
+            for views, r in c.items():
+                print(
+                    f"| {views} | {r['float32']['photos_per_s']:,.1f} | {r['bfloat16']['photos_per_s']:,.1f} | "
+                    f"{r['ratio']:.2f} |"
+                )
     RESULTS.mkdir(exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")
-    out = RESULTS / f"bf16-{slug}{'-quality' if args.quality else ''}.json"
+    out = RESULTS / f"bf16-{slug}{'-quality' if args.quality else ''}{'-cold' if args.cold else ''}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {out.relative_to(RESULTS.parent.parent)}")
     return 0

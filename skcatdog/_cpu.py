@@ -15,6 +15,7 @@ __all__ = ["BF16_FLAGS", "cpu_bf16_flags", "cpu_has_bf16"]
 #: AMX tiles (Sapphire Rapids and later) and AVX-512 BF16 (also AMD Zen 4).
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
+
 def _read_flags(path):
     """The first CPU's ``flags`` line as a set; the file is left after it.
 

@@ -78,3 +78,12 @@ def test_a_conversion_that_does_not_match_keras_is_refused(monkeypatch):
 def test_runs_in_bf16_on_a_bf16_cpu():
     forward = BF16Forward(_model(), get_backbone("tiny_test"), "fp-precision")
     assert forward.inference_precision == "bf16"
+
+
+def test_rows_do_not_depend_on_how_a_batch_is_cut():
+    forward = BF16Forward(_model(), get_backbone("tiny_test"), "fp-cuts")
+    pixels = _pixels(2 * forward.step + 3, seed=5)
+    whole = forward(pixels)
+    one_by_one = [forward(pixels[i : i + 1]) for i in range(len(pixels))]
+    for k in range(2):
+        np.testing.assert_array_equal(whole[k], np.concatenate([rows[k] for rows in one_by_one]))
