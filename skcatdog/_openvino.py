@@ -67,7 +67,7 @@ def _threads():
 
 def model_dir(fingerprint):
     """Where the converted model for ``fingerprint`` is kept (keyed by OpenVINO's version too)."""
-    from ._cache import default_cache_dir
+    from ._store import default_cache_dir
 
     return default_cache_dir() / "openvino" / f"{fingerprint}-{runtime_id()}-v{OPENVINO_FORMAT}"
 
