@@ -21,9 +21,14 @@ tuned by an inner grid search), outer folds ``StratifiedKFold(5,
 shuffle=True, random_state=0)``, as ``bench_quality.py`` does.  ``precision="auto"``
 may use bf16 only if its log-loss is within 0.001 of float32's.
 
-Results go to ``benchmarks/results/bf16-<cpu>.json`` and the tables are printed.
+``--cold N`` times cold ``transform`` (empty cache) of N photos with
+``precision="float32"`` and ``"bfloat16"`` in alternating rounds, once the
+engine has that precision.
 
-    python benchmarks/bench_bf16.py [--quality] [--backbone efficientnet_lite2] [--bare 256]
+Each run goes to ``benchmarks/results/history/bf16-<cpu>[-quality][-cold].json``
+and the tables are printed (``benchmarks/results/bf16.csv`` is written from them).
+
+    python benchmarks/bench_bf16.py [--quality] [--cold 256] [--backbone efficientnet_lite2] [--bare 256]
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from skcatdog.backbones import PREPROCESSING, get_backbone
 from skcatdog.recipe import DEFAULT_VIEWS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results" / "history"  # raw runs; bf16.csv one up is the table
 REFERENCE = "LiteRT + XNNPACK, float32 (the engine's)"
 
 # A new process that asks for the CPU's bf16 flags: what the check adds to importing skcatdog.
@@ -343,7 +348,7 @@ def main():
                     f"| {views} | {r['float32']['photos_per_s']:,.1f} | {r['bfloat16']['photos_per_s']:,.1f} | "
                     f"{r['ratio']:.2f} |"
                 )
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")
     out = RESULTS / f"bf16-{slug}{'-quality' if args.quality else ''}{'-cold' if args.cold else ''}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
