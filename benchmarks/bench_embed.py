@@ -7,7 +7,9 @@ kind; the goals are ratios measured in this one process:
 * each CPU runtime's bare forward pass of the same folded network on
   pre-decoded uint8 arrays: Keras/TensorFlow (the baseline), LiteRT with
   XNNPACK (what the engine uses), and where installed ONNX Runtime (via
-  tf2onnx) and OpenVINO (on the LiteRT file);
+  tf2onnx) and OpenVINO (on the LiteRT file); on CPUs with bf16 instructions
+  (AMX or AVX-512 BF16) also Keras ``mixed_bfloat16`` and OpenVINO bf16
+  (``bench_bf16.py`` measures their rows' quality);
 * cold ``transform`` (empty cache, one view), in several calls, each against
   the bare forward of the runtime it used timed on either side of it;
 * a naive loop in the style of the reference solution;
@@ -35,14 +37,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 from _machine import cores, cpu_model  # noqa: E402  (benchmarks/, the script's folder)
+from bench_bf16 import keras_bf16_model  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from skcatdog import (  # noqa: E402
     KerasEmbeddingTransformer,
     _engine,  # noqa: E402
+    _openvino,  # noqa: E402
     config_context,
     load_image_folder,
 )
+from skcatdog._cpu import cpu_bf16_flags, cpu_has_bf16  # noqa: E402
 from skcatdog._images import decode, read_source  # noqa: E402
 from skcatdog._store import local_store as open_store  # noqa: E402
 from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
@@ -202,24 +207,34 @@ def main():
             bare[f"Keras ({keras.backend.backend()}) `predict_on_batch`, {p}" + (" (baseline)" if not bare else "")] = (
                 bare_rate(lambda b, r=keras_runner: r.model.predict_on_batch(b), arrays, args.batch_size)
             )
-    runner = _engine.get_runner(args.backbone, "imagenet", precision)
-    if runner.lite is not None:
-        bare[f"LiteRT + XNNPACK, {threads} threads, {runner.lite.step} images per invoke (the engine's)"] = bare_rate(
-            runner.lite, arrays, args.batch_size
+    f32 = _engine.get_runner(args.backbone, "imagenet", "float32")
+    if f32.lite is not None:
+        lite = f32.lite
+        bare[f"LiteRT + XNNPACK, {threads} threads, {lite.step} images per invoke (the engine's float32)"] = bare_rate(
+            lite, arrays, args.batch_size
         )
-        engine_step = runner.lite.step
+        engine_step = lite.step
         for batch in sorted({16, args.batch_size}):  # the whole batch in one invoke (the engine before run J)
-            runner.lite.set_step(batch)
-            bare[f"LiteRT + XNNPACK, {threads} threads, batch {batch} in one invoke"] = bare_rate(
-                runner.lite, arrays, batch
-            )
-        runner.lite.set_step(engine_step)
-        ort_forward = onnxruntime_forward(runner.model, size, threads)
+            lite.set_step(batch)
+            bare[f"LiteRT + XNNPACK, {threads} threads, batch {batch} in one invoke"] = bare_rate(lite, arrays, batch)
+        lite.set_step(engine_step)
+        ort_forward = onnxruntime_forward(f32.model, size, threads)
         if ort_forward is not None:
             bare["ONNX Runtime CPU, tf2onnx conversion, f32"] = bare_rate(ort_forward, arrays, args.batch_size)
-        ov_forward = openvino_forward(runner.lite.flat, threads)
+        ov_forward = openvino_forward(lite.flat, threads)
         if ov_forward is not None:
             bare["OpenVINO CPU, same converted model, f32"] = bare_rate(ov_forward, arrays, args.batch_size)
+    if cpu_has_bf16() and keras.backend.backend() == "tensorflow":
+        # The bf16 runtimes, on CPUs with bf16 instructions (see bench_bf16.py for their quality).
+        flags = "/".join(cpu_bf16_flags())
+        bf16_keras = keras_bf16_model(spec)
+        bare[f"Keras (tensorflow) `predict_on_batch`, `mixed_bfloat16` ({flags})"] = bare_rate(
+            bf16_keras.predict_on_batch, arrays, args.batch_size
+        )
+        if _openvino.available():
+            bf16 = _openvino.BF16Forward(f32.model, spec, _engine.fingerprint(spec, "imagenet", "bfloat16"))
+            bare[f"OpenVINO CPU, bf16, converted from Keras ({flags})"] = bare_rate(bf16, arrays, args.batch_size)
+    runner = _engine.get_runner(args.backbone, "imagenet", precision)
     used = bare_rate(lambda b: runner.forward(b), arrays, args.batch_size)
     # Decoding alone (read, decode both default views, resize) with the engine's thread count:
     # against the forward pass, it says which of the two bounds a cold run.
