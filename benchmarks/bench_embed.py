@@ -190,7 +190,7 @@ def main():
     n = len(paths)
     spec = get_backbone(args.backbone)
     size = spec.input_size
-    precision = _engine.resolve_precision("auto")
+    precision = _engine.resolve_precision("auto", args.backbone)
     threads = cores()
     header = (
         f"{n} photos, {args.backbone} ({size} px), batch {args.batch_size}, CPU: {cpu_model()}, {threads} cores, "

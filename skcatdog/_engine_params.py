@@ -102,9 +102,16 @@ _ENGINE_DOCS = dict(
         Threads that read and decode images while the network runs
         (joblib convention: -1 means one per core, None means 1 unless
         inside a ``joblib.parallel_config`` context; 0 is refused).""",
-    precision="""precision : {"auto", "float32", "mixed"}, default="auto"
-        ``"auto"`` runs in mixed float16 on a GPU and float32 elsewhere.
-        Outputs are float32 either way; each precision has its own cache rows.""",
+    precision="""precision : {"auto", "float32", "mixed", "bfloat16"}, default="auto"
+        ``"auto"`` runs in mixed float16 on a GPU; on a CPU with bfloat16
+        instructions (AMX or AVX-512 BF16) and the TensorFlow backend it runs
+        in bfloat16 for backbones whose bfloat16 rows were measured to
+        classify as well as float32's (``efficientnet_lite2``), and in
+        float32 everywhere else. ``"bfloat16"`` runs on OpenVINO where it is
+        installed (``pip install "skcatdog[cpu-bf16]"``), else on Keras's
+        ``mixed_bfloat16``; on a CPU without bfloat16 instructions it is
+        slow. Outputs are float32 either way; each precision (and each
+        bfloat16 runtime) has its own cache rows.""",
     verbose="""verbose : int, default=0
         ``0`` is silent; ``1`` shows a progress bar while computing.""",
 )

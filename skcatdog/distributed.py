@@ -270,10 +270,11 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     if precision == "auto":
         # Every worker must compute the same fingerprint; "auto" would let each decide.
         precision = "mixed" if gpu_cluster else "float32"
-        if precision != _engine.resolve_precision("auto"):
+        here = {_engine.resolve_precision("auto", name) for name in names}
+        if here != {precision}:
             warnings.warn(
                 f"the cluster computes precision='auto' as {precision!r}, but this process resolves it to "
-                f"{_engine.resolve_precision('auto')!r}, so transform here will not find the cluster's rows; "
+                f"{' or '.join(map(repr, sorted(here)))}, so transform here will not find the cluster's rows; "
                 f"set precision={precision!r} on the transformer to use them everywhere",
                 stacklevel=3,
             )

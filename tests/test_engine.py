@@ -177,3 +177,59 @@ def test_mean_views_is_the_mean_of_the_views_whatever_was_cached(image_files, is
     for _ in range(2):
         (mean,) = _engine.embed_many(paths, "tiny_test", None, views=VIEWS, outputs=("embeddings",), mean_views=True)
         np.testing.assert_array_equal(mean.embeddings, expected)
+
+
+def _bf16_wins_here():
+    import keras
+
+    from skcatdog._cpu import cpu_has_bf16
+
+    return cpu_has_bf16() and keras.backend.backend() == "tensorflow" and not _engine.gpu_available()
+
+
+def test_auto_precision_is_bfloat16_only_where_it_was_measured_to_pay():
+    if _engine.gpu_available():
+        pytest.skip("a GPU is visible: auto means mixed here")
+    assert resolve_precision("auto", "tiny_test") == "float32"  # its bf16 quality was never measured
+    assert resolve_precision("auto", "efficientnet_lite2") == ("bfloat16" if _bf16_wins_here() else "float32")
+
+
+def test_explicit_precision_wins():
+    for precision in ("float32", "mixed", "bfloat16"):
+        assert resolve_precision(precision, "efficientnet_lite2") == precision
+    if _bf16_wins_here():
+        assert _engine.get_runner("tiny_test", None, "float32").runtime in ("litert", "keras")
+
+
+def test_bfloat16_rows_are_float32_rows_to_bf16_rounding_in_rows_of_their_own(forward_count):
+    from skcatdog._engine import fingerprint
+    from skcatdog._openvino import available
+
+    assert len({fingerprint("tiny_test", None, p) for p in ("float32", "mixed", "bfloat16")}) == 3
+    images = random_images(4, seed=11)
+    exact = _embed(images, precision="float32")
+    bf16 = _embed(images, precision="bfloat16")
+    assert forward_count() == 8  # its own cache rows, not the float32 ones
+    assert bf16.embeddings.dtype == np.float32 and bf16.logits.dtype == np.float32
+    np.testing.assert_allclose(bf16.embeddings, exact.embeddings, rtol=2e-2, atol=2e-2)
+    np.testing.assert_allclose(bf16.logits, exact.logits, rtol=2e-2, atol=2e-2)
+    runner = _engine.get_runner("tiny_test", None, "bfloat16")
+    assert runner.runtime == ("openvino" if available() else "keras")
+    import keras
+
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_bfloat16_runs_on_keras_without_openvino(monkeypatch, forward_count):
+    from skcatdog import _openvino
+    from skcatdog._engine import fingerprint
+
+    installed, before = _openvino.available(), fingerprint("tiny_test", None, "bfloat16")
+    monkeypatch.setattr(_openvino, "available", lambda: False)
+    if installed:  # OpenVINO's rows and Keras's are not interchangeable
+        assert fingerprint("tiny_test", None, "bfloat16") != before
+    images = random_images(3, seed=12)
+    exact = _embed(images, precision="float32")
+    bf16 = _embed(images, precision="bfloat16")
+    assert _engine.get_runner("tiny_test", None, "bfloat16").runtime == "keras"
+    np.testing.assert_allclose(bf16.embeddings, exact.embeddings, rtol=2e-2, atol=2e-2)

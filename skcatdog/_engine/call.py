@@ -138,7 +138,7 @@ def embed_many(
     cache : "auto", None, path, fsspec URL or Store
     n_jobs : int
         Read and decode threads, joblib convention (-1 = all cores).
-    precision : {"auto", "float32", "mixed"}
+    precision : {"auto", "float32", "mixed", "bfloat16"}
     verbose : int
     outputs : tuple of {"embeddings", "logits"}
         Which parts to return (the cache always stores both); asking for

@@ -47,7 +47,7 @@ class Request:
             raise ValueError(f"outputs must name 'embeddings' and/or 'logits', got {outputs!r}")
         dim = backbone.embedding_dim
         keep = slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim) if outputs else None
-        precision = resolve_precision(precision)
+        precision = resolve_precision(precision, backbone)
         return cls(
             backbone=backbone,
             weights=weights,
