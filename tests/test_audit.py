@@ -137,7 +137,7 @@ def test_the_audit_command_writes_a_page_and_decisions_that_train_honours(tmp_pa
     args += ["--report", str(report), "--decisions", str(decisions)]
     assert cli.main(args, out=out) == 0
     assert "exact_duplicate" in out.getvalue() and report.read_text().startswith("<!DOCTYPE html>")
-    rows = list(csv.reader(open(decisions)))
+    rows = list(csv.reader(io.StringIO(decisions.read_text())))
     assert rows[0] == ["item", "action", "label"] and [str(data / "dog" / "copy.jpg"), "drop", ""] in rows
     out = io.StringIO()
     train = ["train", str(data), "--backbone", "tiny_test", "--cv", "0", "--C", "1", "--decisions", str(decisions)]

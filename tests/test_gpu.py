@@ -1,5 +1,7 @@
 """GPU decoding: refused clearly without a GPU; on a GPU machine, bad items named and memory steady."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,7 @@ def test_bad_items_in_a_gpu_batch_are_named_and_good_ones_kept(image_files, tiny
 
     paths = image_files(4)
     truncated = tmp_path / "truncated.jpg"
-    truncated.write_bytes(open(paths[0], "rb").read()[:300])
+    truncated.write_bytes(Path(paths[0]).read_bytes()[:300])
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     cmyk = tmp_path / "cmyk.jpg"

@@ -1,6 +1,7 @@
 """The process-pool decoder: the thread decoder's pixels and rows, bad items named, a dying worker survived."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def test_transform_with_processes_gives_the_same_rows(image_files, tiny, forward
 def test_bad_items_are_named_once_with_processes(image_files, tiny, tmp_path, isolated_cache):
     paths = image_files(3)
     truncated = tmp_path / "truncated.jpg"
-    truncated.write_bytes(open(paths[0], "rb").read()[:300])
+    truncated.write_bytes(Path(paths[0]).read_bytes()[:300])
     with config_context(decoder="processes"), pytest.raises(ImageLoadError) as info:
         tiny(cache=isolated_cache).transform([paths[1], str(truncated), paths[2]])
     assert [name for name, _ in info.value.problems] == [str(truncated)]
