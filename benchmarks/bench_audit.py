@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--backbone", default="efficientnet_lite2")
     ap.add_argument("--random", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", default="auto")
     opts = ap.parse_args()
     rng = np.random.default_rng(opts.seed)
     paths, labels = load_image_folder(SHARED / "train")
@@ -87,12 +88,12 @@ def main():
 
     _engine.stats.reset()
     t = time.perf_counter()
-    issues = find_issues(X, y, backbone=opts.backbone, verbose=0)
+    issues = find_issues(X, y, backbone=opts.backbone, precision=opts.precision)
     first = time.perf_counter() - t
     forwarded_first = _engine.stats.images_forwarded
     _engine.stats.reset()
     t = time.perf_counter()
-    again = find_issues(X, y, backbone=opts.backbone)
+    again = find_issues(X, y, backbone=opts.backbone, precision=opts.precision)
     second = time.perf_counter() - t
     assert again.equals(issues)
     n = len(X)
@@ -114,7 +115,9 @@ def main():
 
         from skcatdog.audit import labels as audit_labels
 
-        emb = _engine.embed_many(X, opts.backbone, views=("crop", "full"), mean_views=True, outputs=("embeddings",))
+        emb = _engine.embed_many(
+            X, opts.backbone, views=("crop", "full"), mean_views=True, outputs=("embeddings",), precision=opts.precision
+        )
         classes, proba = audit_labels.out_of_fold_proba(emb[0].embeddings, y)
         mask = find_label_issues(np.searchsorted(classes, y), proba)
         cleanlab_line = (

@@ -1,9 +1,7 @@
 """Copies of a photo: exact (the same bytes) and near (embeddings a small cosine distance apart), as sets.
 
-No n x n matrix is ever held: neighbours are found by radius queries in
-chunks (scikit-learn's ``NearestNeighbors``), on the embeddings projected to
-a few dimensions when there are many, with every candidate pair checked
-against the full embeddings before it counts.
+No n x n matrix is ever held: similarities are computed a block of rows at a
+time and only the pairs close enough are kept.
 """
 
 from __future__ import annotations
@@ -12,10 +10,8 @@ import numpy as np
 
 __all__ = ["exact_sets", "near_pairs", "near_sets", "normalized"]
 
-#: Above this many embeddings, candidates come from a projection to :data:`PROJECTED_DIMS` dimensions.
-PROJECT_ABOVE = 20_000
-PROJECTED_DIMS = 96
-QUERY_CHUNK = 4096
+#: Rows multiplied at once: bounds the memory of one step to this many rows of similarities.
+CHUNK = 1024
 
 
 def normalized(embeddings):
@@ -34,38 +30,27 @@ def exact_sets(digests):
     return [rows for rows in by_digest.values() if len(rows) > 1]
 
 
-def _candidates(base, queries, radius):
-    """``(query index, base index)`` pairs within ``radius`` (Euclidean), by chunks of queries."""
-    from sklearn.neighbors import NearestNeighbors
-
-    index = NearestNeighbors(radius=radius, algorithm="brute").fit(base)
-    for start in range(0, len(queries), QUERY_CHUNK):
-        found = index.radius_neighbors(queries[start : start + QUERY_CHUNK], return_distance=False)
-        for k, rows in enumerate(found):
-            for j in rows:
-                yield start + k, int(j)
-
-
-def near_pairs(emb, other=None, *, max_distance=0.1, random_state=0):
+def near_pairs(emb, other=None, *, max_distance=0.1, random_state=None, chunk=CHUNK):
     """Pairs ``(i, j, cosine distance)`` of rows of ``emb`` (or of ``emb`` and ``other``) at most
-    ``max_distance`` apart; within ``emb`` alone, each pair once with ``i < j``."""
+    ``max_distance`` apart; within ``emb`` alone, each pair once with ``i < j``.
+
+    Exact: unit rows are multiplied ``chunk`` at a time against the others (within
+    ``emb``, only those after them: half the work), so memory stays at ``chunk x n``
+    floats whatever ``n``; the products run on the BLAS's threads.
+    """
     a = normalized(emb)
     b = a if other is None else normalized(other)
-    radius = float(np.sqrt(2 * max_distance))
-    qa, qb = a, b
-    if len(a) + (0 if other is None else len(b)) > PROJECT_ABOVE and a.shape[1] > PROJECTED_DIMS:
-        from sklearn.decomposition import PCA
-
-        pca = PCA(PROJECTED_DIMS, svd_solver="randomized", random_state=random_state).fit(a[:50_000])
-        qa, qb = pca.transform(a), pca.transform(b)
-        # A projection only shortens distances: the same radius finds every true pair.
+    limit = np.float32(1.0 - max_distance)  # cosine similarity at least this
     pairs = []
-    for k, i in _candidates(qa, qb, radius):  # k: a row of b (the query), i: a row of a
-        if other is None and k <= i:
-            continue
-        d = 1.0 - float(a[i] @ b[k])
-        if d <= max_distance:
-            pairs.append((i, k, d))
+    for start in range(0, len(a), chunk):
+        stop = min(start + chunk, len(a))
+        first = start if other is None else 0
+        sim = a[start:stop] @ b[first:].T
+        if other is None:
+            sim[np.tril_indices(stop - start, 0, sim.shape[1])] = -2.0  # each pair once, never a row with itself
+        rows, cols = np.nonzero(sim >= limit)
+        dist = np.clip(1.0 - sim[rows, cols], 0.0, None)
+        pairs += zip((rows + start).tolist(), (cols + first).tolist(), dist.tolist(), strict=True)
     return pairs
 
 

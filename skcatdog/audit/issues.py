@@ -47,9 +47,11 @@ def _digests(items, cache, n_jobs):
     return digests
 
 
-def _embed(items, backbone, views, cache, n_jobs, verbose):
+def _embed(items, backbone, views, cache, n_jobs, verbose, precision="auto"):
     """Mean embedding over ``views`` and the ``full`` view's (or the last view's) ImageNet logits."""
-    rows = _engine.embed_many(items, backbone, views=views, cache=cache, n_jobs=n_jobs, verbose=verbose)
+    rows = _engine.embed_many(
+        items, backbone, views=views, cache=cache, n_jobs=n_jobs, verbose=verbose, precision=precision
+    )
     embeddings = rows[0].embeddings.copy()
     for r in rows[1:]:
         embeddings += r.embeddings
@@ -185,6 +187,7 @@ def _quality_rows(names, measures, flag_fraction, thresholds):
         "thresholds": [dict, None],
         "checks": [StrOptions({"all"}), list, tuple, set],
         "n_jobs": [numbers.Integral, None],
+        "precision": [StrOptions(set(_engine.PRECISIONS))],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     },
@@ -205,6 +208,7 @@ def find_issues(
     thresholds=None,
     checks="all",
     n_jobs=-1,
+    precision="auto",
     verbose=0,
     random_state=0,
 ):
@@ -246,6 +250,8 @@ def find_issues(
         The issues to look for, of :data:`ISSUES`.
     n_jobs : int, default=-1
         Threads that read and decode photos.
+    precision : {"auto", "float32", "mixed", "bfloat16"}, default="auto"
+        The forward pass's precision (see :class:`~skcatdog.KerasEmbeddingTransformer`).
     verbose : int, default=0
         ``1`` shows progress bars while embedding.
     random_state : int, RandomState instance or None, default=0
@@ -291,7 +297,7 @@ def find_issues(
     views = tuple(views)
     names = _names(items)
     # Embedding first: it names every unreadable photo in one error (the digests come from its memo).
-    emb, logits = _embed(items, backbone, views, cache, n_jobs, verbose)
+    emb, logits = _embed(items, backbone, views, cache, n_jobs, verbose, precision)
     digests = _digests(items, cache, n_jobs)
     store = open_store(cache)
     measures, problems = quality.measure_many(items, digests, store, n_jobs)
@@ -304,7 +310,7 @@ def find_issues(
         rows += [r for r in found if r[1] in wanted]
     if X_test is not None and "leak" in wanted:
         test_items = as_items(X_test)
-        test_emb, _ = _embed(test_items, backbone, views, cache, n_jobs, verbose)
+        test_emb, _ = _embed(test_items, backbone, views, cache, n_jobs, verbose, precision)
         test_digests = _digests(test_items, cache, n_jobs)
         rows += _leak_rows(
             names, _names(test_items), digests, test_digests, emb, test_emb, near_duplicate_distance, random_state
