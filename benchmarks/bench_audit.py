@@ -141,7 +141,7 @@ def main():
         ("label_error flagged", len(label_rows), f"{len(label_rows) / n:.2%} of photos"),
         ("known junk flagged (off_topic or label_error)", f"{flagged_junk.item.nunique()}/{len(junk_set)}", ""),
         ("known junk reported as off_topic", f"{junk_off_topic}/{flagged_junk.item.nunique()}", ""),
-        ("off_topic flagged", (issues.issue == "off_topic").sum(), f"{(issues.issue == 'off_topic').mean():.2%}"),
+        ("off_topic flagged", (issues.issue == "off_topic").sum(), f"{(issues.issue == 'off_topic').sum() / n:.2%}"),
         ("planted near copies found in their original's set", f"{found_copies}/{len(copies)}", ""),
         ("sets of copies reported", near_groups, f"{len(other_groups)} not planted: {other_groups[:12]}"),
         ("first call (s)", f"{first:.1f}", f"{forwarded_first} views forwarded"),

@@ -235,9 +235,10 @@ def build_parser():
     a.add_argument(
         "--near-distance",
         type=float,
-        default=0.1,
+        default=0.2,
         metavar="D",
-        help="photos whose embeddings are at most this cosine distance apart are near copies (default 0.1)",
+        help="photos whose embeddings are at most this cosine distance apart, and whose small grey copies "
+        "match, are near copies (default 0.2)",
     )
     a.add_argument("--report", metavar="HTML", help="write the page to review")
     a.add_argument("--decisions", metavar="CSV", help="write the proposed keep / drop / relabel decisions")

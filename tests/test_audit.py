@@ -139,6 +139,8 @@ def test_the_audit_command_writes_a_page_and_decisions_that_train_honours(tmp_pa
     assert "exact_duplicate" in out.getvalue() and report.read_text().startswith("<!DOCTYPE html>")
     rows = list(csv.reader(io.StringIO(decisions.read_text())))
     assert rows[0] == ["item", "action", "label"] and [str(data / "dog" / "copy.jpg"), "drop", ""] in rows
+    # Train on the copy's decision alone (the tiny network's label guesses are noise).
+    decisions.write_text(f"item,action,label\n{data / 'dog' / 'copy.jpg'},drop,\n")
     out = io.StringIO()
     train = ["train", str(data), "--backbone", "tiny_test", "--cv", "0", "--C", "1", "--decisions", str(decisions)]
     status = cli.main([*train, "--out", str(tmp_path / "m.skops"), "-q"], out=out)

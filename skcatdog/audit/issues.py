@@ -64,7 +64,18 @@ def _row(item, issue, score, group=None, given=None, suggested=None, detail=""):
     return (item, issue, float(score), group, given, suggested, detail)
 
 
-def _duplicate_rows(names, digests, emb, sizes, max_distance, random_state):
+#: Candidate near copies are confirmed when their grey prints correlate at least this well:
+#: embeddings alone put half-size copies further apart than different photos of similar cats.
+MIN_PRINT_SIMILARITY = 0.9
+
+
+def _confirmed(pairs, prints_a, prints_b):
+    return [
+        (i, j, d) for i, j, d in pairs if quality.print_similarity(prints_a[i], prints_b[j]) >= MIN_PRINT_SIMILARITY
+    ]
+
+
+def _duplicate_rows(names, items, digests, emb, sizes, max_distance, store, random_state):
     """Exact and near copies, as sets with one photo to keep (the largest; the first among equals)."""
     out = []
     exact = duplicates.exact_sets(digests)
@@ -79,6 +90,8 @@ def _duplicate_rows(names, digests, emb, sizes, max_distance, random_state):
         for i, j, d in duplicates.near_pairs(emb, max_distance=max_distance, random_state=random_state)
         if not (i in in_exact and in_exact.get(j) == in_exact[i])
     ]
+    grey = quality.prints(items, digests, [k for i, j, _ in pairs for k in (i, j)], store)
+    pairs = _confirmed(pairs, grey, grey)
     closest = {}
     for i, j, d in pairs:
         closest[i] = min(closest.get(i, 1.0), d)
@@ -91,7 +104,7 @@ def _duplicate_rows(names, digests, emb, sizes, max_distance, random_state):
     return out
 
 
-def _leak_rows(names, test_names, digests, test_digests, emb, test_emb, max_distance, random_state):
+def _leak_rows(names, test_names, items, test_items, digests, test_digests, emb, test_emb, max_distance, store):
     """Training photos with an exact or near copy in the test set."""
     found = {}
     test_of = {}
@@ -100,23 +113,31 @@ def _leak_rows(names, test_names, digests, test_digests, emb, test_emb, max_dist
     for i, d in enumerate(digests):
         if d in test_of:
             found[i] = (1.0, f"the same bytes as {test_names[test_of[d]]} in the test set")
-    for i, k, d in duplicates.near_pairs(emb, test_emb, max_distance=max_distance, random_state=random_state):
+    pairs = duplicates.near_pairs(emb, test_emb, max_distance=max_distance)
+    mine = quality.prints(items, digests, [i for i, _, _ in pairs], store)
+    theirs = quality.prints(test_items, test_digests, [k for _, k, _ in pairs], store)
+    for i, k, d in _confirmed(pairs, mine, theirs):
         if i not in found or found[i][0] < 1.0 - d:
             found[i] = (1.0 - d, f"a near copy of {test_names[k]} in the test set")
     return [_row(names[i], "leak", score, f"leak-{i}", detail=detail) for i, (score, detail) in sorted(found.items())]
 
 
-def _label_rows(names, y, emb, logits, top_k, class_synsets, random_state):
-    """Wrong labels (confidently another class) and off-topic photos (of no label's kind)."""
+def _label_rows(names, y, emb, logits, top_k, class_synsets, budget, random_state):
+    """Wrong labels (confidently another class, which ImageNet sees too) and off-topic photos
+    (no class of their label's kind among their ``top_k`` ImageNet classes, and not a wrong label)."""
     classes, proba = labels.out_of_fold_proba(emb, y, random_state=random_state)
     masks = _synsets.class_masks(classes, class_synsets)
+    # rank[i, c]: where the best ImageNet class of class c's kind stands among photo i's logits
     ranks = np.stack([_synsets.best_rank(logits, np.broadcast_to(masks[c], logits.shape)) for c in classes], axis=1)
-    off_topic = ranks.min(axis=1) > top_k
-    out = []
+    given = np.searchsorted(classes, y)
+    out, wrong = [], set()
     order, suggested, own = labels.label_candidates(y, classes, proba)
     for i, s, p in zip(order, suggested, own, strict=True):
-        if off_topic[i]:
-            continue  # reported below as off-topic: no label fits it
+        if len(wrong) >= budget:
+            break
+        if ranks[i, s] > top_k:
+            continue  # what the classifier suggests is not what ImageNet sees either: junk, below
+        wrong.add(int(i))
         out.append(
             _row(
                 names[i],
@@ -124,19 +145,21 @@ def _label_rows(names, y, emb, logits, top_k, class_synsets, random_state):
                 1.0 - p,
                 given=_plain(y[i]),
                 suggested=_plain(classes[s]),
-                detail=f"P({_plain(y[i])}) = {p:.3f} out of fold; ImageNet rank of its label's kind "
-                f"{int(ranks[i, np.searchsorted(classes, y[i])])}",
+                detail=f"P({_plain(y[i])}) = {p:.3f} out of fold; a {_plain(classes[s])} class at ImageNet rank "
+                f"{int(ranks[i, s])}",
             )
         )
-    for i in np.flatnonzero(off_topic):
+    own_rank = ranks[np.arange(len(y)), given]
+    for i in np.flatnonzero(own_rank > top_k):
+        if int(i) in wrong:
+            continue
         out.append(
             _row(
                 names[i],
                 "off_topic",
-                min(1.0, ranks[i].min() / 1000),
+                min(1.0, own_rank[i] / 1000),
                 given=_plain(y[i]),
-                detail=f"no class of any label's kind in its top {top_k} ImageNet classes "
-                f"(best at rank {int(ranks[i].min())})",
+                detail=f"no {_plain(y[i])} class in its top {top_k} ImageNet classes (best at rank {int(own_rank[i])})",
             )
         )
     return out
@@ -182,6 +205,7 @@ def _quality_rows(names, measures, flag_fraction, thresholds):
         "cache": [str, os.PathLike, None],
         "flag_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "near_duplicate_distance": [Interval(numbers.Real, 0, 1, closed="left")],
+        "label_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "top_k": [Interval(numbers.Integral, 1, 1000, closed="both")],
         "class_synsets": [dict, None],
         "thresholds": [dict, None],
@@ -202,7 +226,8 @@ def find_issues(
     views=("crop", "full"),
     cache="auto",
     flag_fraction=0.01,
-    near_duplicate_distance=0.1,
+    near_duplicate_distance=0.2,
+    label_fraction=0.01,
     top_k=16,
     class_synsets=None,
     thresholds=None,
@@ -235,12 +260,19 @@ def find_issues(
     flag_fraction : float, default=0.01
         The budget of each quality check: at most this fraction of the photos,
         the most extreme ones beyond the check's bound.
-    near_duplicate_distance : float, default=0.1
+    near_duplicate_distance : float, default=0.2
         Two photos whose embeddings are at most this cosine distance apart
-        are near copies.
+        are candidate near copies; a candidate counts when small grey copies
+        of the two photos correlate at 0.9 or more (over a few central crops:
+        cropped copies count), so different photos of look-alike subjects do not.
+    label_fraction : float, default=0.01
+        The most photos reported as wrong labels, as a fraction of all, the
+        least self-confident first.
     top_k : int, default=16
         A photo is off-topic when none of its ``top_k`` best ImageNet classes
-        is of any label's kind (as :class:`~skcatdog.ImageNetOutlierFilter`).
+        is of its label's kind (as :class:`~skcatdog.ImageNetOutlierFilter`
+        decides) and it is not a wrong label; a wrong label must have a class of
+        the suggested label's kind there.
     class_synsets : dict, optional
         Labels to WordNet synsets, as :class:`~skcatdog.ImageNetOutlierFilter` takes them.
     thresholds : dict, optional
@@ -306,17 +338,27 @@ def find_issues(
     sizes = np.nan_to_num(measures[:, 4] * measures[:, 5])
     rows = []
     if wanted & {"exact_duplicate", "near_duplicate"}:
-        found = _duplicate_rows(names, digests, emb, sizes, near_duplicate_distance, random_state)
+        found = _duplicate_rows(names, items, digests, emb, sizes, near_duplicate_distance, store, random_state)
         rows += [r for r in found if r[1] in wanted]
     if X_test is not None and "leak" in wanted:
         test_items = as_items(X_test)
         test_emb, _ = _embed(test_items, backbone, views, cache, n_jobs, verbose, precision)
         test_digests = _digests(test_items, cache, n_jobs)
         rows += _leak_rows(
-            names, _names(test_items), digests, test_digests, emb, test_emb, near_duplicate_distance, random_state
+            names,
+            _names(test_items),
+            items,
+            test_items,
+            digests,
+            test_digests,
+            emb,
+            test_emb,
+            near_duplicate_distance,
+            store,
         )
     if y_arr is not None and wanted & {"label_error", "off_topic"} and len(np.unique(y_arr)) >= 2:
-        found = _label_rows(names, y_arr, emb, logits, top_k, class_synsets, random_state)
+        budget = max(1, int(np.ceil(label_fraction * len(items))))
+        found = _label_rows(names, y_arr, emb, logits, top_k, class_synsets, budget, random_state)
         rows += [r for r in found if r[1] in wanted]
     rows += [r for r in _quality_rows(names, measures, flag_fraction, dict(thresholds or {})) if r[1] in wanted]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))

@@ -19,8 +19,6 @@ def out_of_fold_proba(embeddings, y, *, n_splits=5, random_state=0):
     """``(classes, (n, n_classes) probabilities)``, each row from a model that did not see it."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     classes, counts = np.unique(y, return_counts=True)
     folds = int(min(n_splits, counts.min()))
@@ -28,31 +26,34 @@ def out_of_fold_proba(embeddings, y, *, n_splits=5, random_state=0):
         raise ValueError(
             f"checking labels needs at least 2 photos of each label; {classes[counts.argmin()]!r} has {counts.min()}"
         )
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    model = LogisticRegression(C=1.0, max_iter=2000)
     cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
     return classes, cross_val_predict(model, embeddings, y, cv=cv, method="predict_proba")
 
 
 def label_candidates(y, classes, proba):
-    """Indices of likely label errors, least self-confident first, with their suggested class index.
+    """Indices of likely label errors, least self-confident first, with the class each is confidently of.
+
+    Each class ``j`` gets a threshold, the mean probability of ``j`` over the
+    photos labelled ``j``; a photo counts as confidently ``j`` when its
+    probability of ``j`` reaches that threshold (the most probable such class
+    if several). The photos confidently of a class other than their label's
+    (the confident joint's off-diagonal) are the candidates.
 
     Returns
     -------
     order : ndarray of int
     suggested : ndarray of int
-        The index into ``classes`` of the most probable other class.
+        The index into ``classes`` of the class each candidate is confidently of.
     self_confidence : ndarray of float
         The probability of each candidate's given label.
     """
+    n = len(y)
     given = np.searchsorted(classes, y)
     thresholds = np.array([proba[given == c, c].mean() for c in range(len(classes))])
-    own = proba[np.arange(len(y)), given]
-    others = proba.copy()
-    others[np.arange(len(y)), given] = -np.inf
-    best_other = others.argmax(axis=1)
-    confident = (proba[np.arange(len(y)), best_other] >= thresholds[best_other]) & (
-        proba[np.arange(len(y)), best_other] > own
-    )
-    order = np.flatnonzero(confident)
+    above = proba >= thresholds
+    best = np.where(above, proba, -1.0).argmax(axis=1)
+    own = proba[np.arange(n), given]
+    order = np.flatnonzero(above.any(axis=1) & (best != given))
     order = order[np.argsort(own[order], kind="stable")]
-    return order, best_other[order], own[order]
+    return order, best[order], own[order]

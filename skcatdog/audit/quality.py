@@ -94,3 +94,70 @@ def measure_many(items, digests, store, n_jobs=-1):
     store.put_many(new, width)
     store.flush()
     return out, problems
+
+
+#: Side of the grey print near copies are confirmed on; part of its cache key.
+PRINT_SIDE = 32
+PRINT_ID = f"print{PRINT_SIDE}/1"
+#: Central crops tried when comparing two prints (share of each side kept): cropped copies match too.
+PRINT_CROPS = (1.0, 0.925, 0.85, 0.75)
+
+
+def grey_print(source):
+    """A ``PRINT_SIDE`` x ``PRINT_SIDE`` grey copy of the photo (as shown), float32 0-255."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    if source.array is not None:
+        img = Image.fromarray(source.array, "RGB")
+    else:
+        data = _images.source_bytes(source)
+        try:
+            img = Image.open(io.BytesIO(data))
+            if img.format == "JPEG":
+                img.draft("L", (4 * PRINT_SIDE, 4 * PRINT_SIDE))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt data
+            raise BadImage(f"corrupt or truncated image data ({exc})") from None
+    img = img.convert("L").resize((4 * PRINT_SIDE, 4 * PRINT_SIDE), Image.BILINEAR)
+    return np.asarray(img, np.float32)
+
+
+def _crops(print_):
+    from PIL import Image
+
+    img = Image.fromarray(print_.astype(np.uint8), "L")
+    side = print_.shape[0]
+    out = []
+    for keep in PRINT_CROPS:
+        m = side * (1 - keep) / 2
+        crop = img.resize((PRINT_SIDE, PRINT_SIDE), Image.BILINEAR, box=(m, m, side - m, side - m))
+        v = np.asarray(crop, np.float32).ravel()
+        v = v - v.mean()
+        out.append(v / max(float(np.linalg.norm(v)), 1e-6))
+    return np.stack(out)
+
+
+def print_similarity(a, b):
+    """The best correlation of two grey prints over central crops of either (1: the same picture)."""
+    ca, cb = _crops(a), _crops(b)
+    return float(max((ca[:1] @ cb.T).max(), (cb[:1] @ ca.T).max()))
+
+
+def prints(items, digests, indices, store):
+    """``{index: grey print}`` for ``indices``, from ``store`` where it has them (then kept there)."""
+    width = (4 * PRINT_SIDE) ** 2
+    indices = sorted(set(indices))
+    keys = [f"{PRINT_ID}/{digests[i]}" for i in indices]
+    rows, _ = store.lookup(keys, width, (0, width))
+    out, new = {}, []
+    for i, key, row in zip(indices, keys, rows, strict=True):
+        if row is None:
+            row = grey_print(_images.read_source(items[i])).ravel()
+            new.append((key, row))
+        out[i] = np.asarray(row, np.float32).reshape(4 * PRINT_SIDE, 4 * PRINT_SIDE)
+    store.put_many(new, width)
+    store.flush()
+    return out
