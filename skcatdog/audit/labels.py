@@ -38,7 +38,8 @@ def label_candidates(y, classes, proba):
     photos labelled ``j``; a photo counts as confidently ``j`` when its
     probability of ``j`` reaches that threshold (the most probable such class
     if several). The photos confidently of a class other than their label's
-    (the confident joint's off-diagonal) are the candidates.
+    (the confident joint's off-diagonal), and those whose most probable class
+    is not their label's, are the candidates.
 
     Returns
     -------
@@ -52,8 +53,13 @@ def label_candidates(y, classes, proba):
     given = np.searchsorted(classes, y)
     thresholds = np.array([proba[given == c, c].mean() for c in range(len(classes))])
     above = proba >= thresholds
-    best = np.where(above, proba, -1.0).argmax(axis=1)
+    confident = np.where(above, proba, -1.0).argmax(axis=1)
+    off_diagonal = above.any(axis=1) & (confident != given)
+    # Also a photo whose most probable class is not its label's: a class's threshold (its own
+    # photos' mean probability) can sit above a flipped photo's probability of its true class.
+    top = proba.argmax(axis=1)
+    best = np.where(off_diagonal, confident, top)
     own = proba[np.arange(n), given]
-    order = np.flatnonzero(above.any(axis=1) & (best != given))
+    order = np.flatnonzero(off_diagonal | (top != given))
     order = order[np.argsort(own[order], kind="stable")]
     return order, best[order], own[order]
