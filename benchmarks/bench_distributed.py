@@ -64,14 +64,9 @@ def install_probe_timer():
 def stage_seconds():
     from skcatdog import _engine
 
-    st = _engine.stats
-    return {
-        "probe": st.seconds_probe,
-        "decode": st.seconds_decode,
-        "forward": st.seconds_forward,
-        "store": st.seconds_store,
-        "forwarded": st.images_forwarded,
-    }
+    st = _engine.stats.snapshot()
+    stages = {stage: st[f"seconds_{stage}"] for stage in ("probe", "decode", "forward", "store")}
+    return {**stages, "forwarded": st["images_forwarded"]}
 
 
 def reset_stages():

@@ -156,16 +156,6 @@ def _no_gpu_message(info):
 _STAGES = ("decode", "forward", "store")
 
 
-def _snapshot():
-    st = _engine.stats
-    return {
-        "forwarded": st.images_forwarded,
-        "decode": st.seconds_decode,
-        "forward": st.seconds_forward,
-        "store": st.seconds_store,
-    }
-
-
 def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, threads_by_host=None):
     """One task: compute and store the rows of ``items``; return counts, never rows."""
     if require_gpu and not _engine.gpu_available():
@@ -175,7 +165,7 @@ def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, 
         # worker processes on one host would otherwise each start a decode
         # thread per core and crowd out each other's forward passes.
         engine_kwargs = dict(engine_kwargs, n_jobs=threads_by_host.get(socket.gethostname(), -1))
-    before = _snapshot()
+    before = _engine.stats.snapshot()
     start = time.perf_counter()
     problems = []
     try:
@@ -185,12 +175,12 @@ def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, 
             _engine.embed_many(items, backbone, views=views, cache=cache, outputs=(), **engine_kwargs)
     except ImageLoadError as exc:
         problems = exc.problems
-    after = _snapshot()
+    after = _engine.stats.snapshot()
     # Deltas of process-wide counters: exact with one task at a time per worker (threads_per_worker=1).
-    seconds = {stage: after[stage] - before[stage] for stage in _STAGES}
+    seconds = {stage: after[f"seconds_{stage}"] - before[f"seconds_{stage}"] for stage in _STAGES}
     seconds["task"] = time.perf_counter() - start
     return {
-        "forwarded": after["forwarded"] - before["forwarded"],
+        "forwarded": after["images_forwarded"] - before["images_forwarded"],
         "seconds": seconds,
         "problems": problems,
         "pid": os.getpid(),

@@ -40,6 +40,11 @@ class Stats:
             self.seconds_forward = 0.0
             self.seconds_store = 0.0
 
+    def snapshot(self):
+        """The counters as a dict, read together (subtract two for the work between them)."""
+        with self._lock:
+            return {name: value for name, value in vars(self).items() if not name.startswith("_")}
+
     def add(self, **counts):
         with self._lock:
             for name, n in counts.items():

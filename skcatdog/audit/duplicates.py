@@ -30,7 +30,7 @@ def exact_sets(digests):
     return [rows for rows in by_digest.values() if len(rows) > 1]
 
 
-def near_pairs(emb, other=None, *, max_distance=0.1, random_state=None, chunk=CHUNK):
+def near_pairs(emb, other=None, *, max_distance=0.1, chunk=CHUNK):
     """Pairs ``(i, j, cosine distance)`` of rows of ``emb`` (or of ``emb`` and ``other``) at most
     ``max_distance`` apart; within ``emb`` alone, each pair once with ``i < j``.
 

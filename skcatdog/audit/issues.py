@@ -75,7 +75,7 @@ def _confirmed(pairs, prints_a, prints_b):
     ]
 
 
-def _duplicate_rows(names, items, digests, emb, sizes, max_distance, store, random_state):
+def _duplicate_rows(names, items, digests, emb, sizes, max_distance, store):
     """Exact and near copies, as sets with one photo to keep (the largest; the first among equals)."""
     out = []
     exact = duplicates.exact_sets(digests)
@@ -87,7 +87,7 @@ def _duplicate_rows(names, items, digests, emb, sizes, max_distance, store, rand
             out.append(_row(names[i], "exact_duplicate", 1.0, f"exact-{g}", detail=detail))
     pairs = [
         (i, j, d)
-        for i, j, d in duplicates.near_pairs(emb, max_distance=max_distance, random_state=random_state)
+        for i, j, d in duplicates.near_pairs(emb, max_distance=max_distance)
         if not (i in in_exact and in_exact.get(j) == in_exact[i])
     ]
     grey = quality.prints(items, digests, [k for i, j, _ in pairs for k in (i, j)], store)
@@ -338,7 +338,7 @@ def find_issues(
     sizes = np.nan_to_num(measures[:, 4] * measures[:, 5])
     rows = []
     if wanted & {"exact_duplicate", "near_duplicate"}:
-        found = _duplicate_rows(names, items, digests, emb, sizes, near_duplicate_distance, store, random_state)
+        found = _duplicate_rows(names, items, digests, emb, sizes, near_duplicate_distance, store)
         rows += [r for r in found if r[1] in wanted]
     if X_test is not None and "leak" in wanted:
         test_items = as_items(X_test)

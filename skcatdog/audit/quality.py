@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _images
-from .._images import BadImage
+from .._images import BadImage, ImageLoadError
 
 __all__ = ["MEASURES", "measure", "measure_many"]
 
@@ -57,43 +57,46 @@ def measure(source):
     return np.array([grey.mean(), sharpness, -(p * np.log2(p)).sum(), colour, width, height], np.float32)
 
 
-def measure_many(items, digests, store, n_jobs=-1):
-    """``(n, len(MEASURES))`` measures of ``items`` (rows of unusable items are NaN), from ``store``
-    where it has them; ``problems`` as ``(index, reason)``."""
+def _by_content(items, digests, indices, store, name, width, compute, n_jobs=-1):
+    """``({index: row}, problems)``: ``compute(source)`` of each item in ``indices``, read from
+    ``store`` under ``name/digest`` where it is there, else computed (in threads) and stored."""
     from concurrent.futures import ThreadPoolExecutor
 
     from joblib import effective_n_jobs
 
-    width = len(MEASURES)
-    out = np.full((len(items), width), np.nan, np.float32)
-    keys = [None if d is None else f"{QUALITY_ID}/{d}" for d in digests]
-    wanted = [i for i, k in enumerate(keys) if k is not None]
-    rows, _ = store.lookup([keys[i] for i in wanted], width, (0, width))
-    todo = []
-    for i, row in zip(wanted, rows, strict=True):
-        if row is None:
-            todo.append(i)
-        else:
-            out[i] = row
-    problems = []
+    indices = [i for i in dict.fromkeys(indices) if digests[i] is not None]
+    keys = {i: f"{name}/{digests[i]}" for i in indices}
+    rows, _ = store.lookup([keys[i] for i in indices], width, (0, width))
+    found = {i: row for i, row in zip(indices, rows, strict=True) if row is not None}
 
     def one(i):
         try:
-            return i, measure(_images.read_source(items[i])), None
+            return i, np.asarray(compute(_images.read_source(items[i])), np.float32).ravel(), None
         except BadImage as exc:
             return i, None, str(exc)
 
-    new = []
+    problems, new = [], []
     with ThreadPoolExecutor(max(1, effective_n_jobs(n_jobs))) as pool:
-        for i, row, reason in pool.map(one, todo):
+        for i, row, reason in pool.map(one, [i for i in indices if i not in found]):
             if reason is not None:
                 problems.append((i, reason))
             else:
-                out[i] = row
+                found[i] = row
                 new.append((keys[i], row))
     store.put_many(new, width)
     store.flush()
-    return out, problems
+    return found, problems
+
+
+def measure_many(items, digests, store, n_jobs=-1):
+    """``(n, len(MEASURES))`` measures of ``items`` (rows of unusable items are NaN), from ``store``
+    where it has them; ``problems`` as ``(index, reason)``."""
+    width = len(MEASURES)
+    out = np.full((len(items), width), np.nan, np.float32)
+    found, problems = _by_content(items, digests, range(len(items)), store, QUALITY_ID, width, measure, n_jobs)
+    for i, row in found.items():
+        out[i] = row
+    return out, sorted(problems)
 
 
 #: Side of the grey print near copies are confirmed on; part of its cache key.
@@ -148,16 +151,8 @@ def print_similarity(a, b):
 
 def prints(items, digests, indices, store):
     """``{index: grey print}`` for ``indices``, from ``store`` where it has them (then kept there)."""
-    width = (4 * PRINT_SIDE) ** 2
-    indices = sorted(set(indices))
-    keys = [f"{PRINT_ID}/{digests[i]}" for i in indices]
-    rows, _ = store.lookup(keys, width, (0, width))
-    out, new = {}, []
-    for i, key, row in zip(indices, keys, rows, strict=True):
-        if row is None:
-            row = grey_print(_images.read_source(items[i])).ravel()
-            new.append((key, row))
-        out[i] = np.asarray(row, np.float32).reshape(4 * PRINT_SIDE, 4 * PRINT_SIDE)
-    store.put_many(new, width)
-    store.flush()
-    return out
+    side = 4 * PRINT_SIDE
+    found, problems = _by_content(items, digests, indices, store, PRINT_ID, side * side, grey_print)
+    if problems:
+        raise ImageLoadError([(_images.describe(items[i], i), reason) for i, reason in sorted(problems)])
+    return {i: row.reshape(side, side) for i, row in found.items()}
