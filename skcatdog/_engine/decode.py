@@ -19,7 +19,7 @@ from .. import _images
 from .._images import BadImage
 from .stats import stats
 
-__all__ = ["Batch", "DecodeJob", "Decoder", "ThreadDecoder"]
+__all__ = ["Batch", "DecodeJob", "Decoder", "ThreadDecoder", "fill_batches"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,26 @@ def decode_job(job, size):
         stats.add(seconds_decode=time.perf_counter() - t)
 
 
+def fill_batches(decoded, size, step):
+    """:class:`Batch` objects filled from ``decoded``, an iterator of ``(key, pixels by view,
+    None)`` or ``(key, None, reason)`` in job order. An item's pixels are copied into the batch
+    before the next item is taken, so a decoder may reuse their memory from then on."""
+    batch = np.zeros((step, size, size, 3), dtype=np.uint8)
+    slots, bad = [], []
+    for key, pixels, reason in decoded:
+        if reason is not None:
+            bad.append((key, reason))
+            continue
+        for view, arr in pixels.items():
+            batch[len(slots)] = arr
+            slots.append((key, view))
+            if len(slots) == step:
+                yield Batch(batch, slots, bad)
+                slots, bad = [], []
+    if slots or bad:
+        yield Batch(batch, slots, bad)
+
+
 class ThreadDecoder:
     """Pillow in a pool of threads, ``lookahead`` jobs ahead of the batch being filled.
 
@@ -91,32 +111,19 @@ class ThreadDecoder:
         self.lookahead = lookahead
 
     def batches(self, jobs, size, step):
-        lookahead = max(2 * step, self.lookahead)
-        batch = np.zeros((step, size, size, 3), dtype=np.uint8)
-        slots, bad = [], []
-        ready = collections.deque()  # decoded (key, view, pixels) not yet in a batch
+        return fill_batches(self._decoded(jobs, size, max(2 * step, self.lookahead)), size, step)
+
+    def _decoded(self, jobs, size, lookahead):
         futures = collections.deque()
         submitted = 0
         try:
-            while submitted < len(jobs) or futures or ready or slots or bad:
+            while submitted < len(jobs) or futures:
                 while submitted < len(jobs) and len(futures) < lookahead:
                     job = jobs[submitted]
                     futures.append((job.key, self.pool.submit(decode_job, job, size)))
                     submitted += 1
-                if not ready and futures:
-                    key, future = futures.popleft()
-                    pixels, reason = future.result()
-                    if reason is not None:
-                        bad.append((key, reason))
-                    else:
-                        ready.extend((key, view, arr) for view, arr in pixels.items())
-                while ready and len(slots) < step:
-                    key, view, arr = ready.popleft()
-                    batch[len(slots)] = arr
-                    slots.append((key, view))
-                if len(slots) == step or ((slots or bad) and not (futures or ready)):
-                    yield Batch(batch, slots, bad)
-                    slots, bad = [], []
+                key, future = futures.popleft()
+                yield (key, *future.result())
         finally:
             for _, future in futures:
                 future.cancel()

@@ -23,7 +23,7 @@ import numpy as np
 from joblib.externals.loky import get_reusable_executor
 
 from .. import _images
-from .decode import Batch, decode_job
+from .decode import decode_job, fill_batches
 from .stats import stats
 
 __all__ = ["ProcessDecoder", "shutdown"]
@@ -97,58 +97,45 @@ class ProcessDecoder:
             os.ftruncate(fd, int(np.prod(shape)))
             # Closed when the last view of it goes: a batch the consumer still holds keeps it alive.
             slots = np.frombuffer(mmap.mmap(fd, 0), np.uint8).reshape(shape)
-            yield from self._batches(jobs, size, step, path, shape, slots)
+            yield from fill_batches(self._decoded(jobs, size, path, shape, slots), size, step)
         finally:
             os.close(fd)
             os.unlink(path)
 
-    def _batches(self, jobs, size, step, path, shape, slots):
+    def _decoded(self, jobs, size, path, shape, slots):
+        """``(key, pixels by view, reason)`` in job order; an item's slot is reused once the
+        consumer asks for the next item (it has copied the pixels by then)."""
         pool = _pool(self.workers)
         free = collections.deque(range(shape[0]))
         futures = collections.deque()  # (job, slot, future), in job order
         retried = False
-        batch = np.zeros((step, size, size, 3), dtype=np.uint8)
-        batch_slots, bad = [], []
-        ready = collections.deque()  # (key, view, slot, k) not yet in a batch
         submitted = 0
         try:
-            while submitted < len(jobs) or futures or ready or batch_slots or bad:
+            while submitted < len(jobs) or futures:
                 while submitted < len(jobs) and free:
                     job, slot = jobs[submitted], free.popleft()
                     futures.append((job, slot, pool.submit(_decode_into, path, shape, slot, job, size)))
                     submitted += 1
-                if not ready and futures:
-                    job, slot, future = futures[0]
-                    try:
-                        views, reason, seconds = future.result()
-                    except BrokenProcessPool:
-                        if retried:
-                            raise RuntimeError(
-                                "the image decoding worker processes died twice in one call "
-                                "(out of memory, or killed); nothing was stored for the photos they held"
-                            ) from None
-                        retried = True
-                        pool = _pool(self.workers)
-                        futures = collections.deque(
-                            (j, s, pool.submit(_decode_into, path, shape, s, j, size)) for j, s, _ in futures
-                        )
-                        continue
-                    futures.popleft()
-                    stats.add(seconds_decode=seconds)
-                    if reason is not None:
-                        bad.append((job.key, reason))
-                        free.append(slot)
-                    else:
-                        ready.extend((job.key, view, slot, k, k == len(views) - 1) for k, view in enumerate(views))
-                while ready and len(batch_slots) < step:
-                    key, view, slot, k, last = ready.popleft()
-                    batch[len(batch_slots)] = slots[slot, k]
-                    batch_slots.append((key, view))
-                    if last:
-                        free.append(slot)
-                if len(batch_slots) == step or ((batch_slots or bad) and not (futures or ready)):
-                    yield Batch(batch, batch_slots, bad)
-                    batch_slots, bad = [], []
+                job, slot, future = futures[0]
+                try:
+                    views, reason, seconds = future.result()
+                except BrokenProcessPool:
+                    if retried:
+                        raise RuntimeError(
+                            "the image decoding worker processes died twice in one call "
+                            "(out of memory, or killed); nothing was stored for the photos they held"
+                        ) from None
+                    retried = True
+                    pool = _pool(self.workers)
+                    futures = collections.deque(
+                        (j, s, pool.submit(_decode_into, path, shape, s, j, size)) for j, s, _ in futures
+                    )
+                    continue
+                futures.popleft()
+                stats.add(seconds_decode=seconds)
+                pixels = None if reason is not None else {view: slots[slot, k] for k, view in enumerate(views)}
+                yield job.key, pixels, reason
+                free.append(slot)
         finally:
             for _, _, future in futures:
                 future.cancel()
