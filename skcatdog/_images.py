@@ -46,6 +46,8 @@ __all__ = [
     "decode_views",
     "VIEWS",
     "view_box",
+    "header",
+    "dct_scale",
     "IMAGE_EXTENSIONS",
 ]
 
@@ -373,6 +375,25 @@ def _draft_scale(img_size, request):
     # Pillow's JpegImageFile.draft picks the largest of 8, 4, 2, 1 not above this ratio.
     ratio = min(img_size[0] // request[0], img_size[1] // request[1])
     return next((s for s in (8, 4, 2) if ratio >= s), 1)
+
+
+def header(data):
+    """``(format, mode, (width, height))`` of encoded ``data``, checked as :func:`decode` checks it.
+
+    Raises
+    ------
+    BadImage
+        If Pillow cannot identify it, or it is a decompression bomb or has no pixels.
+    """
+    img = _open(data)
+    return img.format, img.mode, img.size
+
+
+def dct_scale(img_size, box, size, view):
+    """The DCT scale (1, 2, 4 or 8) at which :func:`decode` decodes ``view`` of a JPEG
+    whose stored size is ``img_size``: a decoder that reduces the image by the same
+    factor sees about the pixels Pillow sees."""
+    return _draft_scale(img_size, _draft_request(img_size, box, size, view))
 
 
 def _load(data, box, request, img=None):

@@ -7,6 +7,10 @@ import pytest
 
 from skcatdog import ImageLoadError, config_context
 from skcatdog._engine import gpu
+from skcatdog._engine.decode import DecodeJob, ThreadDecoder
+from skcatdog._images import decode_views, read_source
+
+from .conftest import TRAIN, needs_shared
 
 needs_gpu = pytest.mark.skipif(
     not gpu.available(), reason="GPU decoding needs a CUDA device, torch and nvImageCodec (skcatdog[gpu])"
@@ -64,3 +68,119 @@ def test_gpu_memory_does_not_grow_across_calls(image_files, tiny):
             tiny(cache=None).transform(paths)
         torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() <= before
+
+
+class PillowCodec:
+    """A host stand-in for nvImageCodec: full-size Pillow decode, EXIF applied, as NumPy arrays.
+
+    It runs the GPU decoder's own code (the plan, the block reduction, the batched
+    resize, the fallback and the batching) on a machine without a GPU."""
+
+    def __init__(self, refuse=()):
+        import array_api_compat.numpy
+
+        self.xp, self.device, self.id = array_api_compat.numpy, "cpu", "pillow-test"
+        self.refuse = set(refuse)
+        self.calls = 0
+
+    def decode(self, encoded):
+        import io
+
+        from PIL import Image, ImageOps
+
+        self.calls += 1
+        out = []
+        for data in encoded:
+            if data in self.refuse:
+                out.append(None)
+                continue
+            img = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+            out.append(np.asarray(img.convert("RGB")))
+        return out
+
+
+def _views_by_decoder(decoder, paths, size, views, step=8):
+    jobs = [DecodeJob(str(k), read_source(p), tuple(views)) for k, p in enumerate(paths)]
+    got, bad = {}, []
+    for batch in decoder.batches(jobs, size, step):
+        assert batch.pixels.shape == (step, size, size, 3)  # one shape: no retracing
+        bad.extend(batch.bad)
+        for j, slot in enumerate(batch.slots):
+            assert slot not in got
+            got[slot] = np.array(batch.pixels[j])
+    return got, bad
+
+
+def _gpu_decoder(pool, codec=None, photos_per_decode=5):
+    return gpu.GPUDecoder(
+        ThreadDecoder(pool, lookahead=4), codec=codec or PillowCodec(), photos_per_decode=photos_per_decode
+    )
+
+
+def _pillow_views(path, size, views):
+    return decode_views(read_source(path), size, views)
+
+
+@pytest.mark.parametrize("size", [64, 96])
+def test_views_of_photos_under_twice_the_size_are_pillows_to_the_bit(image_files, size):
+    from concurrent.futures import ThreadPoolExecutor
+
+    views = ("crop", "crop_mirror", "full", "mirror")
+    paths = image_files(11)
+    with ThreadPoolExecutor(2) as pool:
+        got, bad = _views_by_decoder(_gpu_decoder(pool), paths, size, views)
+    assert not bad
+    assert len(got) == 11 * 4
+    for k, path in enumerate(paths):
+        expected = _pillow_views(path, size, views)
+        for view in views:
+            np.testing.assert_array_equal(got[str(k), view], expected[view], err_msg=f"{path} {view}")
+
+
+@needs_shared
+def test_real_photos_views_are_pillows_to_the_bit_and_large_ones_close():
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = sorted(str(p) for p in TRAIN.rglob("*.jpg"))[:40]
+    with ThreadPoolExecutor(2) as pool:
+        # At 260 no photo here is reduced; at 224 and 64 many are, by 2 or 4, before the resize.
+        for size, exact in ((260, True), (224, False), (64, False)):
+            got, bad = _views_by_decoder(_gpu_decoder(pool, photos_per_decode=16), paths, size, ("crop", "full"))
+            assert not bad
+            diffs = []
+            for k, path in enumerate(paths):
+                expected = _pillow_views(path, size, ("crop", "full"))
+                for view in ("crop", "full"):
+                    if exact:
+                        np.testing.assert_array_equal(got[str(k), view], expected[view], err_msg=path)
+                    diffs.append(np.abs(got[str(k), view].astype(int) - expected[view]).mean())
+            assert np.mean(diffs) < (1e-9 if exact else 1.0), np.mean(diffs)
+
+
+def test_what_the_codec_cannot_take_goes_to_pillow_and_bad_items_are_named(image_files, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    paths = image_files(4)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(Path(paths[0]).read_bytes()[:300])
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_bytes(b"\xff\xd8\xff" + b"plain text, not a JPEG" * 10 + b"\xff\xd9")
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (40, 30), (10, 20, 30, 40)).save(cmyk)
+    png16 = tmp_path / "deep.png"
+    Image.fromarray(np.full((30, 40), 40000, np.uint16)).save(png16)
+    progressive = tmp_path / "progressive.jpg"
+    Image.open(paths[1]).save(progressive, progressive=True)
+    refused = Path(paths[3]).read_bytes()
+    items = [paths[1], str(truncated), str(cmyk), str(not_an_image), paths[2], str(png16), str(progressive), paths[3]]
+    codec = PillowCodec(refuse=[refused])
+    with ThreadPoolExecutor(2) as pool:
+        got, bad = _views_by_decoder(_gpu_decoder(pool, codec), items, 64, ("crop",), step=4)
+    assert sorted(k for k, _ in bad) == ["1", "3"]
+    assert all("truncated" in reason or "image" in reason for _, reason in bad)
+    assert sorted(k for k, _ in got) == ["0", "2", "4", "5", "6", "7"]
+    for k in (0, 2, 4, 5, 6, 7):
+        np.testing.assert_array_equal(got[str(k), "crop"], _pillow_views(items[k], 64, ("crop",))["crop"])
+    assert codec.calls == 2  # photos_per_decode=5: two chunks

@@ -18,12 +18,12 @@ from .._images import DECODER_ID, ImageLoadError, describe
 from .._store import open_store
 from .assemble import assembler_for
 from .compute import check, compute
-from .decode import ThreadDecoder
+from .decode import Prefetched, ThreadDecoder
 from .identify import Identifier, stat_files
 from .probe import Misses, Prober, chunks
 from .recall import CallMemory
 from .request import Request
-from .runner import gpu_available, resolve_batch_size
+from .runner import gpu_available, resolve_batch_size, to_device
 from .stats import stats
 
 __all__ = ["MissingRows", "Rows", "content_digests", "embed", "embed_many", "find_missing"]
@@ -70,12 +70,16 @@ def _decoder_plan(threads):
             return ProcessDecoder(workers=threads)
         return ThreadDecoder(pool, lookahead=2 * threads)
 
+    decoder_id, make = DECODER_ID, cpu
     if choice == "gpu" or (choice == "auto" and gpu_available()):
         from . import gpu
 
         if choice == "gpu" or gpu.available():
-            return gpu.GPUDecoder.id, lambda pool: gpu.GPUDecoder(cpu(pool))
-    return DECODER_ID, cpu
+            decoder_id, make = gpu.default_id(), lambda pool: gpu.GPUDecoder(cpu(pool))
+    if gpu_available():
+        # The forward pass runs on a GPU: decode and copy the next batches while it does.
+        return decoder_id, lambda pool: Prefetched(make(pool), to_device)
+    return decoder_id, make
 
 
 def _threads(n_jobs):

@@ -9,6 +9,8 @@ the device), and the engine never asks which one it has.
 from __future__ import annotations
 
 import collections
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,7 +21,7 @@ from .. import _images
 from .._images import BadImage
 from .stats import stats
 
-__all__ = ["Batch", "DecodeJob", "Decoder", "ThreadDecoder", "fill_batches"]
+__all__ = ["Batch", "DecodeJob", "Decoder", "Prefetched", "ThreadDecoder", "fill_batches"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,76 @@ class ThreadDecoder:
         finally:
             for _, future in futures:
                 future.cancel()
+
+
+class _Failed:
+    def __init__(self, exc):
+        self.exc = exc
+
+
+_DONE = object()
+
+
+class Prefetched:
+    """Another decoder run in a thread, ``depth`` batches ahead of the consumer.
+
+    Each batch's pixels go through ``transfer`` in that thread (a copy to the
+    model's device), so that decoding and the copy overlap the forward pass
+    instead of preceding it. ``transfer`` must return memory the decoder will
+    not write to again: a decoder may reuse its batch once it is asked for the
+    next one, which the thread does at once.
+
+    Parameters
+    ----------
+    decoder : Decoder
+    transfer : callable
+        Pixels -> the array to give the model.
+    depth : int, default=2
+        Batches waiting, transferred, for the consumer.
+    """
+
+    def __init__(self, decoder, transfer, depth=2):
+        self.decoder = decoder
+        self.transfer = transfer
+        self.depth = depth
+        self.id = decoder.id  # the same pixels
+
+    def batches(self, jobs, size, step):
+        ready = queue.Queue(maxsize=self.depth)
+        stop = threading.Event()
+
+        def put(item):
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce():
+            inner = iter(self.decoder.batches(jobs, size, step))
+            try:
+                for batch in inner:
+                    if not put(Batch(self.transfer(batch.pixels), list(batch.slots), list(batch.bad))):
+                        return
+                put(_DONE)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+                put(_Failed(exc))
+            finally:
+                if hasattr(inner, "close"):
+                    inner.close()  # the decoder's own clean-up (pending work, its pool) runs here
+
+        thread = threading.Thread(target=produce, name="skcatdog-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.exc
+                yield item
+        finally:
+            stop.set()
+            thread.join()

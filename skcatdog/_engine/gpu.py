@@ -1,32 +1,73 @@
-"""A decoder for GPU machines: JPEGs decoded by NVIDIA nvImageCodec (the GPU's
-hardware JPEG engine where it has one), every view cropped and resized on the
-GPU, and the batch handed to the model without a trip through host memory.
+"""A decoder for GPU machines: JPEGs decoded on the device, every view cut and
+resized there in a few batched operations, and the batch handed to the model
+without a trip through host memory.
+
+The decoding itself is a :class:`Codec`'s; the default one is NVIDIA
+nvImageCodec (the GPU's hardware JPEG engine where it has one, libjpeg's
+chroma upsampling so the pixels are Pillow's). Everything after it is written
+against the array API, so the same code runs on torch's CUDA tensors and, in
+the tests, on NumPy:
+
+1. a photo the CPU decoder would decode at a reduced DCT scale (one more than
+   twice the model's input a side) is reduced by that factor, averaging
+   blocks of pixels, which is what the DCT scaling approximates;
+2. each distinct view box (a mirror shares its view's box) is cut into a
+   padded batch and resized by :func:`~skcatdog._engine.resample.resize_batch`,
+   Pillow's bilinear filter to the bit in float64;
+3. mirrors are flipped, and rows are gathered into fixed-shape batches.
 
 What it does not take (PNG and other formats, CMYK, crops of a file, arrays,
-data it cannot decode, files that do not end as a JPEG ends) goes to the CPU
+data the codec fails on, files that do not end as a JPEG ends) goes to the CPU
 decoder item by item, with the CPU decoder's verdict: a bad item is named in
 the call's one :class:`~skcatdog.ImageLoadError` and nothing is stored for it.
 
-Its pixels are not Pillow's to the bit (full-resolution decode, then torch's
-antialiased bilinear resize, where Pillow decodes at a reduced DCT scale), so
-its rows carry their own fingerprint (:attr:`GPUDecoder.id`) and never mix
-with rows the CPU decoder made.
+Its rows carry their own fingerprint (:attr:`GPUDecoder.id`): for photos
+under twice the input size its views are Pillow's, but larger ones are
+reduced by block averages rather than libjpeg's scaled IDCT.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import time
+from typing import Protocol
+
+import numpy as np
 
 from .. import _images
 from .._images import BadImage
 from .decode import Batch
+from .resample import groups_within, padded_shape, resize_batch
 from .stats import stats
 
-__all__ = ["GPUDecoder", "available"]
+__all__ = ["Codec", "GPUDecoder", "NvImageCodec", "available", "default_id"]
 
 _JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
+_RESIZE_ID = "blockmean-pil-bilinear-exact/1"
+# Pixels of one padded resize batch: about 1.5 GB of float64 planes at the most.
+_PIXEL_BUDGET = 1 << 26
+
+
+class Codec(Protocol):
+    """Decodes JPEG bytes on a device.
+
+    Attributes
+    ----------
+    id : str
+        Names the codec and its version (part of the rows' fingerprint).
+    xp : array namespace
+        Of the arrays :meth:`decode` returns.
+    device : object
+        Where they are.
+    """
+
+    id: str
+    xp: object
+    device: object
+
+    def decode(self, encoded):
+        """One ``(height, width, 3)`` uint8 RGB array per item of ``encoded`` (a list of
+        bytes), EXIF orientation applied, or ``None`` for an item it could not decode."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,7 +88,7 @@ def available():
     return _modules() is not None
 
 
-def _version():
+def _codec_version():
     mods = _modules()
     if mods is None:
         return "absent"
@@ -55,124 +96,193 @@ def _version():
     return f"{getattr(nvimgcodec, '__version__', '?')}+torch{torch.__version__.split('+')[0]}"
 
 
-def _to_backend(tensor):
-    """A CUDA torch tensor as the Keras backend's own array, on the same device, without a copy."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "torch":
-        return tensor
-    if backend == "jax":
-        import jax
-
-        return jax.dlpack.from_dlpack(tensor)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.experimental.dlpack.from_dlpack(tensor.__dlpack__())
-    raise RuntimeError(f"GPU decoding does not know the Keras backend {backend!r}")
+def default_id():
+    """The fingerprint of rows made by :class:`GPUDecoder` with its default codec."""
+    return f"nvimgcodec-fancy/{_codec_version()}+{_RESIZE_ID}"
 
 
-class GPUDecoder:
-    """nvImageCodec decode and torch resize on the GPU, a CPU decoder for the rest.
+class NvImageCodec:
+    """NVIDIA nvImageCodec on the current CUDA device, its arrays as torch tensors."""
 
-    Parameters
-    ----------
-    fallback : Decoder
-        Decodes what the GPU does not take (see the module's notes).
-    photos_per_decode : int, default=256
-        Photos sent to nvImageCodec at once.
-    """
-
-    def __init__(self, fallback, photos_per_decode=256):
+    def __init__(self):
         if not available():
             raise RuntimeError(
                 "GPU decoding needs a CUDA device, torch and NVIDIA nvImageCodec: pip install 'skcatdog[gpu]'"
             )
+        import array_api_compat
+
         nvimgcodec, torch = _modules()
-        self.fallback = fallback
-        self.photos_per_decode = photos_per_decode
         self.torch = torch
         self.device = torch.device("cuda", torch.cuda.current_device())
-        backends = [nvimgcodec.Backend(kind) for kind in self._backend_kinds(nvimgcodec)]
-        # Fancy upsampling: the chroma upsampling libjpeg (so Pillow) does.
-        self.codec = nvimgcodec.Decoder(backends=backends, options=":fancy_upsampling=1")
-        self.params = nvimgcodec.DecodeParams(apply_exif_orientation=True, color_spec=nvimgcodec.ColorSpec.RGB)
-        self._buffer = None  # the batch on the device, kept across calls (no allocation per call)
-
-    id = f"nvimgcodec-gpu-antialias-bilinear/{_version()}"
-
-    @staticmethod
-    def _backend_kinds(nvimgcodec):
+        self.xp = array_api_compat.array_namespace(torch.empty(0))
         kinds = nvimgcodec.BackendKind
         # The hardware engine first (it leaves the compute cores to the model), then CUDA.
-        return [k for k in (getattr(kinds, "HW_GPU_ONLY", None), kinds.GPU_ONLY, kinds.HYBRID_CPU_GPU) if k]
+        order = (getattr(kinds, "HW_GPU_ONLY", None), kinds.GPU_ONLY, kinds.HYBRID_CPU_GPU)
+        # Fancy upsampling: the chroma upsampling libjpeg (so Pillow) does.
+        self.codec = nvimgcodec.Decoder(
+            backends=[nvimgcodec.Backend(k) for k in order if k is not None], options=":fancy_upsampling=1"
+        )
+        self.params = nvimgcodec.DecodeParams(apply_exif_orientation=True, color_spec=nvimgcodec.ColorSpec.RGB)
+        self.id = f"nvimgcodec-fancy/{_codec_version()}"
 
-    def _for_gpu(self, job):
-        """The job's bytes if the GPU should decode it, else ``None``."""
+    def decode(self, encoded):
+        images = self.codec.decode(encoded, params=self.params)
+        return [None if image is None else self.torch.from_dlpack(image) for image in images]
+
+
+def _to_backend(pixels):
+    """Device pixels as the Keras backend's own array, on the same device, without a copy."""
+    import keras
+
+    backend = keras.backend.backend()
+    if isinstance(pixels, np.ndarray):  # a codec on the host (the tests')
+        return pixels
+    if backend == "torch":
+        import torch
+
+        return torch.from_dlpack(pixels)
+    if backend == "jax":
+        import jax
+
+        return jax.dlpack.from_dlpack(pixels)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.experimental.dlpack.from_dlpack(pixels.__dlpack__())
+    raise RuntimeError(f"GPU decoding does not know the Keras backend {backend!r}")
+
+
+def _base(view):
+    """The view whose box ``view`` uses (a mirror flips its view's pixels)."""
+    return {"crop_mirror": "crop", "mirror": "full"}.get(view, view)
+
+
+class GPUDecoder:
+    """A :class:`Codec` and batched resizes on its device, a CPU decoder for the rest.
+
+    Parameters
+    ----------
+    fallback : Decoder
+        Decodes what the codec does not take (see the module's notes).
+    codec : Codec, optional
+        Default: :class:`NvImageCodec`.
+    photos_per_decode : int, default=256
+        Photos sent to the codec at once.
+    """
+
+    def __init__(self, fallback, codec=None, photos_per_decode=256):
+        self.codec = NvImageCodec() if codec is None else codec
+        self.fallback = fallback
+        self.photos_per_decode = photos_per_decode
+        self.xp, self.device = self.codec.xp, self.codec.device
+        self.id = f"{self.codec.id}+{_RESIZE_ID}"
+
+    def _for_codec(self, job, size):
+        """``(bytes, DCT scale by view)`` if the codec should decode the job, else ``None``."""
         source = job.source
         if source.array is not None or source.box is not None or source.path is None:
             return None
         data = _images.source_bytes(source)  # re-read and checked against the digest
         if not data.startswith(_JPEG_START) or not data.rstrip(b"\0").endswith(_JPEG_END):
             return None  # not a JPEG, or truncated: Pillow decides
-        from PIL import Image
-
-        if Image.open(io.BytesIO(data)).mode not in ("RGB", "L"):  # CMYK, YCCK: Pillow converts them
+        kind, mode, stored = _images.header(data)
+        if kind != "JPEG" or mode not in ("RGB", "L"):  # CMYK, YCCK: Pillow converts them
             return None
-        return data
+        return data, {_base(v): _images.dct_scale(stored, None, size, _base(v)) for v in job.views}
 
-    def _views(self, image, size, views):
-        """``view -> (size, size, 3)`` uint8 tensor on the device from one decoded image."""
-        torch = self.torch
-        hwc = torch.from_dlpack(image)  # uint8 (height, width, 3) on the device
-        height, width = hwc.shape[0], hwc.shape[1]
-        chw = hwc.permute(2, 0, 1).unsqueeze(0).float()
-        out = {}
-        for view in views:
-            left, top, right, bottom = _images.view_box(width, height, view)
-            part = chw[:, :, top:bottom, left:right]
-            if part.shape[2:] != (size, size):
-                part = torch.nn.functional.interpolate(
-                    part, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-                )
-            pixels = part.round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
-            out[view] = pixels.flip(1) if view.endswith("mirror") else pixels
-        return out
+    def _reduce(self, image, factor):
+        """``image`` averaged over ``factor`` x ``factor`` blocks (partial blocks at the edges too)."""
+        xp = self.xp
+        if factor == 1:
+            return image
+        height, width = image.shape[0], image.shape[1]
+        out_h, out_w = -(-height // factor), -(-width // factor)
+        padded = xp.zeros((out_h * factor, out_w * factor, 3), dtype=xp.float64, device=self.device)
+        padded[:height, :width, :] = xp.astype(image, xp.float64)
+        sums = xp.sum(xp.reshape(padded, (out_h, factor, out_w, factor, 3)), axis=(1, 3))
+        rows = xp.clip(xp.asarray([height - i * factor for i in range(out_h)], device=self.device), 0, factor)
+        cols = xp.clip(xp.asarray([width - j * factor for j in range(out_w)], device=self.device), 0, factor)
+        counts = xp.astype(xp.reshape(rows, (-1, 1, 1)) * xp.reshape(cols, (1, -1, 1)), xp.float64)
+        return xp.astype(xp.clip(xp.floor(sums / counts + 0.5), 0, 255), xp.uint8)
+
+    def _views(self, decoded, size):
+        """``(slots, pixels)``: ``(key, view)`` per row of ``(n, size, size, 3)`` device pixels."""
+        xp = self.xp
+        cuts, reduced = [], {}  # cuts: (key, base view, image, box); reduced: (job index, factor) -> image
+        for n, (job, scales, image) in enumerate(decoded):
+            for base, factor in scales.items():
+                if (n, factor) not in reduced:
+                    reduced[n, factor] = self._reduce(image, factor)
+                small = reduced[n, factor]
+                cuts.append((job.key, base, small, _images.view_box(small.shape[1], small.shape[0], base)))
+        shapes = [(bottom - top, right - left) for *_, (left, top, right, bottom) in cuts]
+        resized = [None] * len(cuts)
+        for group in groups_within(shapes, _PIXEL_BUDGET):
+            height, width = padded_shape([shapes[i] for i in group])
+            batch = xp.zeros((len(group), height, width, 3), dtype=xp.uint8, device=self.device)
+            for j, i in enumerate(group):
+                _, _, small, (left, top, right, bottom) = cuts[i]
+                batch[j, : bottom - top, : right - left, :] = small[top:bottom, left:right, :]
+            out = resize_batch(
+                batch, [shapes[i][0] for i in group], [shapes[i][1] for i in group], size, xp, xp.float64
+            )
+            for j, i in enumerate(group):
+                resized[i] = out[j, ...]
+        by_cut = {(key, base): k for k, (key, base, _, _) in enumerate(cuts)}
+        slots, rows = [], []
+        for job, _, _ in decoded:
+            for view in job.views:
+                pixels = resized[by_cut[job.key, _base(view)]]
+                rows.append(xp.flip(pixels, axis=1) if view.endswith("mirror") else pixels)
+                slots.append((job.key, view))
+        return slots, xp.stack(rows) if rows else None
+
+    def _decode_chunk(self, chunk, size, step):
+        """``(slots, pixels, bad)`` for one chunk of jobs: the codec's share, then the CPU's."""
+        xp = self.xp
+        t = time.perf_counter()
+        to_codec, to_cpu, bad = [], [], []
+        for job in chunk:
+            try:
+                planned = self._for_codec(job, size)
+            except BadImage as exc:
+                bad.append((job.key, str(exc)))
+                continue
+            (to_codec if planned is not None else to_cpu).append((job, planned))
+        images = self.codec.decode([data for _, (data, _) in to_codec]) if to_codec else []
+        decoded = []
+        for (job, (_, scales)), image in zip(to_codec, images, strict=True):
+            if image is None:
+                to_cpu.append((job, None))  # the codec could not: Pillow decides
+            else:
+                decoded.append((job, scales, image))
+        slots, parts = [], []
+        if decoded:
+            slots, pixels = self._views(decoded, size)
+            parts.append(pixels)
+        stats.add(seconds_decode=time.perf_counter() - t)
+        for cpu_batch in self.fallback.batches([job for job, _ in to_cpu], size, step) if to_cpu else ():
+            bad.extend(cpu_batch.bad)
+            n = len(cpu_batch.slots)
+            if n:
+                parts.append(xp.asarray(cpu_batch.pixels[:n].copy(), device=self.device))
+                slots.extend(cpu_batch.slots)
+        return slots, (xp.concat(parts) if len(parts) > 1 else parts[0]) if parts else None, bad
 
     def batches(self, jobs, size, step):
-        torch = self.torch
-        if self._buffer is None or self._buffer.shape != (step, size, size, 3):
-            self._buffer = torch.zeros((step, size, size, 3), dtype=torch.uint8, device=self.device)
-        batch, slots, bad = self._buffer, [], []
+        xp = self.xp
+        pending_slots, pending, bad = [], [], []
         for start in range(0, len(jobs), self.photos_per_decode):
-            chunk = jobs[start : start + self.photos_per_decode]
-            t = time.perf_counter()
-            on_gpu, on_cpu = [], []
-            for job in chunk:
-                try:
-                    data = self._for_gpu(job)
-                except BadImage as exc:
-                    bad.append((job.key, str(exc)))
-                    continue
-                (on_gpu if data is not None else on_cpu).append((job, data))
-            images = self.codec.decode([data for _, data in on_gpu], params=self.params) if on_gpu else []
-            ready = []
-            for (job, _), image in zip(on_gpu, images, strict=True):
-                if image is None:
-                    on_cpu.append((job, None))  # the GPU could not: Pillow decides
-                else:
-                    ready.extend((job.key, view, px) for view, px in self._views(image, size, job.views).items())
-            stats.add(seconds_decode=time.perf_counter() - t)
-            for cpu_batch in self.fallback.batches([job for job, _ in on_cpu], size, step) if on_cpu else ():
-                bad.extend(cpu_batch.bad)
-                pixels = torch.as_tensor(cpu_batch.pixels[: len(cpu_batch.slots)]).to(self.device)
-                ready.extend((key, view, pixels[j]) for j, (key, view) in enumerate(cpu_batch.slots))
-            for key, view, pixels in ready:
-                batch[len(slots)] = pixels
-                slots.append((key, view))
-                if len(slots) == step:
-                    yield Batch(_to_backend(batch), slots, bad)
-                    slots, bad = [], []
-        if slots or bad:
-            yield Batch(_to_backend(batch), slots, bad)
+            slots, pixels, found_bad = self._decode_chunk(jobs[start : start + self.photos_per_decode], size, step)
+            bad.extend(found_bad)
+            if pixels is not None:
+                pending_slots.extend(slots)
+                pending.append(pixels)
+            while len(pending_slots) >= step:
+                rows = xp.concat(pending) if len(pending) > 1 else pending[0]
+                yield Batch(_to_backend(rows[:step, ...]), pending_slots[:step], bad)
+                pending_slots, pending, bad = pending_slots[step:], [rows[step:, ...]], []
+        if pending_slots or bad:
+            rows = [p for p in pending if p.shape[0]]
+            filler = xp.zeros((step - len(pending_slots), size, size, 3), dtype=xp.uint8, device=self.device)
+            yield Batch(_to_backend(xp.concat([*rows, filler])), pending_slots, bad)

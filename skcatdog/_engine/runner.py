@@ -59,6 +59,21 @@ def gpu_available():
     return False
 
 
+def to_device(pixels):
+    """Host pixels copied to the device the model runs on, as the Keras backend's array,
+    the copy finished on return; pixels already on a device are passed through."""
+    if not isinstance(pixels, np.ndarray):
+        return pixels
+    import keras
+
+    # A fresh host copy first: some backends keep a reference to a NumPy buffer
+    # instead of copying it, and the decoder refills its buffer for the next batch.
+    on_device = keras.ops.convert_to_tensor(np.array(pixels))
+    if hasattr(on_device, "block_until_ready"):  # JAX copies asynchronously
+        on_device.block_until_ready()
+    return on_device
+
+
 def resolve_batch_size(batch_size):
     """``"auto"`` is 256 images per forward pass on a GPU and 64 elsewhere."""
     if batch_size == "auto":
