@@ -26,8 +26,9 @@ from imblearn.utils import Substitution
 from joblib import parallel_config
 
 from . import _engine
+from ._config import config_context, setting
 from ._engine_params import PRECOMPUTE_PARAMS
-from ._images import ImageLoadError, as_items, describe
+from ._images import DECODER_ID, ImageLoadError, as_items, describe
 from ._store import is_url
 from ._store.shards import ShardStore, compact
 
@@ -102,6 +103,7 @@ def _worker_info():
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "gpu": _engine.gpu_available(),
+        "gpu_decoder": _engine.gpu_decoder_id() if _engine.gpu_available() else None,
         "backend": keras.backend.backend(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
@@ -156,8 +158,10 @@ def _no_gpu_message(info):
 _STAGES = ("decode", "forward", "store")
 
 
-def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, threads_by_host=None):
-    """One task: compute and store the rows of ``items``; return counts, never rows."""
+def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, threads_by_host=None, decoder=None):
+    """One task: compute and store the rows of ``items``; return counts, never rows.
+
+    ``decoder``: the decoder setting every worker uses, so that all rows share one fingerprint."""
     if require_gpu and not _engine.gpu_available():
         raise RuntimeError(_no_gpu_message(_worker_info()))
     if engine_kwargs["n_jobs"] == -1 and threads_by_host:
@@ -171,7 +175,7 @@ def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, 
     try:
         # joblib's default backend refuses to count cores inside a daemonic Dask
         # worker (and warns); the engine only needs the count for its decode threads.
-        with parallel_config(backend="threading"):
+        with parallel_config(backend="threading"), config_context(decoder=decoder or setting("decoder")):
             _engine.embed_many(items, backbone, views=views, cache=cache, outputs=(), **engine_kwargs)
     except ImageLoadError as exc:
         problems = exc.problems
@@ -199,9 +203,45 @@ def _default_client():
         return None
 
 
-def _find_misses(items, name, views, weights, precision, cache, n_jobs):
+def _find_misses(items, name, views, weights, precision, cache, n_jobs, decoder_id=None):
     """The engine's own identify and look-up phases on this host: what the store lacks."""
-    return _engine.find_missing(items, name, weights, views=views, cache=cache, n_jobs=n_jobs, precision=precision)
+    return _engine.find_missing(
+        items, name, weights, views=views, cache=cache, n_jobs=n_jobs, precision=precision, decoder_id=decoder_id
+    )
+
+
+def _cluster_decoder(infos, gpu_cluster):
+    """``(decoder setting for the workers, the name of their pixels)``, one for the whole cluster.
+
+    ``set_config(decoder="auto")`` decodes on the GPUs of a GPU cluster whose workers all can;
+    otherwise every worker decodes on its CPU with Pillow (in threads: a Dask worker already
+    is one process among many), whose rows any machine reproduces.
+    """
+    choice = setting("decoder")
+    gpu_ids = {info["gpu_decoder"] for info in infos.values()}
+    if choice == "gpu" or (choice == "auto" and gpu_cluster and None not in gpu_ids):
+        if None in gpu_ids:
+            lacking = next(i for i in infos.values() if i["gpu_decoder"] is None)
+            raise RuntimeError(
+                f"decoder='gpu', but the Dask worker on {lacking['host']} (pid {lacking['pid']}) cannot decode on "
+                "a GPU: it needs a CUDA device, torch and NVIDIA nvImageCodec (pip install 'skcatdog[gpu]')"
+            )
+        if len(gpu_ids) > 1:
+            raise RuntimeError(
+                f"the Dask workers decode on their GPUs with different library versions ({sorted(gpu_ids)}): "
+                "their rows would not share one fingerprint; install the same nvImageCodec and torch on every worker"
+            )
+        decoder, decoder_id = "gpu", gpu_ids.pop()
+    else:
+        decoder, decoder_id = "threads", DECODER_ID
+    here = _engine.decoder_id()
+    if here != decoder_id:
+        warnings.warn(
+            f"the cluster's workers decode photos as {decoder_id!r}, but this process decodes them as {here!r}, "
+            f"so transform here will not find the cluster's rows; set_config(decoder={decoder!r}) here to use them",
+            stacklevel=4,
+        )
+    return decoder, decoder_id
 
 
 @Substitution(precompute_params=PRECOMPUTE_PARAMS.replace("\n        ", "\n    "))
@@ -269,13 +309,15 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
                 stacklevel=3,
             )
 
+    decoder, decoder_id = _cluster_decoder(infos, gpu_cluster)
+
     started = time.perf_counter()
     problems = {}  # index -> reason
     digests = {}  # index -> content digest, for items with a missing row
     todo = {}  # backbone -> one index per missing content
     missing = 0
     for name in names:
-        found = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"])
+        found = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"], decoder_id)
         problems.update(found.problems)
         todo[name] = [rows[0] for rows in found.rows.values()]
         digests.update((i, d) for d, rows in found.rows.items() for i in rows)
@@ -312,6 +354,7 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
             gpu_cluster,
             dict(kwargs, precision=precision),
             threads_by_host,
+            decoder,
             pure=False,
             key=f"skcatdog-embed-{name}-{n}-{os.urandom(4).hex()}",
         )

@@ -169,6 +169,26 @@ def test_a_gpu_cluster_refuses_a_worker_without_a_gpu(client, tmp_path):
     assert forwarded_on_workers(client) == 0
 
 
+def test_gpu_decoding_asked_of_workers_that_cannot_is_refused_by_name(client, tmp_path):
+    from skcatdog import config_context
+
+    paths = make_photos(tmp_path / "photos", 2)
+    with config_context(decoder="gpu"), pytest.raises(RuntimeError, match="cannot decode on a GPU.*skcatdog\\[gpu\\]"):
+        transformer(f"file://{tmp_path}/store").precompute(paths, client=client)
+    assert forwarded_on_workers(client) == 0
+
+
+def test_workers_decode_as_this_process_does_whatever_cpu_decoder_it_names(client, tmp_path, forward_count):
+    from skcatdog import config_context
+
+    paths = make_photos(tmp_path / "photos", 3)
+    est = transformer(f"file://{tmp_path}/store")
+    with config_context(decoder="processes"):  # the workers decode in threads: the same pixels
+        est.precompute(paths, client=client)
+    est.transform(paths)
+    assert forward_count() == 0
+
+
 def test_cache_none_is_refused(client, tmp_path):
     with pytest.raises(ValueError, match="cache=None"):
         transformer(None).precompute(make_photos(tmp_path / "p", 1), client=client)

@@ -184,3 +184,28 @@ def test_what_the_codec_cannot_take_goes_to_pillow_and_bad_items_are_named(image
     for k in (0, 2, 4, 5, 6, 7):
         np.testing.assert_array_equal(got[str(k), "crop"], _pillow_views(items[k], 64, ("crop",))["crop"])
     assert codec.calls == 2  # photos_per_decode=5: two chunks
+
+
+def test_the_torch_path_gives_pillows_views(image_files):
+    """The codec's arrays as torch tensors (on the CPU here): the namespace the GPU runs on."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (it comes with skcatdog[gpu])")
+    from concurrent.futures import ThreadPoolExecutor
+
+    import array_api_compat
+
+    class TorchCodec(PillowCodec):
+        def __init__(self):
+            super().__init__()
+            self.xp, self.device = array_api_compat.array_namespace(torch.empty(0)), torch.device("cpu")
+
+        def decode(self, encoded):
+            return [torch.from_dlpack(np.ascontiguousarray(a)) for a in super().decode(encoded)]
+
+    paths = image_files(6)
+    with ThreadPoolExecutor(2) as pool:
+        got, bad = _views_by_decoder(_gpu_decoder(pool, TorchCodec()), paths, 64, ("crop", "mirror"))
+    assert not bad
+    for k, path in enumerate(paths):
+        expected = _pillow_views(path, 64, ("crop", "mirror"))
+        for view in ("crop", "mirror"):
+            np.testing.assert_array_equal(got[str(k), view], expected[view])

@@ -20,7 +20,16 @@ retracing on any backend), and decoding for the next batches overlaps the
 forward pass of the current one.
 """
 
-from .call import MissingRows, Rows, content_digests, embed, embed_many, find_missing
+from .call import (
+    MissingRows,
+    Rows,
+    content_digests,
+    decoder_id,
+    embed,
+    embed_many,
+    find_missing,
+    gpu_decoder_id,
+)
 from .decode import Batch, DecodeJob, Decoder, ThreadDecoder
 from .runner import (
     PRECISIONS,
@@ -43,12 +52,14 @@ __all__ = [
     "ThreadDecoder",
     "clear_runners",
     "content_digests",
+    "decoder_id",
     "embed",
     "embed_many",
     "find_missing",
     "fingerprint",
     "get_runner",
     "gpu_available",
+    "gpu_decoder_id",
     "resolve_batch_size",
     "resolve_precision",
     "stats",

@@ -26,7 +26,16 @@ from .request import Request
 from .runner import gpu_available, resolve_batch_size, to_device
 from .stats import stats
 
-__all__ = ["MissingRows", "Rows", "content_digests", "embed", "embed_many", "find_missing"]
+__all__ = [
+    "MissingRows",
+    "Rows",
+    "content_digests",
+    "decoder_id",
+    "embed",
+    "embed_many",
+    "find_missing",
+    "gpu_decoder_id",
+]
 
 
 @dataclass
@@ -80,6 +89,18 @@ def _decoder_plan(threads):
         # The forward pass runs on a GPU: decode and copy the next batches while it does.
         return decoder_id, lambda pool: Prefetched(make(pool), to_device)
     return decoder_id, make
+
+
+def decoder_id(n_jobs=-1):
+    """The name of the pixels ``set_config(decoder=...)`` gives in this process (part of a row's fingerprint)."""
+    return _decoder_plan(_threads(n_jobs))[0]
+
+
+def gpu_decoder_id():
+    """The name of the GPU decoder's pixels in this process, or ``None`` if it cannot decode on a GPU."""
+    from . import gpu
+
+    return gpu.default_id() if gpu.available() else None
 
 
 def _threads(n_jobs):
@@ -222,18 +243,24 @@ def embed_many(
     ]
 
 
-def find_missing(items, backbone, weights="imagenet", *, views=("crop",), cache="auto", n_jobs=-1, precision="auto"):
+def find_missing(
+    items, backbone, weights="imagenet", *, views=("crop",), cache="auto", n_jobs=-1, precision="auto", decoder_id=None
+):
     """Which contents of ``items`` lack a row in ``cache``, without computing any.
 
     The same identify and look-up phases as :func:`embed_many` (the stat memo,
     batched lookups, header checks), for a caller that computes the rows
     elsewhere (a cluster).
 
+    ``decoder_id`` names the pixels the rows are to be made from (default: this
+    process's :func:`decoder_id`): a cluster's workers may decode elsewhere.
+
     Returns
     -------
     MissingRows
     """
-    request = Request.make(backbone, weights, precision, views, (), False, _decoder_plan(_threads(n_jobs))[0])
+    decoder_id = decoder_id if decoder_id is not None else _decoder_plan(_threads(n_jobs))[0]
+    request = Request.make(backbone, weights, precision, views, (), False, decoder_id)
     items = list(items)
     store = open_store(cache)
     assembler = assembler_for(request, store, len(items))
