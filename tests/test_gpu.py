@@ -209,3 +209,47 @@ def test_the_torch_path_gives_pillows_views(image_files):
         expected = _pillow_views(path, 64, ("crop", "mirror"))
         for view in ("crop", "mirror"):
             np.testing.assert_array_equal(got[str(k), view], expected[view])
+
+
+def test_a_call_through_the_gpu_decoder_names_every_bad_item_once_and_keeps_its_own_rows(
+    image_files, tmp_path, isolated_cache, forward_count, monkeypatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from skcatdog import _images
+    from skcatdog._engine import embed_many
+
+    paths = image_files(5)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(Path(paths[0]).read_bytes()[:300])
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    bomb = tmp_path / "bomb.jpg"
+    Image.new("RGB", (60, 50), (1, 2, 3)).save(bomb)  # over the limit set below
+    png = tmp_path / "plain.png"
+    Image.fromarray(np.full((30, 40, 3), 7, np.uint8)).save(png)
+    monkeypatch.setattr(_images, "MAX_PIXELS", 2_000)
+    bad = [str(truncated), str(empty), str(bomb)]
+    items = [paths[1], bad[0], paths[2], bad[1], str(png), bad[2], paths[3]]
+    with ThreadPoolExecutor(2) as pool:
+
+        def call(items):
+            decoder = _gpu_decoder(pool, photos_per_decode=3)
+            return embed_many(items, "tiny_test", None, views=("crop", "mirror"), cache=isolated_cache, decoder=decoder)
+
+        with pytest.raises(ImageLoadError) as info:
+            call(items)
+        named = [name for name, _ in info.value.problems]
+        assert sorted(named) == sorted(bad)  # each once, and no good item
+        assert "decompression bomb" in dict(info.value.problems)[str(bomb)]
+        good = [p for p in items if p not in bad]
+        rows = call(good)
+        forwarded = forward_count()
+        call(good)
+        assert forward_count() == forwarded  # stored under the GPU decoder's name, found again
+    with config_context(decoder="threads"):
+        cpu = embed_many(good, "tiny_test", None, views=("crop", "mirror"), cache=None)
+    for gpu_rows, cpu_rows in zip(rows, cpu, strict=True):  # photos under twice the size: Pillow's pixels
+        np.testing.assert_allclose(gpu_rows.embeddings, cpu_rows.embeddings, rtol=1e-6, atol=1e-6)
