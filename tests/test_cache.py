@@ -111,9 +111,12 @@ def test_a_process_killed_mid_run_leaves_a_usable_cache(image_files, tmp_path, f
     p = _run(code, cache)
     p.communicate(timeout=300)
     assert p.returncode == 9
-    assert len(local_store(cache)) == 8  # two whole batches were committed
+    # Whole batches were committed: the first for certain, the second if its write (one
+    # batch behind the forward passes) had finished; never part of one.
+    stored = len(local_store(cache))
+    assert stored in (4, 8)
     rows = tiny_transformer(views="crop", cache=cache).transform(paths)
-    assert forward_count() == 16
+    assert forward_count() == 24 - stored
     fresh = tiny_transformer(views="crop", cache=None).transform(paths)
     np.testing.assert_allclose(rows, fresh, atol=1e-6)
 

@@ -233,3 +233,24 @@ def test_bfloat16_runs_on_keras_without_openvino(monkeypatch, forward_count):
     bf16 = _embed(images, precision="bfloat16")
     assert _engine.get_runner("tiny_test", None, "bfloat16").runtime == "keras"
     np.testing.assert_allclose(bf16.embeddings, exact.embeddings, rtol=2e-2, atol=2e-2)
+
+
+def test_a_failed_store_write_fails_the_call_and_the_rows_before_it_stay(image_files, tmp_path, monkeypatch):
+    from skcatdog._store import local_store
+
+    paths = image_files(12)
+    store = local_store(tmp_path / "cache")
+    original, writes = store.put_many, []
+
+    def failing(pairs, *args):
+        pairs = list(pairs)
+        writes.append(len(pairs))
+        if len(writes) == 2:
+            raise OSError("disk full")
+        return original(pairs, *args)
+
+    monkeypatch.setattr(store, "put_many", failing)
+    with pytest.raises(OSError, match="disk full"):
+        embed(paths, "tiny_test", None, cache=store, batch_size=4, n_jobs=1)
+    monkeypatch.setattr(store, "put_many", original)
+    assert len(_engine.find_missing(paths, "tiny_test", None, cache=store).rows) in (8, 4)

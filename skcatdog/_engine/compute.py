@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .decode import DecodeJob
 from .runner import get_runner
@@ -31,8 +32,11 @@ def check(misses, decoder, size, bad):
 def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose=0):
     """Decode the misses (ahead, in ``decoder``) while this thread runs the forward passes.
 
-    Rows are written to ``store`` a batch at a time and placed in the output
-    by ``assembler``; ``bad(rows, reason)`` is told of items that fail to decode.
+    Rows are placed in the output by ``assembler`` and written to ``store`` a
+    batch at a time by a writer thread, one batch behind the forward passes
+    (a GPU computes a batch in less time than a store takes to write it);
+    every write has finished, or raised here, when this returns.
+    ``bad(rows, reason)`` is told of items that fail to decode.
     """
     from tqdm.auto import tqdm
 
@@ -48,22 +52,30 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
         disable=not verbose,
         leave=False,
     )
+
+    def write(named_rows):
+        t = time.perf_counter()
+        store.put_many(named_rows, width)
+        stats.add(seconds_store=time.perf_counter() - t)
+
+    writing = None
     try:
-        for batch in decoder.batches(_jobs(misses), request.backbone.input_size, step):
-            for digest, reason in batch.bad:
-                bad(misses.rows[digest], reason)
-                bar.update(len(misses.views[digest]))
-            if not batch.slots:
-                continue
-            rows = runner.forward(batch.pixels, len(batch.slots))
-            for (digest, view), row in zip(batch.slots, rows, strict=True):
-                assembler.place_computed(misses.rows[digest], view_index[view], row)
-            t = time.perf_counter()
-            store.put_many(
-                [(request.row_name(view, digest), row) for (digest, view), row in zip(batch.slots, rows, strict=True)],
-                width,
-            )
-            stats.add(seconds_store=time.perf_counter() - t)
-            bar.update(len(batch.slots))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skcatdog-store") as writer:
+            for batch in decoder.batches(_jobs(misses), request.backbone.input_size, step):
+                for digest, reason in batch.bad:
+                    bad(misses.rows[digest], reason)
+                    bar.update(len(misses.views[digest]))
+                if not batch.slots:
+                    continue
+                rows = runner.forward(batch.pixels, len(batch.slots))
+                for (digest, view), row in zip(batch.slots, rows, strict=True):
+                    assembler.place_computed(misses.rows[digest], view_index[view], row)
+                if writing is not None:
+                    writing.result()  # one write in flight at most; its error surfaces here
+                slots = zip(batch.slots, rows, strict=True)
+                writing = writer.submit(write, [(request.row_name(view, digest), row) for (digest, view), row in slots])
+                bar.update(len(batch.slots))
+            if writing is not None:
+                writing.result()
     finally:
         bar.close()
