@@ -113,7 +113,7 @@ def _views_by_decoder(decoder, paths, size, views, step=8):
 
 def _gpu_decoder(pool, codec=None, photos_per_decode=5):
     return gpu.GPUDecoder(
-        ThreadDecoder(pool, lookahead=4), codec=codec or PillowCodec(), photos_per_decode=photos_per_decode
+        ThreadDecoder(pool, lookahead=4), codec=codec or PillowCodec(), photos_per_decode=photos_per_decode, pool=pool
     )
 
 
@@ -253,3 +253,16 @@ def test_a_call_through_the_gpu_decoder_names_every_bad_item_once_and_keeps_its_
         cpu = embed_many(good, "tiny_test", None, views=("crop", "mirror"), cache=None)
     for gpu_rows, cpu_rows in zip(rows, cpu, strict=True):  # photos under twice the size: Pillow's pixels
         np.testing.assert_allclose(gpu_rows.embeddings, cpu_rows.embeddings, rtol=1e-6, atol=1e-6)
+
+
+def test_large_photos_go_to_the_codec_a_few_at_a_time(image_files, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(gpu, "_DECODE_PIXELS", 2_500)  # two of these 40 x 30 photos per codec call
+    paths = image_files(7)
+    codec = PillowCodec()
+    with ThreadPoolExecutor(2) as pool:
+        got, bad = _views_by_decoder(_gpu_decoder(pool, codec, photos_per_decode=256), paths, 32, ("crop",))
+    assert codec.calls == 4 and not bad
+    for k, path in enumerate(paths):
+        np.testing.assert_array_equal(got[str(k), "crop"], _pillow_views(path, 32, ("crop",))["crop"])

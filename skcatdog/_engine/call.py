@@ -84,7 +84,7 @@ def _decoder_plan(threads):
         from . import gpu
 
         if choice == "gpu" or gpu.available():
-            decoder_id, make = gpu.default_id(), lambda pool: gpu.GPUDecoder(cpu(pool))
+            decoder_id, make = gpu.default_id(), lambda pool: gpu.GPUDecoder(cpu(pool), pool=pool)
     if gpu_available():
         # The forward pass runs on a GPU: decode and copy the next batches while it does.
         return decoder_id, lambda pool: Prefetched(make(pool), to_device)

@@ -46,6 +46,8 @@ _JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 _RESIZE_ID = "blockmean-pil-bilinear-exact/1"
 # Pixels of one padded resize batch: about 1.5 GB of float64 planes at the most.
 _PIXEL_BUDGET = 1 << 26
+# Stored pixels decoded by one codec call: about 0.8 GB of RGB images.
+_DECODE_PIXELS = 1 << 28
 
 
 class Codec(Protocol):
@@ -152,6 +154,20 @@ def _to_backend(pixels):
     raise RuntimeError(f"GPU decoding does not know the Keras backend {backend!r}")
 
 
+def _within_pixels(planned, budget):
+    """``planned`` (job, plan) pairs in runs whose stored pixels add up to at most ``budget``."""
+    run, total = [], 0
+    for item in planned:
+        pixels = item[1][1]
+        if run and total + pixels > budget:
+            yield run
+            run, total = [], 0
+        run.append(item)
+        total += pixels
+    if run:
+        yield run
+
+
 def _base(view):
     """The view whose box ``view`` uses (a mirror flips its view's pixels)."""
     return {"crop_mirror": "crop", "mirror": "full"}.get(view, view)
@@ -167,28 +183,36 @@ class GPUDecoder:
     codec : Codec, optional
         Default: :class:`NvImageCodec`.
     photos_per_decode : int, default=256
-        Photos sent to the codec at once.
+        Photos sent to the codec at once (fewer when they are large).
+    pool : concurrent.futures.Executor, optional
+        Threads that read the files and their headers.
     """
 
-    def __init__(self, fallback, codec=None, photos_per_decode=256):
+    def __init__(self, fallback, codec=None, photos_per_decode=256, pool=None):
         self.codec = NvImageCodec() if codec is None else codec
         self.fallback = fallback
+        self.pool = pool
         self.photos_per_decode = photos_per_decode
         self.xp, self.device = self.codec.xp, self.codec.device
         self.id = f"{self.codec.id}+{_RESIZE_ID}"
 
-    def _for_codec(self, job, size):
-        """``(bytes, DCT scale by view)`` if the codec should decode the job, else ``None``."""
+    def _plan(self, job, size):
+        """``(bytes, stored pixels, DCT scale by base view)`` if the codec should decode the job,
+        ``None`` if the CPU decoder should, or the :class:`BadImage` that rules it out."""
         source = job.source
         if source.array is not None or source.box is not None or source.path is None:
             return None
-        data = _images.source_bytes(source)  # re-read and checked against the digest
-        if not data.startswith(_JPEG_START) or not data.rstrip(b"\0").endswith(_JPEG_END):
-            return None  # not a JPEG, or truncated: Pillow decides
-        kind, mode, stored = _images.header(data)
+        try:
+            data = _images.source_bytes(source)  # re-read and checked against the digest
+            if not data.startswith(_JPEG_START) or not data.rstrip(b"\0").endswith(_JPEG_END):
+                return None  # not a JPEG, or truncated: Pillow decides
+            kind, mode, stored = _images.header(data)
+        except BadImage as exc:
+            return exc
         if kind != "JPEG" or mode not in ("RGB", "L"):  # CMYK, YCCK: Pillow converts them
             return None
-        return data, {_base(v): _images.dct_scale(stored, None, size, _base(v)) for v in job.views}
+        scales = {_base(v): _images.dct_scale(stored, None, size, _base(v)) for v in job.views}
+        return data, stored[0] * stored[1], scales
 
     def _reduce(self, image, factor):
         """``image`` averaged over ``factor`` x ``factor`` blocks (partial blocks at the edges too)."""
@@ -241,27 +265,37 @@ class GPUDecoder:
         """``(slots, pixels, bad)`` for one chunk of jobs: the codec's share, then the CPU's."""
         xp = self.xp
         t = time.perf_counter()
+        plans = (
+            self.pool.map(lambda job: self._plan(job, size), chunk)
+            if self.pool
+            else (self._plan(j, size) for j in chunk)
+        )
         to_codec, to_cpu, bad = [], [], []
-        for job in chunk:
-            try:
-                planned = self._for_codec(job, size)
-            except BadImage as exc:
-                bad.append((job.key, str(exc)))
-                continue
-            (to_codec if planned is not None else to_cpu).append((job, planned))
-        images = self.codec.decode([data for _, (data, _) in to_codec]) if to_codec else []
-        decoded = []
-        for (job, (_, scales)), image in zip(to_codec, images, strict=True):
-            if image is None:
-                to_cpu.append((job, None))  # the codec could not: Pillow decides
+        for job, plan in zip(chunk, plans, strict=True):
+            if isinstance(plan, BadImage):
+                bad.append((job.key, str(plan)))
+            elif plan is None:
+                to_cpu.append(job)
             else:
-                decoded.append((job, scales, image))
+                to_codec.append((job, plan))
         slots, parts = [], []
-        if decoded:
-            slots, pixels = self._views(decoded, size)
-            parts.append(pixels)
+        # Full-size images of one decode call stay under the budget: a folder of camera photos
+        # must not hold a chunk's worth of 12-megapixel images on the device at once.
+        for part in _within_pixels(to_codec, _DECODE_PIXELS):
+            images = self.codec.decode([data for _, (data, _, _) in part])
+            decoded = []
+            for (job, (_, _, scales)), image in zip(part, images, strict=True):
+                if image is None:
+                    to_cpu.append(job)  # the codec could not: Pillow decides
+                else:
+                    decoded.append((job, scales, image))
+            if decoded:
+                part_slots, pixels = self._views(decoded, size)
+                slots.extend(part_slots)
+                parts.append(pixels)
+            del images, decoded
         stats.add(seconds_decode=time.perf_counter() - t)
-        for cpu_batch in self.fallback.batches([job for job, _ in to_cpu], size, step) if to_cpu else ():
+        for cpu_batch in self.fallback.batches(to_cpu, size, step) if to_cpu else ():
             bad.extend(cpu_batch.bad)
             n = len(cpu_batch.slots)
             if n:
