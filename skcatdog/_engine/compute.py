@@ -6,10 +6,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .decode import DecodeJob
-from .runner import get_runner
+from .runner import get_runner, gpu_available
 from .stats import stats
 
-__all__ = ["batch_step", "check", "compute"]
+__all__ = ["batch_step", "check", "compute", "writes_behind"]
 
 
 def batch_step(batch_size, n_samples):
@@ -29,13 +29,24 @@ def check(misses, decoder, size, bad):
             bad(misses.rows[digest], reason)
 
 
+def writes_behind():
+    """Whether a writer thread stores each batch's rows while the next batch is forwarded.
+
+    On a GPU a store write takes longer than a batch's forward pass. On a CPU
+    the forward pass already uses every core, and a thread writing beside it
+    slowed cold calls by about 4% on two cores, more than the writes cost in
+    turn, so there rows are written between forward passes.
+    """
+    return gpu_available()
+
+
 def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose=0):
     """Decode the misses (ahead, in ``decoder``) while this thread runs the forward passes.
 
     Rows are placed in the output by ``assembler`` and written to ``store`` a
-    batch at a time by a writer thread, one batch behind the forward passes
-    (a GPU computes a batch in less time than a store takes to write it);
-    every write has finished, or raised here, when this returns.
+    batch at a time (on a GPU by a writer thread, one batch behind the
+    forward passes); every write has finished, or raised here, when this
+    returns.
     ``bad(rows, reason)`` is told of items that fail to decode.
     """
     from tqdm.auto import tqdm
@@ -58,24 +69,28 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
         store.put_many(named_rows, width)
         stats.add(seconds_store=time.perf_counter() - t)
 
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skcatdog-store") if writes_behind() else None
     writing = None
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skcatdog-store") as writer:
-            for batch in decoder.batches(_jobs(misses), request.backbone.input_size, step):
-                for digest, reason in batch.bad:
-                    bad(misses.rows[digest], reason)
-                    bar.update(len(misses.views[digest]))
-                if not batch.slots:
-                    continue
-                rows = runner.forward(batch.pixels, len(batch.slots))
-                for (digest, view), row in zip(batch.slots, rows, strict=True):
-                    assembler.place_computed(misses.rows[digest], view_index[view], row)
-                if writing is not None:
-                    writing.result()  # one write in flight at most; its error surfaces here
-                slots = zip(batch.slots, rows, strict=True)
-                writing = writer.submit(write, [(request.row_name(view, digest), row) for (digest, view), row in slots])
-                bar.update(len(batch.slots))
+        for batch in decoder.batches(_jobs(misses), request.backbone.input_size, step):
+            for digest, reason in batch.bad:
+                bad(misses.rows[digest], reason)
+                bar.update(len(misses.views[digest]))
+            if not batch.slots:
+                continue
+            rows = runner.forward(batch.pixels, len(batch.slots))
+            for (digest, view), row in zip(batch.slots, rows, strict=True):
+                assembler.place_computed(misses.rows[digest], view_index[view], row)
             if writing is not None:
-                writing.result()
+                writing.result()  # one write in flight at most; its error surfaces here
+            named = [
+                (request.row_name(view, digest), row) for (digest, view), row in zip(batch.slots, rows, strict=True)
+            ]
+            writing = writer.submit(write, named) if writer is not None else write(named)
+            bar.update(len(batch.slots))
+        if writing is not None:
+            writing.result()
     finally:
+        if writer is not None:
+            writer.shutdown(wait=True)
         bar.close()
