@@ -29,6 +29,7 @@ reduced by block averages rather than libjpeg's scaled IDCT.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from typing import Protocol
 
@@ -40,7 +41,7 @@ from .decode import Batch
 from .resample import groups_within, padded_shape, resize_batch
 from .stats import stats
 
-__all__ = ["Codec", "GPUDecoder", "NvImageCodec", "available", "default_id"]
+__all__ = ["Codec", "GPUDecoder", "NvImageCodec", "available", "default_id", "shared_codec"]
 
 _JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 _RESIZE_ID = "blockmean-pil-bilinear-exact/1"
@@ -126,10 +127,19 @@ class NvImageCodec:
         )
         self.params = nvimgcodec.DecodeParams(apply_exif_orientation=True, color_spec=nvimgcodec.ColorSpec.RGB)
         self.id = f"nvimgcodec-fancy/{_codec_version()}"
+        self._lock = threading.Lock()  # one decode at a time: calls from several threads share it
 
     def decode(self, encoded):
-        images = self.codec.decode(encoded, params=self.params)
+        with self._lock:
+            images = self.codec.decode(encoded, params=self.params)
         return [None if image is None else self.torch.from_dlpack(image) for image in images]
+
+
+@functools.lru_cache(maxsize=1)
+def shared_codec():
+    """The process's one :class:`NvImageCodec`: a decoder's set-up (and its device
+    memory) is paid once, not per call."""
+    return NvImageCodec()
 
 
 def _to_backend(pixels):
@@ -181,7 +191,7 @@ class GPUDecoder:
     fallback : Decoder
         Decodes what the codec does not take (see the module's notes).
     codec : Codec, optional
-        Default: :class:`NvImageCodec`.
+        Default: the process's :func:`shared_codec`.
     photos_per_decode : int, default=256
         Photos sent to the codec at once (fewer when they are large).
     pool : concurrent.futures.Executor, optional
@@ -189,7 +199,7 @@ class GPUDecoder:
     """
 
     def __init__(self, fallback, codec=None, photos_per_decode=256, pool=None):
-        self.codec = NvImageCodec() if codec is None else codec
+        self.codec = shared_codec() if codec is None else codec
         self.fallback = fallback
         self.pool = pool
         self.photos_per_decode = photos_per_decode
