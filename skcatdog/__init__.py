@@ -2,9 +2,9 @@
 
 # ``import skcatdog`` loads none of the names below until one is used (PEP 562): the
 # engine's decoding processes import ``skcatdog._images`` and need only NumPy and
-# Pillow, not scikit-learn (eagerly, each worker took 1.2 s and 200 MB to start, a
-# host with 64 cores starts 64). Names are imported from here, and submodules
-# reached as attributes, as from any package.
+# Pillow, not scikit-learn, pandas and SciPy (over a second and 200 MB per worker,
+# and a many-core host starts one per core). Names are imported from here, and
+# submodules reached as attributes, as from any package.
 import importlib
 from typing import TYPE_CHECKING
 

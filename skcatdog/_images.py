@@ -48,6 +48,8 @@ __all__ = [
     "view_box",
     "header",
     "dct_scale",
+    "DECODER_ID",
+    "RESIZES_VERTICALLY_FIRST",
     "IMAGE_EXTENSIONS",
 ]
 
@@ -64,8 +66,28 @@ CROP_FRACTION = 0.875
 # Pillow's own bomb limit is only a warning below 2x; treat the warning level as the limit.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
-# Part of every cache key: bump when decoding or resizing changes any pixel.
-DECODER_ID = "pil-draft-bilinear-squash-exif-white-alpha/1"
+
+def _resizes_vertically_first():
+    """Whether this Pillow runs a resize's vertical pass first when the height shrinks by
+    more than twice the width's reduction (Pillow 13 and later; earlier versions always
+    start with the horizontal pass). The order moves the intermediate rounding, so the
+    pixels of many portrait photos differ by a level between the two."""
+    pixels = (np.arange(12 * 3 * 3, dtype=np.uint8).reshape(12, 3, 3) * 37) % 251
+    img = Image.fromarray(pixels)
+    both = np.asarray(img.resize((2, 3), Image.BILINEAR))
+    # A resize that keeps one side runs the other pass alone: chained, they fix the order.
+    vertical_then_horizontal = np.asarray(img.resize((3, 3), Image.BILINEAR).resize((2, 3), Image.BILINEAR))
+    horizontal_then_vertical = np.asarray(img.resize((2, 12), Image.BILINEAR).resize((2, 3), Image.BILINEAR))
+    return np.array_equal(both, vertical_then_horizontal) and not np.array_equal(both, horizontal_then_vertical)
+
+
+#: See :func:`_resizes_vertically_first`; read once per process.
+RESIZES_VERTICALLY_FIRST = _resizes_vertically_first()
+
+# Part of every cache key: bump when decoding or resizing changes any pixel. Rows from a
+# Pillow that always resizes horizontally first are kept apart from those of one that
+# reorders: a store shared by both would otherwise mix two pixel variants of a photo.
+DECODER_ID = "pil-draft-bilinear-squash-exif-white-alpha/1" + ("" if RESIZES_VERTICALLY_FIRST else "+hfirst")
 
 
 class ImageLoadError(ValueError):

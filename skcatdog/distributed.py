@@ -104,6 +104,7 @@ def _worker_info():
         "pid": os.getpid(),
         "gpu": _engine.gpu_available(),
         "gpu_decoder": _engine.gpu_decoder_id() if _engine.gpu_available() else None,
+        "cpu_decoder": DECODER_ID,
         "backend": keras.backend.backend(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
@@ -233,7 +234,13 @@ def _cluster_decoder(infos, gpu_cluster):
             )
         decoder, decoder_id = "gpu", gpu_ids.pop()
     else:
-        decoder, decoder_id = "threads", DECODER_ID
+        cpu_ids = {info["cpu_decoder"] for info in infos.values()}
+        if len(cpu_ids) > 1:
+            raise RuntimeError(
+                f"the Dask workers' Pillow versions resize differently ({sorted(cpu_ids)}): their rows would "
+                "not share one fingerprint; install the same Pillow on every worker"
+            )
+        decoder, decoder_id = "threads", cpu_ids.pop()
     here = _engine.decoder_id()
     if here != decoder_id:
         warnings.warn(

@@ -420,3 +420,13 @@ def test_each_photo_is_decoded_once_for_all_views(image_files, monkeypatch):
     est = tiny_transformer(views=_images.VIEWS, cache=None)
     est.transform(paths)
     assert len(loads) == 4
+
+
+def test_the_decoder_name_says_which_pass_order_pillow_resizes_in():
+    from PIL import __version__ as pillow_version
+
+    from skcatdog import _images
+
+    reorders = int(pillow_version.split(".")[0]) >= 13  # Pillow 13 runs some resizes vertically first
+    assert _images.RESIZES_VERTICALLY_FIRST == reorders
+    assert _images.DECODER_ID.endswith("+hfirst") == (not reorders)

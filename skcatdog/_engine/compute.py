@@ -34,8 +34,8 @@ def writes_behind():
 
     On a GPU a store write takes longer than a batch's forward pass. On a CPU
     the forward pass already uses every core, and a thread writing beside it
-    slowed cold calls by about 4% on two cores, more than the writes cost in
-    turn, so there rows are written between forward passes.
+    slows it by more than the writes cost in turn, so there rows are written
+    between forward passes.
     """
     return gpu_available()
 

@@ -1,19 +1,22 @@
 """Pillow's antialiased bilinear resize as two batched matrix products.
 
-Pillow resizes in two separable passes (horizontal, then vertical), each a
-weighted sum of input pixels with weights from a triangle filter widened by
-the reduction factor, stored in fixed point (22 bits) and rounded to uint8
-in between. The same weights, written as dense ``(size, length)`` matrices,
+Pillow resizes in two separable passes (see :func:`vertical_first` for their
+order), each a weighted sum of input pixels with weights from a triangle
+filter widened by the reduction factor, stored in fixed point (22 bits) and
+rounded to uint8 in between. The same weights, written as dense ``(size, length)`` matrices,
 turn a whole batch of differently sized images into two ``matmul`` calls on
 any array library that follows the array API (NumPy, torch on a GPU), with
 no per-image kernel: what the GPU decoder needs to keep up with the model.
 
-In float32 the products agree with Pillow's integer sums except where a sum
-falls within about 1e-5 of a rounding boundary: a few pixels in a million
-then differ by one level.
+Use float64: products of 8-bit pixels and 22-bit weights are exact there, so
+the sums are Pillow's integer sums and every pixel is Pillow's. In float32
+they are not, and Pillow's sums land exactly on a half often enough (smooth
+areas, simple scale factors) that some pixels in a thousand round the other way.
 """
 
 from __future__ import annotations
+
+from .._images import RESIZES_VERTICALLY_FIRST
 
 __all__ = ["bilinear_weights", "groups_within", "padded_shape", "resize_batch", "vertical_first"]
 
@@ -76,34 +79,12 @@ def _round_to_uint8(values, xp):
 def vertical_first(height, width, size):
     """Whether Pillow runs the vertical pass first for this resize to ``size`` x ``size``.
 
-    Pillow 12.1 and later do when the height shrinks by more than twice the
+    Pillow 13 and later do when the height shrinks by more than twice the
     width's reduction (the horizontal pass then has fewer rows to filter);
     earlier versions always start with the horizontal pass. The order decides
     how the intermediate rounding falls, so it is followed image by image.
     """
-    return _PILLOW_REORDERS and height - size > 0 and height - size > 2 * (width - size)
-
-
-def _pillow_reorders():
-    # Probe the installed Pillow rather than parse its version: a 12 x 3 image to 3 x 2
-    # is resized vertically first by the versions that reorder, and the orders differ there.
-    import numpy as np
-    from PIL import Image
-
-    pixels = np.arange(12 * 3 * 3, dtype=np.uint8).reshape(12, 3, 3) * 37 % 251
-    got = np.asarray(Image.fromarray(pixels).resize((2, 3), Image.BILINEAR))
-    xp = _numpy_namespace()
-    wx = bilinear_weights([3], 2, 3, xp, np.float64)[0]
-    wy = bilinear_weights([12], 3, 12, xp, np.float64)[0]
-    rows = _round_to_uint8(np.einsum("hwc,aw->hac", pixels.astype(np.float64), wx), xp).astype(np.float64)
-    horizontal_first = _round_to_uint8(np.einsum("hac,bh->bac", rows, wy), xp)
-    return not np.array_equal(got, horizontal_first)
-
-
-def _numpy_namespace():
-    import array_api_compat.numpy
-
-    return array_api_compat.numpy
+    return RESIZES_VERTICALLY_FIRST and height - size > 0 and height - size > 2 * (width - size)
 
 
 def resize_batch(images, heights, widths, size, xp, dtype=None):
@@ -185,6 +166,3 @@ def groups_within(shapes, budget):
     if current:
         groups.append(current)
     return groups
-
-
-_PILLOW_REORDERS = _pillow_reorders()
