@@ -92,3 +92,15 @@ def test_prefetched_rows_equal_the_rows_computed_in_step(image_files):
         )
     for a, b in zip(plain, ahead, strict=True):
         np.testing.assert_allclose(a.embeddings, b.embeddings, rtol=1e-5, atol=1e-6)
+
+
+def test_a_decoder_that_fails_to_start_fails_the_call_instead_of_hanging():
+    class Broken:
+        id = "broken"
+
+        def batches(self, jobs, size, step):
+            raise RuntimeError("no device")
+
+    with pytest.raises(RuntimeError, match="no device"):
+        next(Prefetched(Broken(), np.array).batches(_jobs(["ok0"]), 4, 8))
+    assert not _prefetch_threads()

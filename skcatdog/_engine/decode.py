@@ -177,8 +177,9 @@ class Prefetched:
             return False
 
         def produce():
-            inner = iter(self.decoder.batches(jobs, size, step))
+            inner = None
             try:
+                inner = iter(self.decoder.batches(jobs, size, step))
                 for batch in inner:
                     if not put(Batch(self.transfer(batch.pixels), list(batch.slots), list(batch.bad))):
                         return
@@ -186,7 +187,7 @@ class Prefetched:
             except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
                 put(_Failed(exc))
             finally:
-                if hasattr(inner, "close"):
+                if hasattr(inner, "close"):  # None (it failed to start) has none
                     inner.close()  # the decoder's own clean-up (pending work, its pool) runs here
 
         thread = threading.Thread(target=produce, name="skcatdog-prefetch", daemon=True)
