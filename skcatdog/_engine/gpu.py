@@ -39,6 +39,7 @@ from .. import _images
 from .._images import BadImage
 from .decode import Batch
 from .resample import groups_within, padded_shape, resize_batch
+from .runner import gpu_available
 from .stats import stats
 
 __all__ = ["Codec", "GPUDecoder", "NvImageCodec", "available", "default_id", "shared_codec"]
@@ -149,6 +150,10 @@ def _to_backend(pixels):
     backend = keras.backend.backend()
     if isinstance(pixels, np.ndarray):  # a codec on the host (the tests')
         return pixels
+    if not gpu_available():  # decoder="gpu" asked for, but the model runs on the CPU
+        import array_api_compat
+
+        return np.from_dlpack(array_api_compat.to_device(pixels, "cpu"))
     if backend == "torch":
         import torch
 
