@@ -272,3 +272,11 @@ def test_rows_written_behind_are_all_stored_and_equal(image_files, tmp_path, mon
     again = embed(paths, "tiny_test", None, cache=cache, batch_size=4, n_jobs=1)
     assert forward_count() == 13  # every batch was stored, the last one too
     np.testing.assert_array_equal(first.embeddings, again.embeddings)
+
+
+def test_batches_keep_one_shape_per_process_on_a_gpu_and_shrink_for_small_calls_on_a_cpu(monkeypatch):
+    from skcatdog._engine import compute
+
+    assert [compute.batch_step(64, n) for n in (1, 3, 64, 1000)] == [1, 4, 64, 64]
+    monkeypatch.setattr(compute, "gpu_available", lambda: True)
+    assert [compute.batch_step(256, n) for n in (1, 3, 300)] == [256, 256, 256]

@@ -13,8 +13,16 @@ __all__ = ["batch_step", "check", "compute", "writes_behind"]
 
 
 def batch_step(batch_size, n_samples):
-    """One fixed batch shape per call: no retracing, and a handful of images
-    does not pay for a full batch of padding."""
+    """One fixed batch shape per call: no retracing within it.
+
+    On a CPU a handful of images does not pay for a full batch of padding (the
+    shape is the next power of two, so a process sees a few shapes at most).
+    On a GPU every call uses ``batch_size`` itself: padding costs the GPU
+    little, while each new shape costs a compilation of seconds (XLA for JAX,
+    a retrace for TensorFlow).
+    """
+    if gpu_available():
+        return batch_size
     return min(batch_size, 1 << max(0, (n_samples - 1).bit_length()))
 
 
