@@ -235,12 +235,12 @@ def test_bfloat16_runs_on_keras_without_openvino(monkeypatch, forward_count):
     np.testing.assert_allclose(bf16.embeddings, exact.embeddings, rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("behind", [False, True], ids=["in-turn", "writer-thread"])
+@pytest.mark.parametrize("behind", [False, True], ids=["in-turn", "finishing-thread"])
 def test_a_failed_store_write_fails_the_call_and_the_rows_before_it_stay(image_files, tmp_path, monkeypatch, behind):
     from skcatdog._engine import compute
     from skcatdog._store import local_store
 
-    monkeypatch.setattr(compute, "writes_behind", lambda: behind)  # as on a GPU, or a CPU
+    monkeypatch.setattr(compute, "finishes_behind", lambda: behind)  # as on a GPU, or a CPU
 
     paths = image_files(12)
     store = local_store(tmp_path / "cache")
@@ -257,14 +257,14 @@ def test_a_failed_store_write_fails_the_call_and_the_rows_before_it_stay(image_f
     with pytest.raises(OSError, match="disk full"):
         embed(paths, "tiny_test", None, cache=store, batch_size=4, n_jobs=1)
     monkeypatch.setattr(store, "put_many", original)
-    # The first batch was stored; with a writer thread the failure surfaces a batch later.
+    # The first batch was stored; with a finishing thread the failure surfaces a batch later.
     assert len(_engine.find_missing(paths, "tiny_test", None, cache=store).rows) == 8
 
 
-def test_rows_written_behind_are_all_stored_and_equal(image_files, tmp_path, monkeypatch, forward_count):
+def test_rows_finished_behind_are_all_placed_stored_and_equal(image_files, tmp_path, monkeypatch, forward_count):
     from skcatdog._engine import compute
 
-    monkeypatch.setattr(compute, "writes_behind", lambda: True)
+    monkeypatch.setattr(compute, "finishes_behind", lambda: True)
     paths = image_files(13)
     cache = tmp_path / "cache"
     first = embed(paths, "tiny_test", None, cache=cache, batch_size=4, n_jobs=1)

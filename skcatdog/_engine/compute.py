@@ -9,7 +9,7 @@ from .decode import DecodeJob
 from .runner import get_runner, gpu_available
 from .stats import stats
 
-__all__ = ["batch_step", "check", "compute", "writes_behind"]
+__all__ = ["batch_step", "check", "compute", "finishes_behind"]
 
 
 def batch_step(batch_size, n_samples):
@@ -37,13 +37,14 @@ def check(misses, decoder, size, bad):
             bad(misses.rows[digest], reason)
 
 
-def writes_behind():
-    """Whether a writer thread stores each batch's rows while the next batch is forwarded.
+def finishes_behind():
+    """Whether a thread places and stores each batch's rows while the next batch is forwarded.
 
-    On a GPU a store write takes longer than a batch's forward pass. On a CPU
-    the forward pass already uses every core, and a thread writing beside it
-    slows it by more than the writes cost in turn, so there rows are written
-    between forward passes.
+    On a GPU the forward pass is short, and the GPU would wait through every
+    batch's placement and store write (a store write takes longer than the
+    forward pass). On a CPU the forward pass already uses every core, and a
+    thread working beside it slows it by more than the work costs in turn, so
+    there rows are finished between forward passes.
     """
     return gpu_available()
 
@@ -52,10 +53,9 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
     """Decode the misses (ahead, in ``decoder``) while this thread runs the forward passes.
 
     Rows are placed in the output by ``assembler`` and written to ``store`` a
-    batch at a time (on a GPU by a writer thread, one batch behind the
-    forward passes); every write has finished, or raised here, when this
-    returns.
-    ``bad(rows, reason)`` is told of items that fail to decode.
+    batch at a time (on a GPU by a thread one batch behind the forward
+    passes); every batch has been finished, or its error raised here, when
+    this returns. ``bad(rows, reason)`` is told of items that fail to decode.
     """
     from tqdm.auto import tqdm
 
@@ -72,13 +72,16 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
         leave=False,
     )
 
-    def write(named_rows):
+    def finish(slots, rows):
+        for (digest, view), row in zip(slots, rows, strict=True):
+            assembler.place_computed(misses.rows[digest], view_index[view], row)
+        named = [(request.row_name(view, digest), row) for (digest, view), row in zip(slots, rows, strict=True)]
         t = time.perf_counter()
-        store.put_many(named_rows, width)
+        store.put_many(named, width)
         stats.add(seconds_store=time.perf_counter() - t)
 
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skcatdog-store") if writes_behind() else None
-    writing = None
+    finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skcatdog-finish") if finishes_behind() else None
+    finishing = None
     try:
         for batch in decoder.batches(_jobs(misses), request.backbone.input_size, step):
             for digest, reason in batch.bad:
@@ -87,18 +90,14 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
             if not batch.slots:
                 continue
             rows = runner.forward(batch.pixels, len(batch.slots))
-            for (digest, view), row in zip(batch.slots, rows, strict=True):
-                assembler.place_computed(misses.rows[digest], view_index[view], row)
-            if writing is not None:
-                writing.result()  # one write in flight at most; its error surfaces here
-            named = [
-                (request.row_name(view, digest), row) for (digest, view), row in zip(batch.slots, rows, strict=True)
-            ]
-            writing = writer.submit(write, named) if writer is not None else write(named)
-            bar.update(len(batch.slots))
-        if writing is not None:
-            writing.result()
+            if finishing is not None:
+                finishing.result()  # one batch in flight at most; its error surfaces here
+            slots = list(batch.slots)
+            finishing = finisher.submit(finish, slots, rows) if finisher is not None else finish(slots, rows)
+            bar.update(len(slots))
+        if finishing is not None:
+            finishing.result()
     finally:
-        if writer is not None:
-            writer.shutdown(wait=True)
+        if finisher is not None:
+            finisher.shutdown(wait=True)
         bar.close()
