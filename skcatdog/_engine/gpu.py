@@ -255,26 +255,31 @@ class GPUDecoder:
                 small = reduced[n, factor]
                 cuts.append((job.key, base, small, _images.view_box(small.shape[1], small.shape[0], base)))
         shapes = [(bottom - top, right - left) for *_, (left, top, right, bottom) in cuts]
-        resized = [None] * len(cuts)
+        order, outs = [], []  # cut indices in the order of the concatenated group outputs
         for group in groups_within(shapes, _PIXEL_BUDGET):
             height, width = padded_shape([shapes[i] for i in group])
             batch = xp.zeros((len(group), height, width, 3), dtype=xp.uint8, device=self.device)
             for j, i in enumerate(group):
                 _, _, small, (left, top, right, bottom) = cuts[i]
                 batch[j, : bottom - top, : right - left, :] = small[top:bottom, left:right, :]
-            out = resize_batch(
-                batch, [shapes[i][0] for i in group], [shapes[i][1] for i in group], size, xp, xp.float64
-            )
-            for j, i in enumerate(group):
-                resized[i] = out[j, ...]
-        by_cut = {(key, base): k for k, (key, base, _, _) in enumerate(cuts)}
-        slots, rows = [], []
+            heights, widths = [shapes[i][0] for i in group], [shapes[i][1] for i in group]
+            outs.append(resize_batch(batch, heights, widths, size, xp, xp.float64))
+            order.extend(group)
+        resized = xp.concat(outs) if len(outs) > 1 else outs[0]
+        position = {(cuts[i][0], cuts[i][1]): k for k, i in enumerate(order)}
+        slots, take, mirrored = [], [], []
         for job, _, _ in decoded:
             for view in job.views:
-                pixels = resized[by_cut[job.key, _base(view)]]
-                rows.append(xp.flip(pixels, axis=1) if view.endswith("mirror") else pixels)
+                if view.endswith("mirror"):
+                    mirrored.append(len(slots))
+                take.append(position[job.key, _base(view)])
                 slots.append((job.key, view))
-        return slots, xp.stack(rows) if rows else None
+        # One gather puts every view in slot order; one flip turns the mirrors.
+        rows = xp.take(resized, xp.asarray(take, device=self.device), axis=0)
+        if mirrored:
+            index = xp.asarray(mirrored, device=self.device)
+            rows[index, ...] = xp.flip(xp.take(rows, index, axis=0), axis=2)
+        return slots, rows
 
     def _decode_chunk(self, chunk, size, step):
         """``(slots, pixels, bad)`` for one chunk of jobs: the codec's share, then the CPU's."""
