@@ -29,6 +29,11 @@ from .stats import stats
 __all__ = ["ProcessDecoder", "shutdown"]
 
 
+# Photos per task sent to a worker: each task costs the parent's threads pickling, a pipe
+# write and a wake-up, which one photo per task made the ceiling of a many-core host.
+_PER_TASK = 4
+
+
 def _pool(workers):
     # joblib's loky executor: reused across calls, replaced when a worker died, and its workers
     # never run the user's __main__ again (a script needs no `if __name__ == "__main__"` guard).
@@ -65,6 +70,11 @@ def _decode_into(path, shape, slot, job, size):
     return views, None, time.perf_counter() - t
 
 
+def _decode_task(path, shape, task, size):
+    """Worker: :func:`_decode_into` for each ``(slot, job)`` of ``task``."""
+    return [_decode_into(path, shape, slot, job, size) for slot, job in task]
+
+
 def default_workers():
     """Every core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -78,8 +88,8 @@ class ProcessDecoder:
     workers : int, optional
         Worker processes; default every core.
     lookahead : int, optional
-        Photos decoded ahead of the batch being filled; default four per worker
-        and at least two batches.
+        Photos decoded ahead of the batch being filled; default two tasks of
+        four photos per worker, and at least two batches.
     """
 
     id = _images.DECODER_ID  # the same pixels as the thread decoder: the same rows
@@ -90,7 +100,7 @@ class ProcessDecoder:
 
     def batches(self, jobs, size, step):
         n_views = max((len(job.views) for job in jobs), default=1)
-        n_slots = max(2 * step, self.lookahead or 4 * self.workers)
+        n_slots = max(2 * step, self.lookahead or 2 * _PER_TASK * self.workers)
         shape = (n_slots, n_views, size, size, 3)
         fd, path = tempfile.mkstemp(prefix="skcatdog-pixels-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         try:
@@ -107,18 +117,22 @@ class ProcessDecoder:
         consumer asks for the next item (it has copied the pixels by then)."""
         pool = _pool(self.workers)
         free = collections.deque(range(shape[0]))
-        futures = collections.deque()  # (job, slot, future), in job order
+        tasks = collections.deque()  # ([(job, slot), ...], future), in job order
         retried = False
         submitted = 0
+
+        def submit(part):
+            return pool.submit(_decode_task, path, shape, [(slot, job) for job, slot in part], size)
+
         try:
-            while submitted < len(jobs) or futures:
-                while submitted < len(jobs) and free:
-                    job, slot = jobs[submitted], free.popleft()
-                    futures.append((job, slot, pool.submit(_decode_into, path, shape, slot, job, size)))
-                    submitted += 1
-                job, slot, future = futures[0]
+            while submitted < len(jobs) or tasks:
+                while submitted < len(jobs) and len(free) >= min(_PER_TASK, len(jobs) - submitted):
+                    part = [(job, free.popleft()) for job in jobs[submitted : submitted + _PER_TASK]]
+                    tasks.append((part, submit(part)))
+                    submitted += len(part)
+                part, future = tasks[0]
                 try:
-                    views, reason, seconds = future.result()
+                    results = future.result()
                 except BrokenProcessPool:
                     if retried:
                         raise RuntimeError(
@@ -127,15 +141,14 @@ class ProcessDecoder:
                         ) from None
                     retried = True
                     pool = _pool(self.workers)
-                    futures = collections.deque(
-                        (j, s, pool.submit(_decode_into, path, shape, s, j, size)) for j, s, _ in futures
-                    )
+                    tasks = collections.deque((p, submit(p)) for p, _ in tasks)
                     continue
-                futures.popleft()
-                stats.add(seconds_decode=seconds)
-                pixels = None if reason is not None else {view: slots[slot, k] for k, view in enumerate(views)}
-                yield job.key, pixels, reason
-                free.append(slot)
+                tasks.popleft()
+                for (job, slot), (views, reason, seconds) in zip(part, results, strict=True):
+                    stats.add(seconds_decode=seconds)
+                    pixels = None if reason is not None else {view: slots[slot, k] for k, view in enumerate(views)}
+                    yield job.key, pixels, reason
+                    free.append(slot)
         finally:
-            for _, _, future in futures:
+            for _, future in tasks:
                 future.cancel()
