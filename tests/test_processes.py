@@ -1,6 +1,7 @@
 """The process-pool decoder: the thread decoder's pixels and rows, bad items named, a dying worker survived."""
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,35 @@ def test_a_worker_killed_while_decoding_is_replaced_and_its_jobs_decoded_again(i
     assert slots == [(f"k{i}", v) for i in range(5) for v in ("crop", "full")]  # every view once, in order
     reference = _decode_all(ProcessDecoder(workers=2), _jobs(paths))[0]
     np.testing.assert_array_equal(pixels, reference)
+
+
+@pytest.mark.parametrize("step, lookahead", [(1, None), (3, 1), (4, None), (7, 2), (64, None)])
+def test_batches_match_the_thread_decoders_with_bad_items_and_uneven_views_anywhere(
+    image_files, tmp_path, step, lookahead
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = image_files(11)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(Path(paths[0]).read_bytes()[:200])
+    views = [("crop", "full"), ("crop",), ("full", "crop_mirror", "mirror")]
+    items = paths[:3] + [str(truncated)] + paths[3:7] + [str(truncated), str(truncated)] + paths[7:]
+    jobs = [DecodeJob(f"k{i}", read_source(p), views[i % 3]) for i, p in enumerate(items)]
+
+    def everything(decoder):
+        slots, bad, pixels = [], [], {}
+        for batch in decoder.batches(jobs, 32, step):
+            assert len(batch.slots) <= step
+            time.sleep(0.02)  # a slow model: the workers run ahead, and must not write into this batch
+            for j, slot in enumerate(batch.slots):
+                pixels[slot] = np.array(batch.pixels[j])
+            slots += batch.slots
+            bad += batch.bad
+        return slots, bad, pixels
+
+    with ThreadPoolExecutor(2) as pool:
+        expected = everything(ThreadDecoder(pool, 4))
+    got = everything(ProcessDecoder(workers=2, lookahead=lookahead))
+    assert got[0] == expected[0] and [k for k, _ in got[1]] == [k for k, _ in expected[1]] == ["k3", "k8", "k9"]
+    for slot, px in expected[2].items():
+        np.testing.assert_array_equal(got[2][slot], px, err_msg=str(slot))

@@ -2,8 +2,9 @@
 
 Threads stop scaling past a few cores (the Python work between Pillow's
 calls holds the GIL); processes do not. Workers write each photo's views
-straight into a memory-mapped file the engine reads the batch from, so
-pixels are never pickled. The pool outlives a call (starting processes costs
+straight into their rows of a ring of batches in a memory-mapped file, which
+the engine hands to the model as they lie, so pixels are neither pickled nor
+copied by the parent, whose work per photo is what bounds a many-core host. The pool outlives a call (starting processes costs
 more than a small call) and is replaced if a worker dies: the jobs it held are
 decoded again, once; a second death fails the call with the reason. Rows
 are only written after their batch's forward pass, so a failed call leaves
@@ -23,7 +24,7 @@ import numpy as np
 from joblib.externals.loky import get_reusable_executor
 
 from .. import _images
-from .decode import decode_job, fill_batches
+from .decode import Batch, decode_job
 from .stats import stats
 
 __all__ = ["ProcessDecoder", "shutdown"]
@@ -45,11 +46,11 @@ def shutdown():
     get_reusable_executor(max_workers=1).shutdown(wait=True)
 
 
-# In a worker: the slot file it last wrote to, mapped once per call.
+# In a worker: the batch file it last wrote to, mapped once per call.
 _MAPPED = {}
 
 
-def _slots(path, shape):
+def _ring(path, shape):
     if _MAPPED.get("path") != path:
         _MAPPED.clear()
         with open(path, "r+b") as f:
@@ -57,22 +58,20 @@ def _slots(path, shape):
     return _MAPPED["array"]
 
 
-def _decode_into(path, shape, slot, job, size):
-    """Worker: decode ``job`` into ``slot``; returns ``(views, reason, seconds)``."""
-    t = time.perf_counter()
-    pixels, reason = decode_job(job, size)
-    if reason is not None:
-        return None, reason, time.perf_counter() - t
-    slots = _slots(path, shape)
-    views = list(pixels)
-    for k, view in enumerate(views):
-        slots[slot, k] = pixels[view]
-    return views, None, time.perf_counter() - t
-
-
 def _decode_task(path, shape, task, size):
-    """Worker: :func:`_decode_into` for each ``(slot, job)`` of ``task``."""
-    return [_decode_into(path, shape, slot, job, size) for slot, job in task]
+    """Worker: decode each ``(job, rows)`` of ``task`` straight into its batch rows
+    (``rows[k]`` is ``(buffer, row)`` of the job's ``k``-th view); returns
+    ``(reason or None, seconds)`` per job."""
+    out = []
+    for job, rows in task:
+        t = time.perf_counter()
+        pixels, reason = decode_job(job, size)
+        if reason is None:
+            ring = _ring(path, shape)
+            for (buffer, row), view in zip(rows, job.views, strict=True):
+                ring[buffer, row] = pixels[view]
+        out.append((reason, time.perf_counter() - t))
+    return out
 
 
 def default_workers():
@@ -99,38 +98,56 @@ class ProcessDecoder:
         self.lookahead = lookahead
 
     def batches(self, jobs, size, step):
+        # Workers write each view into its final row of a ring of batches in shared memory, so
+        # the parent copies no pixels: a batch is handed out as it lies there.
+        lookahead = self.lookahead or 2 * _PER_TASK * self.workers
         n_views = max((len(job.views) for job in jobs), default=1)
-        n_slots = max(2 * step, self.lookahead or 2 * _PER_TASK * self.workers)
-        shape = (n_slots, n_views, size, size, 3)
+        # Enough buffers that the next task always fits beside the batch being gathered.
+        n_ring = 3 + -(-max(lookahead, _PER_TASK) * n_views // step)
+        shape = (n_ring, step, size, size, 3)
         fd, path = tempfile.mkstemp(prefix="skcatdog-pixels-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         try:
             os.ftruncate(fd, int(np.prod(shape)))
             # Closed when the last view of it goes: a batch the consumer still holds keeps it alive.
-            slots = np.frombuffer(mmap.mmap(fd, 0), np.uint8).reshape(shape)
-            yield from fill_batches(self._decoded(jobs, size, path, shape, slots), size, step)
+            ring = np.frombuffer(mmap.mmap(fd, 0), np.uint8).reshape(shape)
+            yield from self._batches(jobs, size, step, path, ring)
         finally:
             os.close(fd)
             os.unlink(path)
 
-    def _decoded(self, jobs, size, path, shape, slots):
-        """``(key, pixels by view, reason)`` in job order; an item's slot is reused once the
-        consumer asks for the next item (it has copied the pixels by then)."""
+    def _batches(self, jobs, size, step, path, ring):
+        """:class:`Batch` objects in job order. View ``p`` of the call (counting every job's
+        views) goes to row ``p % step`` of batch ``p // step``, held in buffer ``batch % n``
+        of the ring; a batch's buffer is written again only once the consumer has asked for
+        the next batch. A bad job leaves its rows empty: the batch's later rows move up."""
+        n_ring = ring.shape[0]
+        starts = np.cumsum([0] + [len(job.views) for job in jobs])  # job i's first view
         pool = _pool(self.workers)
-        free = collections.deque(range(shape[0]))
-        tasks = collections.deque()  # ([(job, slot), ...], future), in job order
+        tasks = collections.deque()  # (first job, last job + 1, future), in job order
         retried = False
-        submitted = 0
+        submitted = done = 0  # jobs
+        released = 0  # batches the consumer is done with
+        slots, bad, real = [], [], []  # of the batch being gathered: its (key, view), bad jobs, rows kept
 
-        def submit(part):
-            return pool.submit(_decode_task, path, shape, [(slot, job) for job, slot in part], size)
+        def submit(first, last):
+            task = [
+                (jobs[i], [(p // step % n_ring, p % step) for p in range(starts[i], starts[i + 1])])
+                for i in range(first, last)
+            ]
+            return pool.submit(_decode_task, path, ring.shape, task, size)
+
+        def batch_of(p):
+            return p // step
 
         try:
-            while submitted < len(jobs) or tasks:
-                while submitted < len(jobs) and len(free) >= min(_PER_TASK, len(jobs) - submitted):
-                    part = [(job, free.popleft()) for job in jobs[submitted : submitted + _PER_TASK]]
-                    tasks.append((part, submit(part)))
-                    submitted += len(part)
-                part, future = tasks[0]
+            while done < len(jobs):
+                while submitted < len(jobs):
+                    last = min(submitted + _PER_TASK, len(jobs))
+                    if batch_of(starts[last] - 1) >= released + n_ring - 1:
+                        break  # its rows would overwrite a batch not yet handed out or released
+                    tasks.append((submitted, last, submit(submitted, last)))
+                    submitted = last
+                first, last, future = tasks[0]
                 try:
                     results = future.result()
                 except BrokenProcessPool:
@@ -141,14 +158,33 @@ class ProcessDecoder:
                         ) from None
                     retried = True
                     pool = _pool(self.workers)
-                    tasks = collections.deque((p, submit(p)) for p, _ in tasks)
+                    tasks = collections.deque((a, b, submit(a, b)) for a, b, _ in tasks)
                     continue
                 tasks.popleft()
-                for (job, slot), (views, reason, seconds) in zip(part, results, strict=True):
+                for i, (reason, seconds) in zip(range(first, last), results, strict=True):
                     stats.add(seconds_decode=seconds)
-                    pixels = None if reason is not None else {view: slots[slot, k] for k, view in enumerate(views)}
-                    yield job.key, pixels, reason
-                    free.append(slot)
+                    job = jobs[i]
+                    if reason is not None:
+                        bad.append((job.key, reason))
+                    for p, view in zip(range(starts[i], starts[i + 1]), job.views, strict=True):
+                        if reason is None:
+                            slots.append((job.key, view))
+                            real.append(p % step)
+                        if p % step == step - 1:  # the batch's last row: hand it out
+                            yield self._handout(ring, batch_of(p) % n_ring, slots, real, bad)
+                            released = batch_of(p) + 1
+                            slots, bad, real = [], [], []
+                    done = i + 1
+            if slots or bad:
+                yield self._handout(ring, batch_of(starts[-1]) % n_ring, slots, real, bad)
         finally:
-            for _, future in tasks:
+            for _, _, future in tasks:
                 future.cancel()
+
+    @staticmethod
+    def _handout(ring, buffer, slots, real, bad):
+        pixels = ring[buffer]
+        for target, row in enumerate(real):
+            if row != target:  # rows after a bad job's move up: real rows come first
+                pixels[target] = pixels[row]
+        return Batch(pixels, slots, bad)
