@@ -4,11 +4,12 @@ Threads stop scaling past a few cores (the Python work between Pillow's
 calls holds the GIL); processes do not. Workers write each photo's views
 straight into their rows of a ring of batches in a memory-mapped file, which
 the engine hands to the model as they lie, so pixels are neither pickled nor
-copied by the parent, whose work per photo is what bounds a many-core host. The pool outlives a call (starting processes costs
-more than a small call) and is replaced if a worker dies: the jobs it held are
-decoded again, once; a second death fails the call with the reason. Rows
-are only written after their batch's forward pass, so a failed call leaves
-whole rows behind, never part of one.
+copied by the parent, whose work per photo is what bounds a many-core host.
+The pool outlives a call (starting processes costs more than a small call)
+and is replaced if a worker dies: the jobs it held are decoded again, once;
+a second death fails the call with the reason. Rows are only written after
+their batch's forward pass, so a failed call leaves whole rows behind, never
+part of one.
 """
 
 from __future__ import annotations
