@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_report_renders import find_chromium, picture_stats, screenshot  # noqa: E402
+from check_report_renders import check, find_chromium, screenshot  # noqa: E402
 
 GALLERY_PAGE = "auto_examples/plot_outlier_contact_sheet.html"
 #: Text and navigation of the index page give tens of thousands of dark pixels; a
@@ -74,15 +74,13 @@ def check_index(site, chromium):
 
 
 def check_gallery(site, chromium):
-    page = site / GALLERY_PAGE
-    with tempfile.TemporaryDirectory(prefix="skcatdog-render-") as tmp:
-        png = screenshot(page, Path(tmp) / "gallery.png", chromium, window=GALLERY_WINDOW)
-        solid, colours = picture_stats(png)
-    ok = solid >= MIN_GALLERY_PIXELS and colours >= MIN_GALLERY_COLOURS
-    verdict = "its figure renders" if ok else "its figure does NOT render"
-    return ok, (
-        f"{page}: {verdict} ({solid} picture pixels, need {MIN_GALLERY_PIXELS}; "
-        f"{colours} colours, need {MIN_GALLERY_COLOURS})"
+    return check(
+        site / GALLERY_PAGE,
+        chromium=chromium,
+        window=GALLERY_WINDOW,
+        min_pixels=MIN_GALLERY_PIXELS,
+        min_colours=MIN_GALLERY_COLOURS,
+        what="its figures",
     )
 
 
@@ -100,9 +98,9 @@ def main(argv=None):
             print(f"check_docs_render: cannot check: no {site / page} (build the docs first)", file=sys.stderr)
             return 2
     status = 0
-    for check in (check_index, check_gallery):
+    for page_check in (check_index, check_gallery):
         try:
-            ok, message = check(site, chromium)
+            ok, message = page_check(site, chromium)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             print(f"check_docs_render: cannot check: {exc}", file=sys.stderr)
             return 2

@@ -95,8 +95,17 @@ def picture_stats(png):
     return int(solid.sum()), colours
 
 
-def check(html, png=None, chromium=None):
-    """``(ok, message)``: whether the page at ``html`` shows its thumbnails.
+def check(
+    html,
+    png=None,
+    chromium=None,
+    *,
+    window=WINDOW,
+    min_pixels=MIN_SOLID_PIXELS,
+    min_colours=MIN_COLOURS,
+    what="thumbnails",
+):
+    """``(ok, message)``: whether the page at ``html`` shows its pictures (``what``).
 
     Raises FileNotFoundError without Chromium or without the page.
     """
@@ -104,13 +113,13 @@ def check(html, png=None, chromium=None):
     if not html.is_file():
         raise FileNotFoundError(f"{os.fspath(html)!r} does not exist")
     with tempfile.TemporaryDirectory(prefix="skcatdog-render-") as tmp:
-        png = screenshot(html, png or Path(tmp) / "shot.png", chromium)
+        png = screenshot(html, png or Path(tmp) / "shot.png", chromium, window=window)
         solid, colours = picture_stats(png)
-    ok = solid >= MIN_SOLID_PIXELS and colours >= MIN_COLOURS
-    verdict = "thumbnails render" if ok else "thumbnails do NOT render"
+    ok = solid >= min_pixels and colours >= min_colours
+    verdict = f"{what} render" if ok else f"{what} do NOT render"
     return ok, (
-        f"{os.fspath(html)}: {verdict} ({solid} picture pixels, need {MIN_SOLID_PIXELS}; "
-        f"{colours} colours, need {MIN_COLOURS}) in a {WINDOW[0]}x{WINDOW[1]} headless Chromium screenshot"
+        f"{os.fspath(html)}: {verdict} ({solid} picture pixels, need {min_pixels}; "
+        f"{colours} colours, need {min_colours}) in a {window[0]}x{window[1]} headless Chromium screenshot"
     )
 
 
