@@ -234,6 +234,21 @@ def write_performance_page(results_dir, target):
     return out / "performance.inc"
 
 
+def resolve(dotted):
+    """The object a dotted name such as ``skcatdog.audit.find_issues`` names: the longest
+    importable module prefix, then attributes. Raises ImportError or AttributeError."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(dotted)
+
+
 def documented_objects():
     """``{id(obj): "module.name"}`` for every object the API page documents (not constants)."""
     homes = {}

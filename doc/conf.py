@@ -127,27 +127,17 @@ html_show_sourcelink = False
 # reference is sent to the page where the object is documented; a reference to a real
 # object that has no page (a private helper) stays plain code. Only names that do not
 # exist at all still fail the nitpicky build.
-import importlib  # noqa: E402
 
-from _generate import documented_objects  # noqa: E402
+from _generate import documented_objects, resolve  # noqa: E402
 
 _HOMES = documented_objects()
 
 
 def _lookup(dotted):
-    parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        try:
-            for name in parts[cut:]:
-                obj = getattr(obj, name)
-        except AttributeError:
-            return None
-        return obj
-    return None
+    try:
+        return resolve(dotted)
+    except (ImportError, AttributeError):
+        return None
 
 
 def _missing_reference(app, env, node, contnode):

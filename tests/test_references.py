@@ -1,6 +1,6 @@
 """Every dotted ``skcatdog.…`` name written in the examples, benchmarks, README and docstrings exists."""
 
-import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -14,17 +14,15 @@ FILES = sorted(
 DOTTED = re.compile(r"(?<![\w/.-])skcatdog(?:\.[A-Za-z_]\w*)+")
 
 
-def _resolve(dotted):
-    parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for name in parts[cut:]:
-            obj = getattr(obj, name)  # AttributeError: the name does not exist
-        return obj
-    raise ImportError(dotted)
+def _generate():
+    spec = importlib.util.spec_from_file_location("skcatdog_doc_generate", ROOT / "doc" / "_generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The docs build resolves its references with the same function.
+_resolve = _generate().resolve
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
