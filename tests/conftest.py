@@ -105,6 +105,34 @@ def image_files(tmp_path):
     return make
 
 
+@pytest.fixture
+def odd_files(tmp_path, image_files):
+    """Paths of files a decoder must refuse or hand to Pillow, by kind: ``truncated``,
+    ``empty``, ``not_an_image`` (a JPEG's first and last bytes around text), ``cmyk``,
+    ``png16`` (16-bit greyscale) and ``progressive``, made from a random JPEG."""
+    from PIL import Image
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (source,) = image_files(1, seed=99)
+    files = {
+        "truncated": ("truncated.jpg", Path(source).read_bytes()[:300]),
+        "empty": ("empty.jpg", b""),
+        "not_an_image": ("notes.jpg", b"\xff\xd8\xff" + b"plain text, not a JPEG" * 10 + b"\xff\xd9"),
+    }
+    paths = {}
+    for kind, (name, data) in files.items():
+        paths[kind] = str(folder / name)
+        Path(paths[kind]).write_bytes(data)
+    paths["cmyk"] = str(folder / "cmyk.jpg")
+    Image.new("CMYK", (40, 30), (10, 20, 30, 40)).save(paths["cmyk"])
+    paths["png16"] = str(folder / "deep.png")
+    Image.fromarray(np.full((30, 40), 40000, np.uint16)).save(paths["png16"])
+    paths["progressive"] = str(folder / "progressive.jpg")
+    Image.open(source).save(paths["progressive"], progressive=True)
+    return paths
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory):
     """One cache for the whole session, for tests that embed real photos:

@@ -35,18 +35,9 @@ def test_gpu_rows_are_cached_apart_and_close_to_the_cpu_rows(image_files, tiny, 
 
 
 @needs_gpu
-def test_bad_items_in_a_gpu_batch_are_named_and_good_ones_kept(image_files, tiny, tmp_path, isolated_cache):
-    from PIL import Image
-
+def test_bad_items_in_a_gpu_batch_are_named_and_good_ones_kept(image_files, tiny, odd_files, isolated_cache):
     paths = image_files(4)
-    truncated = tmp_path / "truncated.jpg"
-    truncated.write_bytes(Path(paths[0]).read_bytes()[:300])
-    empty = tmp_path / "empty.jpg"
-    empty.write_bytes(b"")
-    cmyk = tmp_path / "cmyk.jpg"
-    Image.new("CMYK", (40, 30), (10, 20, 30, 40)).save(cmyk)
-    png16 = tmp_path / "deep.png"
-    Image.fromarray(np.full((30, 40), 40000, np.uint16)).save(png16)
+    truncated, empty, cmyk, png16 = (odd_files[k] for k in ("truncated", "empty", "cmyk", "png16"))
     items = [paths[1], str(truncated), str(cmyk), str(empty), paths[2], str(png16), paths[3]]
     with config_context(decoder="gpu"), pytest.raises(ImageLoadError) as info:
         tiny(cache=isolated_cache).transform(items)
@@ -157,22 +148,13 @@ def test_real_photos_views_are_pillows_to_the_bit_and_large_ones_close():
             assert np.mean(diffs) < (1e-9 if exact else 1.0), np.mean(diffs)
 
 
-def test_what_the_codec_cannot_take_goes_to_pillow_and_bad_items_are_named(image_files, tmp_path):
+def test_what_the_codec_cannot_take_goes_to_pillow_and_bad_items_are_named(image_files, odd_files):
     from concurrent.futures import ThreadPoolExecutor
 
-    from PIL import Image
-
     paths = image_files(4)
-    truncated = tmp_path / "truncated.jpg"
-    truncated.write_bytes(Path(paths[0]).read_bytes()[:300])
-    not_an_image = tmp_path / "notes.jpg"
-    not_an_image.write_bytes(b"\xff\xd8\xff" + b"plain text, not a JPEG" * 10 + b"\xff\xd9")
-    cmyk = tmp_path / "cmyk.jpg"
-    Image.new("CMYK", (40, 30), (10, 20, 30, 40)).save(cmyk)
-    png16 = tmp_path / "deep.png"
-    Image.fromarray(np.full((30, 40), 40000, np.uint16)).save(png16)
-    progressive = tmp_path / "progressive.jpg"
-    Image.open(paths[1]).save(progressive, progressive=True)
+    truncated, not_an_image, cmyk, png16, progressive = (
+        odd_files[k] for k in ("truncated", "not_an_image", "cmyk", "png16", "progressive")
+    )
     refused = Path(paths[3]).read_bytes()
     items = [paths[1], str(truncated), str(cmyk), str(not_an_image), paths[2], str(png16), str(progressive), paths[3]]
     codec = PillowCodec(refuse=[refused])
@@ -212,7 +194,7 @@ def test_the_torch_path_gives_pillows_views(image_files):
 
 
 def test_a_call_through_the_gpu_decoder_names_every_bad_item_once_and_keeps_its_own_rows(
-    image_files, tmp_path, isolated_cache, forward_count, monkeypatch
+    image_files, odd_files, tmp_path, isolated_cache, forward_count, monkeypatch
 ):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -222,10 +204,7 @@ def test_a_call_through_the_gpu_decoder_names_every_bad_item_once_and_keeps_its_
     from skcatdog._engine import embed_many
 
     paths = image_files(5)
-    truncated = tmp_path / "truncated.jpg"
-    truncated.write_bytes(Path(paths[0]).read_bytes()[:300])
-    empty = tmp_path / "empty.jpg"
-    empty.write_bytes(b"")
+    truncated, empty = odd_files["truncated"], odd_files["empty"]
     bomb = tmp_path / "bomb.jpg"
     Image.new("RGB", (60, 50), (1, 2, 3)).save(bomb)  # over the limit set below
     png = tmp_path / "plain.png"
