@@ -172,6 +172,7 @@ class Source:
     data: bytes | None = None
     box: tuple | None = None
     file_digest: str | None = None  # of the file's bytes alone (``digest`` also covers the box)
+    header: tuple | None = None  # ``(format, mode, (width, height))`` once :func:`check_header` read it
 
 
 def describe(item, index):
@@ -334,9 +335,13 @@ def _open(data):
 
 
 def check_header(source):
-    """Cheap check that a file source is an image of sane size, without decoding it."""
+    """Cheap check that a file source is an image of sane size, without decoding it.
+
+    Keeps what the header says on the source (``source.header``, as :func:`header`
+    gives it), for a decoder that plans by it without opening the file again.
+    """
     if source.path is not None:
-        _open(source_bytes(source))
+        source.header = header(source_bytes(source))
 
 
 def source_bytes(source):

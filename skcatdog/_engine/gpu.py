@@ -221,7 +221,7 @@ class GPUDecoder:
             data = _images.source_bytes(source)  # re-read and checked against the digest
             if not data.startswith(_JPEG_START) or not data.rstrip(b"\0").endswith(_JPEG_END):
                 return None  # not a JPEG, or truncated: Pillow decides
-            kind, mode, stored = _images.header(data)
+            kind, mode, stored = source.header or _images.header(data)  # the probe's, if it read it
         except BadImage as exc:
             return exc
         if kind != "JPEG" or mode not in ("RGB", "L"):  # CMYK, YCCK: Pillow converts them
