@@ -39,6 +39,7 @@ _LOCATIONS = {
     "FitOnInliers": "skcatdog.novelty",
     "ImageNetOutlierFilter": "skcatdog.outlier_filter",
     "make_default_pipeline": "skcatdog.recipe",
+    "show_versions": "skcatdog._show_versions",
 }
 
 #: Public submodules, reachable as attributes (``skcatdog.audit``) without importing them first.
@@ -86,6 +87,7 @@ __all__ = [
     "novelty_roc_auc_score",
     "register_backbone",
     "set_config",
+    "show_versions",
 ]
 
 
@@ -109,6 +111,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
 
     from ._config import config_context, get_config, set_config
     from ._images import ImageCrop, ImageLoadError
+    from ._show_versions import show_versions
     from ._store import default_cache_dir
     from .audit import find_issues
     from .backbones import available_backbones, get_backbone, register_backbone

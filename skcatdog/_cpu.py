@@ -7,9 +7,10 @@ the answer is "no bf16", which keeps float32, the safe default.
 from __future__ import annotations
 
 import functools
+import platform
 import sys
 
-__all__ = ["BF16_FLAGS", "cpu_bf16_flags", "cpu_has_bf16"]
+__all__ = ["BF16_FLAGS", "cpu_bf16_flags", "cpu_has_bf16", "cpu_model"]
 
 #: The kernel's names for the instructions that compute in bfloat16: Intel's
 #: AMX tiles (Sapphire Rapids and later) and AVX-512 BF16 (also AMD Zen 4).
@@ -71,3 +72,22 @@ def cpu_has_bf16():
     True
     """
     return bool(cpu_bf16_flags())
+
+
+def cpu_model(cpuinfo="/proc/cpuinfo"):
+    """The CPU's model name: the kernel's ``model name`` on Linux, else what :mod:`platform` says.
+
+    Returns
+    -------
+    str
+    """
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+                if not line.strip():
+                    break
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

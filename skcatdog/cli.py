@@ -29,13 +29,18 @@ commands:
             for numbered photos and cat/dog models)
   outliers  list training photos whose top ImageNet classes miss their
             label; optionally move them aside and write an HTML contact sheet
+  audit     find copies, leaks, wrong labels, junk and poor photos; write
+            a page to review and a decisions file for `train --decisions`
   restore   move photos set aside by `outliers --move-to` back
+  info      versions, CPU and GPU, and what "auto" picks here (decoder,
+            precision, runtime): for checking a GPU set-up and bug reports
 
 examples:
   skcatdog train photos/ --out model.skops
   skcatdog predict model.skops test/ --out submission.csv
   skcatdog outliers train/ --report outliers.html --move-to rejected/
   skcatdog restore rejected/
+  skcatdog info
 
 environment:
   SKCATDOG_CACHE_DIR  where embeddings are cached (default ~/.cache/skcatdog)
@@ -260,6 +265,22 @@ def build_parser():
     )
     r.add_argument("dest", metavar="DEST", help="the folder given to --move-to")
     r.add_argument("-q", "--quiet", action="store_true")
+
+    i = sub.add_parser(
+        "info",
+        help="versions, CPU and GPU, and what `auto` picks here",
+        formatter_class=fmt,
+        description=textwrap.dedent(
+            """\
+            Print skcatdog's and its dependencies' versions, the CPU (and whether it
+            computes in bfloat16) and the GPU the Keras backend sees, and what each
+            "auto" picks in this environment: precision, runtime, batch size and the
+            decoder (on the GPU with nvImageCodec, or Pillow in threads or
+            processes). Builds and downloads nothing."""
+        ),
+        epilog=SUB_EPILOG,
+    )
+    i.add_argument("--backbone", default=DEFAULT_BACKBONE, metavar="NAME", help=f"default {DEFAULT_BACKBONE}")
     return parser
 
 
@@ -523,12 +544,25 @@ def cmd_restore(args, out):
     print(f"restored {done} photos", file=out)
 
 
+def cmd_info(args, out):
+    import contextlib
+
+    from ._show_versions import show_versions
+
+    try:
+        with contextlib.redirect_stdout(out):
+            show_versions(backbone=args.backbone)
+    except ValueError as exc:  # an unknown backbone
+        raise UsageError(str(exc)) from exc
+
+
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
     "outliers": cmd_outliers,
     "audit": cmd_audit,
     "restore": cmd_restore,
+    "info": cmd_info,
 }
 
 

@@ -101,7 +101,7 @@ def test_top_level_help_reads_like_a_man_page(capsys):
     text = capsys.readouterr().out
     assert text.startswith("usage: skcatdog")
     assert "frozen" in text and "ImageNet" in text and "LogisticRegression" in text  # description
-    for command in ("train", "predict", "outliers", "restore"):
+    for command in cli.COMMANDS:  # every command is listed with what it does
         assert re.search(rf"^\s+{command}\s+\S", text, re.M), command
     assert "examples:" in text
     assert "skcatdog predict model.skops" in text and "skcatdog restore" in text
@@ -147,6 +147,7 @@ def test_top_level_help_reads_like_a_man_page(capsys):
             ],
         ),
         ("restore", ["DEST", "--move-to"]),
+        ("info", ["--backbone", "GPU", "bfloat16", "decoder"]),
     ],
 )
 def test_subcommand_help_mentions_key_options(capsys, command, expected):
@@ -174,6 +175,20 @@ def test_help_states_the_defaults_the_parser_uses():
             assert m.group(1) == shown, f"skcatdog {command} {action.option_strings}: help says {m.group(1)!r}"
             checked += 1
     assert checked >= 10
+
+
+def test_info_says_what_auto_picks_here(capsys):
+    assert cli.main(["info", "--backbone", "efficientnet_lite0"]) == 0
+    text = capsys.readouterr().out
+    for line in ("skcatdog: ", "keras backend: ", "bfloat16 instructions: ", "precision: ", "decoder: ", "cache: "):
+        assert line in text, line
+    assert re.search(r"^\s*backbone: efficientnet_lite0$", text, re.M)
+
+
+def test_info_refuses_an_unknown_backbone_in_one_line(capsys):
+    assert cli.main(["info", "--backbone", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skcatdog info: error: unknown backbone 'nope'") and err.count("\n") == 1
 
 
 def test_version(capsys):

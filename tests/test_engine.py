@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skcatdog import _engine
+from skcatdog import _engine, config_context
 from skcatdog._engine import embed, resolve_precision
 from tests.conftest import random_images
 
@@ -199,6 +199,16 @@ def test_explicit_precision_wins():
         assert resolve_precision(precision, "efficientnet_lite2") == precision
     if _bf16_wins_here():
         assert _engine.get_runner("tiny_test", None, "float32").runtime in ("litert", "keras")
+
+
+@pytest.mark.parametrize("cpu_runtime", ["auto", "keras"])
+def test_the_runtime_named_before_building_is_the_one_built(cpu_runtime):
+    if _engine.gpu_available():
+        pytest.skip("a GPU is visible: every precision runs on Keras there")
+    with config_context(cpu_runtime=cpu_runtime):
+        for precision in ("float32", "bfloat16"):
+            named = _engine.runtime_for("tiny_test", precision)
+            assert named == _engine.get_runner("tiny_test", None, precision).runtime, precision
 
 
 def test_bfloat16_rows_are_float32_rows_to_bf16_rounding_in_rows_of_their_own(forward_count):

@@ -24,6 +24,7 @@ from .call import (
     MissingRows,
     Rows,
     content_digests,
+    decoder_described,
     decoder_id,
     embed,
     embed_many,
@@ -37,8 +38,10 @@ from .runner import (
     fingerprint,
     get_runner,
     gpu_available,
+    gpu_name,
     resolve_batch_size,
     resolve_precision,
+    runtime_for,
 )
 from .stats import stats
 
@@ -52,6 +55,7 @@ __all__ = [
     "ThreadDecoder",
     "clear_runners",
     "content_digests",
+    "decoder_described",
     "decoder_id",
     "embed",
     "embed_many",
@@ -60,7 +64,9 @@ __all__ = [
     "get_runner",
     "gpu_available",
     "gpu_decoder_id",
+    "gpu_name",
     "resolve_batch_size",
     "resolve_precision",
+    "runtime_for",
     "stats",
 ]

@@ -66,14 +66,16 @@ class MissingRows:
 
 
 def _decoder_plan(threads):
-    """``(decoder id, pool -> decoder)`` for what ``set_config(decoder=...)`` asks for."""
+    """``(decoder id, pool -> decoder, description)`` for what ``set_config(decoder=...)`` asks for."""
     choice = setting("decoder")
     if choice not in DECODERS:
         raise ValueError(f"decoder (or $SKCATDOG_DECODER) must be one of {DECODERS}, got {choice!r}")
+    # Up to four threads scale as well as processes and start nothing.
+    in_processes = choice == "processes" or (choice in ("auto", "gpu") and threads > 4)
+    described = f"Pillow in {threads} {'worker processes' if in_processes else 'threads'}"
 
     def cpu(pool):
-        # Up to four threads scale as well as processes and start nothing.
-        if choice == "processes" or (choice in ("auto", "gpu") and threads > 4):
+        if in_processes:
             from .processes import ProcessDecoder
 
             return ProcessDecoder(workers=threads)
@@ -85,15 +87,21 @@ def _decoder_plan(threads):
 
         if choice == "gpu" or gpu.available():
             decoder_id, make = gpu.default_id(), lambda pool: gpu.GPUDecoder(cpu(pool), pool=pool)
+            described = f"nvImageCodec on the GPU ({described} for what it cannot take)"
     if gpu_available():
         # The forward pass runs on a GPU: decode and copy the next batches while it does.
-        return decoder_id, lambda pool: Prefetched(make(pool), to_device)
-    return decoder_id, make
+        return decoder_id, lambda pool: Prefetched(make(pool), to_device), described + ", a batch ahead"
+    return decoder_id, make, described
 
 
 def decoder_id(n_jobs=-1):
     """The name of the pixels ``set_config(decoder=...)`` gives in this process (part of a row's fingerprint)."""
     return _decoder_plan(_threads(n_jobs))[0]
+
+
+def decoder_described(n_jobs=-1):
+    """What decodes photos in this process under ``set_config(decoder=...)``, in words."""
+    return _decoder_plan(_threads(n_jobs))[2]
 
 
 def gpu_decoder_id():
@@ -191,7 +199,7 @@ def embed_many(
         cached before it is raised; nothing is ever cached for a bad one.
     """
     threads = _threads(n_jobs)
-    decoder_id, make_decoder = (decoder.id, lambda pool: decoder) if decoder is not None else _decoder_plan(threads)
+    decoder_id, make_decoder = (decoder.id, lambda pool: decoder) if decoder is not None else _decoder_plan(threads)[:2]
     request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder_id)
     items = list(items)
     store = open_store(cache)

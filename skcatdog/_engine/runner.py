@@ -59,6 +59,30 @@ def gpu_available():
     return False
 
 
+def gpu_name():
+    """The name of the GPU Keras's backend runs on, or ``None`` where it sees none."""
+    if not gpu_available():
+        return None
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name(0)
+        if backend == "jax":
+            import jax
+
+            return next(d.device_kind for d in jax.devices() if d.platform == "gpu")
+        import tensorflow as tf
+
+        device = tf.config.list_physical_devices("GPU")[0]
+        return tf.config.experimental.get_device_details(device).get("device_name", device.name)
+    except Exception:  # noqa: BLE001 - the name is for people; the GPU is there all the same
+        return "GPU"
+
+
 def to_device(pixels):
     """Host pixels copied to the device the model runs on, as the Keras backend's array,
     the copy finished on return; pixels already on a device are passed through."""
@@ -115,6 +139,16 @@ def _bf16_runtime():
     from .. import _openvino
 
     return "openvino" if keras.backend.backend() == "tensorflow" and _openvino.available() else "keras"
+
+
+def runtime_for(backbone, precision):
+    """What would run ``precision`` (resolved) for ``backbone`` in this process, as
+    :attr:`Runner.runtime` names it, found without building the model."""
+    if precision == "float32" and _use_litert(get_backbone(backbone)):
+        return "litert"
+    if precision == "bfloat16" and _bf16_runtime() == "openvino":
+        return "openvino"
+    return "keras"
 
 
 def _preprocessing_layer(mode):
