@@ -7,7 +7,6 @@ the answer is "no bf16", which keeps float32, the safe default.
 from __future__ import annotations
 
 import functools
-import platform
 import sys
 
 __all__ = ["BF16_FLAGS", "cpu_bf16_flags", "cpu_has_bf16", "cpu_model"]
@@ -90,4 +89,6 @@ def cpu_model(cpuinfo="/proc/cpuinfo"):
                     break
     except OSError:
         pass
+    import platform  # here, not above: importing it costs more than the flags' whole read
+
     return platform.processor() or platform.machine()

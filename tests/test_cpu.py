@@ -1,10 +1,11 @@
 """CPU feature detection: which bf16 instruction sets the kernel reports."""
 
+import subprocess
 import sys
 
 import pytest
 
-from skcatdog._cpu import BF16_FLAGS, cpu_bf16_flags, cpu_has_bf16
+from skcatdog._cpu import BF16_FLAGS, cpu_bf16_flags, cpu_has_bf16, cpu_model
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the flags are read on Linux only")
 
@@ -58,3 +59,17 @@ def test_the_answer_is_one_of_the_known_flags():
     flags = cpu_bf16_flags()
     assert set(flags) <= set(BF16_FLAGS)
     assert cpu_has_bf16() is bool(flags)
+
+
+@linux_only
+def test_the_model_name_is_the_first_cpus(tmp_path):
+    text = X86.format(vendor="GenuineIntel", model="Xeon 8480+", extra="")
+    assert cpu_model(_cpuinfo(tmp_path, text)) == "Xeon 8480+"
+    assert cpu_model(_cpuinfo(tmp_path, ARM))  # no model name line: still a name, from the platform
+
+
+def test_asking_costs_a_new_process_no_import_beyond_the_module():
+    # Every new process that embeds asks; the module must stay a file read, not an import of platform or more.
+    code = "import sys, skcatdog; old = set(sys.modules); import skcatdog._cpu; print(sorted(set(sys.modules) - old))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['skcatdog._cpu']"
