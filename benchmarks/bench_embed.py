@@ -168,6 +168,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--bare", type=int, default=256, help="photos in each bare-forward timing")
+    parser.add_argument("--bare-rounds", type=int, default=5, help="alternating rounds of the bare forward timings")
     parser.add_argument("--other-rows", type=int, default=50_000, help="rows of other photos in the large cache")
     parser.add_argument("--fresh-runs", type=int, default=5, help="fresh processes timed (the median is reported)")
     parser.add_argument("--cold-segments", type=int, default=6, help="cold calls, each followed by a bare timing")
@@ -200,40 +201,56 @@ def main():
 
     # Bare forward of each runtime on the same pre-decoded arrays.
     arrays = [decode(read_source(p), size, "crop") for p in paths[: args.bare]]
-    bare = {}
+    # Each runtime's forward, then timed in alternating rounds: this machine's speed moves by 25%
+    # within minutes, and one timing each puts the runtimes timed in a slow minute behind.
+    forwards = {}
     with config_context(cpu_runtime="keras"):
         for p in ("float32", "mixed") if precision == "mixed" else ("float32",):
             keras_runner = _engine.get_runner(args.backbone, "imagenet", p)
-            bare[f"Keras ({keras.backend.backend()}) `predict_on_batch`, {p}" + (" (baseline)" if not bare else "")] = (
-                bare_rate(lambda b, r=keras_runner: r.model.predict_on_batch(b), arrays, args.batch_size)
-            )
+            label = f"Keras ({keras.backend.backend()}) `predict_on_batch`, {p}"
+            label += "" if forwards else " (baseline)"
+            forwards[label] = (lambda b, r=keras_runner: r.model.predict_on_batch(b), args.batch_size)
     f32 = _engine.get_runner(args.backbone, "imagenet", "float32")
     if f32.lite is not None:
-        lite = f32.lite
-        bare[f"LiteRT + XNNPACK, {threads} threads, {lite.step} images per invoke (the engine's float32)"] = bare_rate(
-            lite, arrays, args.batch_size
+        lite, engine_step = f32.lite, f32.lite.step
+
+        def lite_at(step):
+            def forward(b):
+                lite.set_step(step)
+                return lite(b)
+
+            return forward
+
+        forwards[f"LiteRT + XNNPACK, {threads} threads, {engine_step} images per invoke (the engine's float32)"] = (
+            lite_at(engine_step),
+            args.batch_size,
         )
-        engine_step = lite.step
         for batch in sorted({16, args.batch_size}):  # the whole batch in one invoke (the engine before run J)
-            lite.set_step(batch)
-            bare[f"LiteRT + XNNPACK, {threads} threads, batch {batch} in one invoke"] = bare_rate(lite, arrays, batch)
-        lite.set_step(engine_step)
+            forwards[f"LiteRT + XNNPACK, {threads} threads, batch {batch} in one invoke"] = (lite_at(batch), batch)
         ort_forward = onnxruntime_forward(f32.model, size, threads)
         if ort_forward is not None:
-            bare["ONNX Runtime CPU, tf2onnx conversion, f32"] = bare_rate(ort_forward, arrays, args.batch_size)
+            forwards["ONNX Runtime CPU, tf2onnx conversion, f32"] = (ort_forward, args.batch_size)
         ov_forward = openvino_forward(lite.flat, threads)
         if ov_forward is not None:
-            bare["OpenVINO CPU, same converted model, f32"] = bare_rate(ov_forward, arrays, args.batch_size)
+            forwards["OpenVINO CPU, same converted model, f32"] = (ov_forward, args.batch_size)
     if cpu_has_bf16() and keras.backend.backend() == "tensorflow":
         # The bf16 runtimes, on CPUs with bf16 instructions (see bench_bf16.py for their quality).
         flags = "/".join(cpu_bf16_flags())
         bf16_keras = keras_bf16_model(spec)
-        bare[f"Keras (tensorflow) `predict_on_batch`, `mixed_bfloat16` ({flags})"] = bare_rate(
-            bf16_keras.predict_on_batch, arrays, args.batch_size
+        forwards[f"Keras (tensorflow) `predict_on_batch`, `mixed_bfloat16` ({flags})"] = (
+            bf16_keras.predict_on_batch,
+            args.batch_size,
         )
         if _openvino.available():
             bf16 = _openvino.BF16Forward(f32.model, spec, _engine.fingerprint(spec, "imagenet", "bfloat16"))
-            bare[f"OpenVINO CPU, bf16, converted from Keras ({flags})"] = bare_rate(bf16, arrays, args.batch_size)
+            forwards[f"OpenVINO CPU, bf16, converted from Keras ({flags})"] = (bf16, args.batch_size)
+    rounds = {label: [] for label in forwards}
+    for _ in range(args.bare_rounds):
+        for label, (forward, batch) in forwards.items():
+            rounds[label].append(bare_rate(forward, arrays, batch))
+    if f32.lite is not None:
+        f32.lite.set_step(engine_step)
+    bare = {label: float(np.median(r)) for label, r in rounds.items()}
     runner = _engine.get_runner(args.backbone, "imagenet", precision)
     used = bare_rate(lambda b: runner.forward(b), arrays, args.batch_size)
     # Decoding alone (read, decode both default views, resize) with the engine's thread count:
@@ -320,10 +337,13 @@ def main():
     naive_rate = rate(len(naive_paths), naive_s)
 
     print(f"\n{header}\n")
-    print("| bare forward pass of the same folded network on pre-decoded arrays | images/s | vs Keras |")
-    print("|---|---:|---:|")
+    print(
+        f"| bare forward pass of the same folded network on pre-decoded arrays, median of {args.bare_rounds} "
+        "alternating rounds | images/s | vs Keras | rounds |"
+    )
+    print("|---|---:|---:|---|")
     for name, r in bare.items():
-        print(f"| {name} | {r:,.1f} | {r / baseline:.2f} |")
+        print(f"| {name} | {r:,.1f} | {r / baseline:.2f} | {', '.join(f'{x:.0f}' for x in rounds[name])} |")
     print(
         f"\nthe engine's forward pass runs on **{runner.runtime}** ({used:,.1f} images/s); decoding alone, "
         f"{threads} threads, gives {decode_rate:,.1f} views/s ({decode_rate / used:.2f}x the forward pass)\n"

@@ -44,6 +44,17 @@ def test_the_choices_follow_the_config(capsys):
     assert choices["precision"] != "float32" or choices["runtime"] == "keras"
 
 
+def test_gpu_decoding_asked_for_where_it_cannot_run_says_so(capsys):
+    from skcatdog import _engine
+
+    if _engine.gpu_decoder_id() is not None:
+        pytest.skip("GPU decoding is available here")
+    with config_context(decoder="gpu"):
+        show_versions()
+    decoder = _sections(capsys.readouterr().out)['What "auto" picks here']["decoder"]
+    assert "asked for" in decoder and "nvImageCodec" in decoder
+
+
 def test_an_unknown_backbone_is_refused():
     with pytest.raises(ValueError, match="unknown backbone 'nope'"):
         show_versions(backbone="nope")

@@ -87,7 +87,11 @@ def _decoder_plan(threads):
 
         if choice == "gpu" or gpu.available():
             decoder_id, make = gpu.default_id(), lambda pool: gpu.GPUDecoder(cpu(pool), pool=pool)
-            described = f"nvImageCodec on the GPU ({described} for what it cannot take)"
+            described = (
+                f"nvImageCodec on the GPU ({described} for what it cannot take)"
+                if gpu.available()
+                else "the GPU, asked for, but it needs a CUDA device, torch and nvImageCodec here"
+            )
     if gpu_available():
         # The forward pass runs on a GPU: decode and copy the next batches while it does.
         return decoder_id, lambda pool: Prefetched(make(pool), to_device), described + ", a batch ahead"
