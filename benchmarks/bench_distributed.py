@@ -185,7 +185,7 @@ def main():
     args.views = tuple(v for v in args.views.split(",") if v)
     if args.precision == "auto":
         # One precision for every configuration, decided by this machine (a cluster would decide the same).
-        args.precision = _engine.resolve_precision("auto")
+        args.precision = _engine.resolve_precision("auto", args.backbone)
 
     paths, _ = load_image_folder(args.data)
     paths = [str(p) for p in paths[: args.limit]]

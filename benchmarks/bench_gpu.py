@@ -62,7 +62,7 @@ from skcatdog.backbones import get_backbone
 paths = args["paths"]
 size = get_backbone(args["backbone"]).input_size
 out = {"backend": keras.backend.backend(), "gpu": _engine.gpu_available(), "gpu_decoder": gpu_decoding.available()}
-precision = _engine.resolve_precision("auto")
+precision = _engine.resolve_precision("auto", args["backbone"])
 runner = _engine.get_runner(args["backbone"], None, precision)
 out["precision"], out["runtime"] = precision, runner.runtime
 rng = np.random.default_rng(0)
@@ -115,9 +115,16 @@ for views in (("crop",), ("crop", "full")):
     )
     est.transform(paths[:64])  # builds and compiles outside the timing
     cold = paths[64 : 64 + args["limit"]]
+    _engine.stats.reset()
     t = time.perf_counter()
     est.transform(cold)
-    photos = len(cold) / (time.perf_counter() - t)
+    wall = time.perf_counter() - t
+    photos = len(cold) / wall
+    # Where the call's time went: the forward pass's share of it, and the threads' probing
+    # (hashing, headers, memo writes: done before the first batch) and store writes.
+    spent = _engine.stats.snapshot()
+    for phase in ("forward", "probe", "store"):
+        out[f"cold_{len(views)}view_{phase}_share"] = spent[f"seconds_{phase}"] / wall
     out[f"cold_{len(views)}view"] = photos
     out[f"cold_{len(views)}view_ratio"] = photos * len(views) / out["forward_big"]
 print("RESULT " + json.dumps(out), flush=True)  # kept if what follows fails or runs out of time
@@ -281,6 +288,10 @@ def main():
         ("cold transform, 2 views (photos/s)", lambda r: f"{r['cold_2view']:,.0f}"),
         (f"cold views/s / bare forward b{opts.big_batch}, 1 view", lambda r: f"{r['cold_1view_ratio']:.2f}"),
         (f"cold views/s / bare forward b{opts.big_batch}, 2 views", lambda r: f"{r['cold_2view_ratio']:.2f}"),
+        (
+            "cold 2 views: forward / probing / store writes, share of the call",
+            lambda r: " / ".join(f"{r[f'cold_2view_{k}_share']:.2f}" for k in ("forward", "probe", "store")),
+        ),
     ]
     if opts.quality:
         rows += [
