@@ -1,19 +1,10 @@
 """What every benchmark table prints about the machine it ran on."""
 
 import os
-import platform
-from pathlib import Path
 
+from skcatdog._cpu import cpu_field, cpu_model  # the package's reading of /proc/cpuinfo
 
-def cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+__all__ = ["cores", "cpu_flags", "cpu_model", "gpu_model", "machine_line"]
 
 
 def cores():
@@ -24,13 +15,10 @@ def cores():
 def cpu_flags():
     """The CPU features that decide the fastest runtime: AMX and AVX-512 (bf16 among them)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return " ".join(sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f")))) or "none"
+        flags = (cpu_field("/proc/cpuinfo", "flags") or "").split()
     except OSError:
-        pass
-    return "unknown"
+        return "unknown"
+    return " ".join(sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f")))) or "none"
 
 
 def gpu_model():

@@ -9,26 +9,26 @@ from __future__ import annotations
 import functools
 import sys
 
-__all__ = ["BF16_FLAGS", "cpu_bf16_flags", "cpu_has_bf16", "cpu_model"]
+__all__ = ["BF16_FLAGS", "cpu_bf16_flags", "cpu_field", "cpu_has_bf16", "cpu_model"]
 
 #: The kernel's names for the instructions that compute in bfloat16: Intel's
 #: AMX tiles (Sapphire Rapids and later) and AVX-512 BF16 (also AMD Zen 4).
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
-def _read_flags(path):
-    """The first CPU's ``flags`` line as a set; the file is left after it.
+def cpu_field(path, name):
+    """The value of the first CPU's ``name`` line, or ``None``; the file is left after it.
 
     The kernel writes ``/proc/cpuinfo`` as it is read, one CPU at a time, so
     stopping at the first CPU keeps the cost flat on a 64-core host.
     """
     with open(path, encoding="ascii", errors="replace") as f:
         for line in f:
-            if line.startswith("flags"):
-                return set(line.partition(":")[2].split())
-            if not line.strip():  # the end of the first CPU's block, without flags (not x86)
+            if line.startswith(name):
+                return line.partition(":")[2].strip()
+            if not line.strip():  # the end of the first CPU's block, without the field
                 break
-    return set()
+    return None
 
 
 @functools.lru_cache(maxsize=4)
@@ -49,7 +49,7 @@ def cpu_bf16_flags(cpuinfo="/proc/cpuinfo"):
     if not sys.platform.startswith("linux"):
         return ()
     try:
-        flags = _read_flags(cpuinfo)
+        flags = set((cpu_field(cpuinfo, "flags") or "").split())
     except OSError:
         return ()
     return tuple(name for name in BF16_FLAGS if name in flags)
@@ -81,14 +81,11 @@ def cpu_model(cpuinfo="/proc/cpuinfo"):
     str
     """
     try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-                if not line.strip():
-                    break
+        name = cpu_field(cpuinfo, "model name")
     except OSError:
-        pass
+        name = None
+    if name:
+        return name
     import platform  # here, not above: importing it costs more than the flags' whole read
 
     return platform.processor() or platform.machine()

@@ -3,7 +3,6 @@ or bfloat16 set-up: versions, the CPU and GPU, and what each ``"auto"`` picks.""
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -47,12 +46,13 @@ def _versions():
 def _hardware():
     from . import _engine
     from ._cpu import cpu_bf16_flags, cpu_model
+    from ._engine.processes import default_workers
     from ._quiet import import_keras_quietly
 
     import_keras_quietly()
     import keras
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = default_workers()
     bf16 = ", ".join(cpu_bf16_flags()) or "none"
     return {
         "python": sys.version.replace("\n", " "),
@@ -73,7 +73,7 @@ def _choices(backbone):
     return {
         "backbone": backbone,
         "precision": precision,
-        "runtime": _engine.runtime_for(backbone, precision),
+        "runtime": _engine.runtime_for(precision),
         "batch size": _engine.resolve_batch_size("auto"),
         "decoder": _engine.decoder_described(),
         "decoder id": _engine.decoder_id(),

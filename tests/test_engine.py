@@ -207,7 +207,7 @@ def test_the_runtime_named_before_building_is_the_one_built(cpu_runtime):
         pytest.skip("a GPU is visible: every precision runs on Keras there")
     with config_context(cpu_runtime=cpu_runtime):
         for precision in ("float32", "bfloat16"):
-            named = _engine.runtime_for("tiny_test", precision)
+            named = _engine.runtime_for(precision)
             assert named == _engine.get_runner("tiny_test", None, precision).runtime, precision
 
 

@@ -28,7 +28,7 @@ from .. import _images
 from .decode import Batch, decode_job
 from .stats import stats
 
-__all__ = ["ProcessDecoder", "shutdown"]
+__all__ = ["ProcessDecoder", "default_workers", "shutdown"]
 
 
 # Photos per task sent to a worker: each task costs the parent's threads pickling, a pipe

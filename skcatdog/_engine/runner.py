@@ -141,10 +141,10 @@ def _bf16_runtime():
     return "openvino" if keras.backend.backend() == "tensorflow" and _openvino.available() else "keras"
 
 
-def runtime_for(backbone, precision):
-    """What would run ``precision`` (resolved) for ``backbone`` in this process, as
-    :attr:`Runner.runtime` names it, found without building the model."""
-    if precision == "float32" and _use_litert(get_backbone(backbone)):
+def runtime_for(precision):
+    """What runs ``precision`` (resolved) in this process, as :attr:`Runner.runtime` names
+    it, found without building a model: the one place that decides it."""
+    if precision == "float32" and _use_litert():
         return "litert"
     if precision == "bfloat16" and _bf16_runtime() == "openvino":
         return "openvino"
@@ -169,11 +169,12 @@ class Runner:
         import keras
 
         size = backbone.input_size
+        planned = runtime_for(precision)
         previous = keras.config.dtype_policy()
         try:
             if precision == "mixed":
                 keras.config.set_dtype_policy("mixed_float16")
-            elif precision == "bfloat16" and _bf16_runtime() == "keras":
+            elif precision == "bfloat16" and planned == "keras":
                 keras.config.set_dtype_policy("mixed_bfloat16")
             core = backbone.build_model(weights)
             inputs = keras.Input((size, size, 3), dtype="uint8", name="pixels")
@@ -187,12 +188,12 @@ class Runner:
         self.model = keras.Model(inputs, outputs, name=f"skcatdog_{backbone.name}")
         self.lock = threading.Lock()
         self.lite = self.bf16 = None
-        if precision == "bfloat16" and _bf16_runtime() == "openvino":
+        if planned == "openvino":
             from .._openvino import BF16Forward
 
             # No fallback to Keras on a mismatch: Keras's bf16 rows have a fingerprint of their own.
             self.bf16 = BF16Forward(self.model, backbone, fingerprint(backbone, weights, precision))
-        if precision == "float32" and _use_litert(backbone):
+        if planned == "litert":
             from .._litert import ConversionMismatch, LiteForward
 
             try:
@@ -224,7 +225,7 @@ class Runner:
         )
 
 
-def _use_litert(backbone):
+def _use_litert():
     """Whether float32 forward passes go through LiteRT (see ``skcatdog.set_config``)."""
     import keras
 
