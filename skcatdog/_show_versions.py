@@ -44,14 +44,12 @@ def _versions():
 
 
 def _hardware():
-    from . import _engine
+    from . import _runtimes
     from ._cpu import cpu_bf16_flags, cpu_model
     from ._engine.processes import default_workers
     from ._quiet import import_keras_quietly
 
     import_keras_quietly()
-    import keras
-
     cores = default_workers()
     bf16 = ", ".join(cpu_bf16_flags()) or "none"
     return {
@@ -59,21 +57,21 @@ def _hardware():
         "executable": sys.executable,
         "machine": platform.platform(),
         "cpu": f"{cpu_model()}, {cores} cores; bfloat16 instructions: {bf16}",
-        "keras backend": keras.backend.backend(),
-        "gpu": _engine.gpu_name() or "none that the Keras backend sees",
+        "keras backend": _runtimes.keras.backend(),
+        "gpu": _runtimes.gpu_name() or "none that the Keras backend sees",
     }
 
 
 def _choices(backbone):
-    from . import _engine
+    from . import _engine, _runtimes
     from ._config import get_config
     from ._store import default_cache_dir
 
-    precision = _engine.resolve_precision("auto", backbone)
+    choice = _runtimes.select("auto", backbone)
     return {
         "backbone": backbone,
-        "precision": precision,
-        "runtime": _engine.runtime_for(precision),
+        "precision": choice.precision,
+        "runtime": choice.runtime.ID,
         "batch size": _engine.resolve_batch_size("auto"),
         "decoder": _engine.decoder_described(),
         "decoder id": _engine.decoder_id(),

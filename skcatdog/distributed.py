@@ -81,8 +81,8 @@ class WorkerSetup(_WorkerPlugin):
 
 def _set_tf_threads(n):
     # The environment covers TensorFlow's own pools even if something else
-    # initialises it first; tf.config is what the LiteRT forward pass reads
-    # for its thread count (skcatdog._litert._threads).
+    # initialises it first; tf.config is what the LiteRT and OpenVINO forward
+    # passes read for their thread count (skcatdog._runtimes.threads).
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     try:

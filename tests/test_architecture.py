@@ -47,3 +47,16 @@ def test_the_engine_never_asks_which_store_backend_it_has():
 def test_the_store_layer_does_not_import_the_engine():
     edges, _ = import_graph.edges_and_names()
     assert not [(m, t) for m, ts in edges.items() if m.startswith("skcatdog._store") for t in ts if "_engine" in t]
+
+
+def test_the_runtimes_know_neither_the_store_nor_the_engine():
+    # A runtime gets the folder for its converted models from its caller.
+    edges, _ = import_graph.edges_and_names()
+    found = [
+        (m, t)
+        for m, ts in edges.items()
+        if m.startswith("skcatdog._runtimes")
+        for t in ts
+        if t.startswith(("skcatdog._store", "skcatdog._engine"))
+    ]
+    assert found == []

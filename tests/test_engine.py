@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skcatdog import _engine, config_context
+from skcatdog import _engine
 from skcatdog._engine import embed, resolve_precision
 from tests.conftest import random_images
 
@@ -90,17 +90,6 @@ def test_model_is_built_once_per_process():
     assert _engine.stats.models_built == 0
 
 
-def test_precision_choices(monkeypatch):
-    assert resolve_precision("float32") == "float32"
-    assert resolve_precision("mixed") == "mixed"
-    monkeypatch.setattr(_engine.runner, "gpu_available", lambda: True)
-    assert resolve_precision("auto") == "mixed"
-    monkeypatch.setattr(_engine.runner, "gpu_available", lambda: False)
-    assert resolve_precision("auto") == "float32"
-    with pytest.raises(ValueError, match="precision"):
-        resolve_precision("half")
-
-
 def test_fingerprint_separates_weights_and_precision(tmp_path):
     from skcatdog._engine import fingerprint
 
@@ -179,41 +168,9 @@ def test_mean_views_is_the_mean_of_the_views_whatever_was_cached(image_files, is
         np.testing.assert_array_equal(mean.embeddings, expected)
 
 
-def _bf16_wins_here():
-    import keras
-
-    from skcatdog._cpu import cpu_has_bf16
-
-    return cpu_has_bf16() and keras.backend.backend() == "tensorflow" and not _engine.gpu_available()
-
-
-def test_auto_precision_is_bfloat16_only_where_it_was_measured_to_pay():
-    if _engine.gpu_available():
-        pytest.skip("a GPU is visible: auto means mixed here")
-    assert resolve_precision("auto", "tiny_test") == "float32"  # its bf16 quality was never measured
-    assert resolve_precision("auto", "efficientnet_lite2") == ("bfloat16" if _bf16_wins_here() else "float32")
-
-
-def test_explicit_precision_wins():
-    for precision in ("float32", "mixed", "bfloat16"):
-        assert resolve_precision(precision, "efficientnet_lite2") == precision
-    if _bf16_wins_here():
-        assert _engine.get_runner("tiny_test", None, "float32").runtime in ("litert", "keras")
-
-
-@pytest.mark.parametrize("cpu_runtime", ["auto", "keras"])
-def test_the_runtime_named_before_building_is_the_one_built(cpu_runtime):
-    if _engine.gpu_available():
-        pytest.skip("a GPU is visible: every precision runs on Keras there")
-    with config_context(cpu_runtime=cpu_runtime):
-        for precision in ("float32", "bfloat16"):
-            named = _engine.runtime_for(precision)
-            assert named == _engine.get_runner("tiny_test", None, precision).runtime, precision
-
-
 def test_bfloat16_rows_are_float32_rows_to_bf16_rounding_in_rows_of_their_own(forward_count):
     from skcatdog._engine import fingerprint
-    from skcatdog._openvino import available
+    from skcatdog._runtimes import select
 
     assert len({fingerprint("tiny_test", None, p) for p in ("float32", "mixed", "bfloat16")}) == 3
     images = random_images(4, seed=11)
@@ -224,25 +181,10 @@ def test_bfloat16_rows_are_float32_rows_to_bf16_rounding_in_rows_of_their_own(fo
     np.testing.assert_allclose(bf16.embeddings, exact.embeddings, rtol=2e-2, atol=2e-2)
     np.testing.assert_allclose(bf16.logits, exact.logits, rtol=2e-2, atol=2e-2)
     runner = _engine.get_runner("tiny_test", None, "bfloat16")
-    assert runner.runtime == ("openvino" if available() else "keras")
+    assert runner.runtime == select("bfloat16").runtime.ID
     import keras
 
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
-
-
-def test_bfloat16_runs_on_keras_without_openvino(monkeypatch, forward_count):
-    from skcatdog import _openvino
-    from skcatdog._engine import fingerprint
-
-    installed, before = _openvino.available(), fingerprint("tiny_test", None, "bfloat16")
-    monkeypatch.setattr(_openvino, "available", lambda: False)
-    if installed:  # OpenVINO's rows and Keras's are not interchangeable
-        assert fingerprint("tiny_test", None, "bfloat16") != before
-    images = random_images(3, seed=12)
-    exact = _embed(images, precision="float32")
-    bf16 = _embed(images, precision="bfloat16")
-    assert _engine.get_runner("tiny_test", None, "bfloat16").runtime == "keras"
-    np.testing.assert_allclose(bf16.embeddings, exact.embeddings, rtol=2e-2, atol=2e-2)
 
 
 @pytest.mark.parametrize("behind", [False, True], ids=["in-turn", "finishing-thread"])

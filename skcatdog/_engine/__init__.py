@@ -11,7 +11,7 @@ one job::
     compute   forward passes; rows written to the store
     assemble  the output: per view, the mean of the views, or nothing
     recall    a repeated call answered from memory
-    runner    the model, its precision and runtime; the rows' fingerprint
+    runner    the model on the runtime skcatdog._runtimes selects; the rows' fingerprint
     call      the phases in order: embed_many, find_missing
 
 Preprocessing runs inside the compiled model (so the accelerator gets
@@ -41,7 +41,6 @@ from .runner import (
     gpu_name,
     resolve_batch_size,
     resolve_precision,
-    runtime_for,
 )
 from .stats import stats
 
@@ -67,6 +66,5 @@ __all__ = [
     "gpu_name",
     "resolve_batch_size",
     "resolve_precision",
-    "runtime_for",
     "stats",
 ]

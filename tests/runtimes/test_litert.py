@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 
 from skcatdog import _engine, config_context
-from skcatdog._litert import available, model_file
+from skcatdog._runtimes import ConversionMismatch, litert
 
-from .conftest import needs_shared, random_images
+from ..conftest import needs_shared, random_images
 
-pytestmark = pytest.mark.skipif(not available(), reason="no LiteRT interpreter (pip install ai-edge-litert)")
+pytestmark = pytest.mark.skipif(
+    not litert.available(), reason="no LiteRT interpreter (pip install ai-edge-litert) or not on TensorFlow"
+)
 
 
 def _rows(runtime, backbone="tiny_test", weights=None, items=None):
@@ -34,10 +36,24 @@ def test_both_runtimes_share_cache_rows(isolated_cache, forward_count):
     np.testing.assert_array_equal(first.embeddings, again.embeddings)
 
 
-def test_a_damaged_converted_model_is_replaced(isolated_cache, monkeypatch):
-    from skcatdog._engine import fingerprint
+def test_the_converted_model_is_kept_in_the_folder_the_engine_names(isolated_cache):
+    _engine.clear_runners()
+    _rows("litert")
+    path = litert.model_file(isolated_cache / "litert", _engine.fingerprint("tiny_test", None, "float32"))
+    assert path.stat().st_size > 1000
 
-    path = model_file(fingerprint("tiny_test", None, "float32"))
+
+def test_without_a_folder_nothing_is_kept(isolated_cache):
+    from skcatdog.backbones import get_backbone
+
+    with config_context(cpu_runtime="keras"):
+        model = _engine.get_runner("tiny_test", None, "float32").model
+    forward = litert.Forward(model, get_backbone("tiny_test"), name="fp-nowhere", directory=None)
+    assert forward.flat and not isolated_cache.exists()
+
+
+def test_a_damaged_converted_model_is_replaced(isolated_cache):
+    path = litert.model_file(isolated_cache / "litert", _engine.fingerprint("tiny_test", None, "float32"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a flatbuffer")
     _engine.clear_runners()
@@ -46,13 +62,11 @@ def test_a_damaged_converted_model_is_replaced(isolated_cache, monkeypatch):
     assert path.stat().st_size > 1000
 
 
-def test_a_conversion_that_disagrees_with_keras_is_refused(isolated_cache, monkeypatch):
-    from skcatdog import _litert
-
-    real = _litert.LiteForward.__call__
-    monkeypatch.setattr(_litert.LiteForward, "__call__", lambda self, *a: [x + 1 for x in real(self, *a)])
+def test_a_conversion_that_disagrees_with_keras_is_refused(monkeypatch):
+    real = litert.Forward.__call__
+    monkeypatch.setattr(litert.Forward, "__call__", lambda self, *a: [x + 1 for x in real(self, *a)])
     _engine.clear_runners()
-    with config_context(cpu_runtime="litert"), pytest.raises(_litert.ConversionMismatch, match="does not match"):
+    with config_context(cpu_runtime="litert"), pytest.raises(ConversionMismatch, match="does not match"):
         _engine.get_runner("tiny_test", None, "float32")
     with config_context(cpu_runtime="auto"), pytest.warns(RuntimeWarning, match="runs on Keras instead"):
         assert _engine.get_runner("tiny_test", None, "float32").runtime == "keras"
@@ -61,7 +75,7 @@ def test_a_conversion_that_disagrees_with_keras_is_refused(isolated_cache, monke
 @pytest.mark.slow
 @needs_shared
 def test_real_network_rows_agree_to_the_batchnorm_folding_tolerance():
-    from .conftest import TRAIN
+    from ..conftest import TRAIN
 
     photos = sorted(TRAIN.glob("*/*.jpg"))[:8]
     items = [str(p) for p in photos]
@@ -72,10 +86,9 @@ def test_real_network_rows_agree_to_the_batchnorm_folding_tolerance():
 
 
 def test_rows_do_not_depend_on_how_many_images_each_invoke_takes():
-    runner = _engine.get_runner("tiny_test", None, "float32")
-    if runner.lite is None:
-        pytest.skip("the forward pass runs on Keras here")
-    lite, size = runner.lite, runner.model.input_shape[1]
+    with config_context(cpu_runtime="litert"):
+        runner = _engine.get_runner("tiny_test", None, "float32")
+    lite, size = runner.forward_pass, runner.model.input_shape[1]
     batch = np.stack(random_images(7, seed=5, size=(size, size)))
     step, invokes = lite.step, []
     real_invoke = lite.interpreter.invoke
