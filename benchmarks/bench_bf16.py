@@ -5,7 +5,7 @@ forward pass (images/s, fixed batches) of:
 
 * LiteRT + XNNPACK, float32: the engine's CPU runtime (the reference rows);
 * Keras on TensorFlow, float32 and ``mixed_bfloat16``;
-* OpenVINO on the Keras model converted by ``skcatdog._openvino``, with
+* OpenVINO on the Keras model converted by ``skcatdog._runtimes.openvino``, with
   ``INFERENCE_PRECISION_HINT`` f32 and bf16 (where OpenVINO is installed).
 
 The runtimes are timed in alternating rounds (this machine's speed drifts
@@ -49,9 +49,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from _machine import cores, cpu_model  # benchmarks/, the script's folder
 
-from skcatdog import _engine, _openvino, kaggle_log_loss, load_image_folder, make_default_pipeline
+from skcatdog import _engine, kaggle_log_loss, load_image_folder, make_default_pipeline
 from skcatdog._cpu import BF16_FLAGS, cpu_bf16_flags
 from skcatdog._images import decode_views, read_source
+from skcatdog._runtimes import openvino as _openvino
+from skcatdog._store import default_cache_dir
 from skcatdog.backbones import PREPROCESSING, get_backbone
 from skcatdog.recipe import DEFAULT_VIEWS
 
@@ -119,9 +121,9 @@ def cosines(a, b):
 def runtimes(spec, batch_size, with_float32_extras=True):
     """Name -> ``fn(arrays) -> [embedding, logits]``, the reference first; and the OpenVINO version."""
     runner = _engine.get_runner(spec.name, "imagenet", "float32")
-    assert runner.lite is not None, "the reference runtime is LiteRT (TensorFlow backend, no GPU)"
+    assert runner.runtime == "litert", "the reference runtime is LiteRT (TensorFlow backend, no GPU)"
     size = spec.input_size
-    out = {REFERENCE: fixed_batches(runner.lite, batch_size, size)}
+    out = {REFERENCE: fixed_batches(runner.forward_pass, batch_size, size)}
     if with_float32_extras:
         out["Keras on TensorFlow, float32"] = fixed_batches(
             lambda b, n: runner.model.predict_on_batch(b), batch_size, size
@@ -135,12 +137,12 @@ def runtimes(spec, batch_size, with_float32_extras=True):
         import openvino
 
         version = openvino.__version__.split("-")[0]
-        name = _engine.fingerprint(spec, "imagenet", "bfloat16")
+        name, kept = _engine.fingerprint(spec, "imagenet", "bfloat16"), default_cache_dir() / _openvino.ID
         if with_float32_extras:
-            f32 = _openvino.BF16Forward(runner.model, spec, name, precision="f32")
+            f32 = _openvino.Forward(runner.model, spec, precision="float32", name=name, directory=kept)
             out["OpenVINO, f32"] = fixed_batches(f32, batch_size, size)
-        bf16 = _openvino.BF16Forward(runner.model, spec, name)
-        out["OpenVINO, bf16 (skcatdog._openvino)"] = fixed_batches(bf16, batch_size, size)
+        bf16 = _openvino.Forward(runner.model, spec, name=name, directory=kept)
+        out["OpenVINO, bf16 (skcatdog._runtimes.openvino)"] = fixed_batches(bf16, batch_size, size)
     return out, version
 
 

@@ -43,12 +43,13 @@ from PIL import Image  # noqa: E402
 from skcatdog import (  # noqa: E402
     KerasEmbeddingTransformer,
     _engine,  # noqa: E402
-    _openvino,  # noqa: E402
     config_context,
     load_image_folder,
 )
 from skcatdog._cpu import cpu_bf16_flags, cpu_has_bf16  # noqa: E402
 from skcatdog._images import decode, read_source  # noqa: E402
+from skcatdog._runtimes import openvino as _openvino  # noqa: E402
+from skcatdog._store import default_cache_dir  # noqa: E402
 from skcatdog._store import local_store as open_store  # noqa: E402
 from skcatdog.backbones import PREPROCESSING, get_backbone  # noqa: E402
 
@@ -211,8 +212,8 @@ def main():
             label += "" if forwards else " (baseline)"
             forwards[label] = (lambda b, r=keras_runner: r.model.predict_on_batch(b), args.batch_size)
     f32 = _engine.get_runner(args.backbone, "imagenet", "float32")
-    if f32.lite is not None:
-        lite, engine_step = f32.lite, f32.lite.step
+    if f32.runtime == "litert":
+        lite, engine_step = f32.forward_pass, f32.forward_pass.step
 
         def lite_at(step):
             def forward(b):
@@ -242,14 +243,15 @@ def main():
             args.batch_size,
         )
         if _openvino.available():
-            bf16 = _openvino.BF16Forward(f32.model, spec, _engine.fingerprint(spec, "imagenet", "bfloat16"))
+            name = _engine.fingerprint(spec, "imagenet", "bfloat16")
+            bf16 = _openvino.Forward(f32.model, spec, name=name, directory=default_cache_dir() / _openvino.ID)
             forwards[f"OpenVINO CPU, bf16, converted from Keras ({flags})"] = (bf16, args.batch_size)
     rounds = {label: [] for label in forwards}
     for _ in range(args.bare_rounds):
         for label, (forward, batch) in forwards.items():
             rounds[label].append(bare_rate(forward, arrays, batch))
-    if f32.lite is not None:
-        f32.lite.set_step(engine_step)
+    if f32.runtime == "litert":
+        f32.forward_pass.set_step(engine_step)
     bare = {label: float(np.median(r)) for label, r in rounds.items()}
     runner = _engine.get_runner(args.backbone, "imagenet", precision)
     used = bare_rate(lambda b: runner.forward(b), arrays, args.batch_size)
