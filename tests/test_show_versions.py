@@ -58,3 +58,12 @@ def test_gpu_decoding_asked_for_where_it_cannot_run_says_so(capsys):
 def test_an_unknown_backbone_is_refused():
     with pytest.raises(ValueError, match="unknown backbone 'nope'"):
         show_versions(backbone="nope")
+
+
+def test_the_choices_are_what_select_decides(capsys):
+    from skcatdog._runtimes import select
+
+    show_versions(backbone="efficientnet_lite2")
+    choices = _sections(capsys.readouterr().out)['What "auto" picks here']
+    choice = select("auto", "efficientnet_lite2")
+    assert (choices["precision"], choices["runtime"]) == (choice.precision, choice.runtime.ID)

@@ -1,5 +1,6 @@
 """The one decision: which precision and which runtime compute a backbone's rows here."""
 
+import re
 import types
 
 import numpy as np
@@ -139,3 +140,13 @@ def test_runtimes_import_no_heavy_library():
     code = "import sys, skcatdog._runtimes; print(sorted({'keras', 'tensorflow', 'openvino'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_user_guide_lists_each_runtime_with_its_precisions():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "doc" / "user_guide" / "runtimes.rst"
+    section = page.read_text(encoding="utf-8").split("Which runtime runs\n")[1].split("\n====")[0]
+    rows = re.findall(r"\* - ``(\w+)``\n\s+- (.+)\n", section)
+    listed = {runtime: set(re.findall(r"``(\w+)``", precisions)) for runtime, precisions in rows}
+    assert listed == {runtime.ID: set(runtime.PRECISIONS) for runtime in MODULES}
