@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import tempfile
 import threading
@@ -53,10 +54,16 @@ def _interpreter_class():
     return Interpreter
 
 
+@functools.lru_cache(maxsize=1)
+def _installed():
+    # Found without importing it: a warm call, which builds no model, needs no interpreter.
+    return any(importlib.util.find_spec(name) is not None for name in ("tensorflow.lite", "ai_edge_litert"))
+
+
 def available():
-    """Whether LiteRT can run here: an interpreter imports, and Keras runs on
-    TensorFlow (whose converter turns the Keras model into LiteRT's)."""
-    return keras_runtime.backend() == "tensorflow" and _interpreter_class() is not None
+    """Whether LiteRT can run here: Keras runs on TensorFlow (whose converter turns
+    the Keras model into LiteRT's) and an interpreter is installed."""
+    return keras_runtime.backend() == "tensorflow" and _installed()
 
 
 def rows_id(precision):
@@ -144,7 +151,10 @@ class Forward:
 
     def _start(self, backbone):
         n_threads = threads()
-        self.interpreter = _interpreter_class()(model_content=self.flat, num_threads=n_threads)
+        interpreter = _interpreter_class()
+        if interpreter is None:
+            raise ImportError("no LiteRT interpreter: pip install ai-edge-litert")
+        self.interpreter = interpreter(model_content=self.flat, num_threads=n_threads)
         self.size = backbone.input_size
         self.input = self.interpreter.get_input_details()[0]["index"]
         outputs = self.interpreter.get_output_details()

@@ -53,10 +53,15 @@ STEP = 8
 _HINTS = {"bfloat16": "bf16", "float32": "f32"}
 
 
+@functools.lru_cache(maxsize=1)
+def _installed():
+    return importlib.util.find_spec("openvino") is not None  # found without importing it
+
+
 def available():
-    """Whether OpenVINO can run here: it is installed (found without importing it),
-    and Keras runs on TensorFlow (which traces the Keras model for the converter)."""
-    return importlib.util.find_spec("openvino") is not None and keras_runtime.backend() == "tensorflow"
+    """Whether OpenVINO can run here: it is installed, and Keras runs on
+    TensorFlow (which traces the Keras model for the converter)."""
+    return _installed() and keras_runtime.backend() == "tensorflow"
 
 
 @functools.lru_cache(maxsize=1)

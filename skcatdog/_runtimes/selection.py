@@ -14,6 +14,7 @@ from .._config import RUNTIMES as CPU_RUNTIMES
 from .._config import get_config
 from . import keras, litert, openvino
 from .common import ConversionMismatch
+from .spec import Runtime
 
 __all__ = ["BF16_CHECKED", "PRECISIONS", "RUNTIMES", "Choice", "build_forward", "resolve_precision", "select"]
 
@@ -32,7 +33,7 @@ class Choice(NamedTuple):
     """What computes the rows: the resolved precision and the runtime module that runs it."""
 
     precision: str
-    runtime: object  # a module that satisfies skcatdog._runtimes.spec.Runtime
+    runtime: Runtime  # a module
 
     @property
     def rows_id(self):
