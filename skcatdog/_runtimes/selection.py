@@ -8,6 +8,7 @@ its runtime's :func:`rows_id <skcatdog._runtimes.spec.Runtime.rows_id>`, and
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 from .._config import RUNTIMES as CPU_RUNTIMES
@@ -169,7 +170,7 @@ def build_forward(choice, model, backbone, *, name, directory):
     forward : ForwardPass
     """
     runtime, precision = choice.runtime, choice.precision
-    folder = None if directory is None else directory / runtime.ID
+    folder = None if directory is None else Path(directory) / runtime.ID
     try:
         return runtime, runtime.Forward(model, backbone, precision=precision, name=name, directory=folder)
     except ConversionMismatch as exc:

@@ -126,7 +126,7 @@ def _refusing(rows_id):
 def test_a_failed_conversion_falls_back_to_keras_only_where_keras_gives_the_same_rows(tmp_path):
     same = _runtimes.Choice("float32", _refusing(_runtimes.keras.rows_id("float32")))
     with pytest.warns(RuntimeWarning, match="runs on Keras instead"):
-        runtime, forward = build_forward(same, "model", "tiny_test", name="fp", directory=tmp_path)
+        runtime, forward = build_forward(same, "model", "tiny_test", name="fp", directory=str(tmp_path))
     assert runtime is _runtimes.keras and forward.model == "model"
     other = _runtimes.Choice("bfloat16", _refusing("fake-1.0"))
     with pytest.raises(ConversionMismatch):  # Keras's bf16 rows would be other rows under this fingerprint
