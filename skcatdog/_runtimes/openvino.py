@@ -65,9 +65,13 @@ def available():
 
 
 @functools.lru_cache(maxsize=1)
-def rows_id(precision="bfloat16"):
-    """``"openvino-<version>"``: OpenVINO's kernels change bf16 rows between versions."""
+def _version_id():
     return f"openvino-{importlib.metadata.version('openvino')}"
+
+
+def rows_id(precision):
+    """``"openvino-<version>"``: OpenVINO's kernels change bf16 rows between versions."""
+    return _version_id()
 
 
 def dtype_policy(precision):
@@ -77,7 +81,7 @@ def dtype_policy(precision):
 
 def model_dir(directory, name):
     """The folder of the converted model named ``name`` in ``directory`` (keyed by OpenVINO's version too)."""
-    return Path(directory) / f"{name}-{rows_id()}-v{OPENVINO_FORMAT}"
+    return Path(directory) / f"{name}-{_version_id()}-v{OPENVINO_FORMAT}"
 
 
 @functools.lru_cache(maxsize=1)
