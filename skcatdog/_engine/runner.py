@@ -30,8 +30,8 @@ __all__ = [
 PRECISIONS = ("auto", "float32", "mixed", "bfloat16")
 
 #: Backbones whose bfloat16 rows scored within 0.001 of their float32 rows' 5-fold CV
-#: log-loss on the Dogs vs Cats photos (``benchmarks/bench_bf16.py --quality``, both bf16
-#: runtimes): the only ones ``precision="auto"`` runs in bfloat16.
+#: log-loss on the Dogs vs Cats photos (both bf16 runtimes; the documentation's performance
+#: page): the only ones ``precision="auto"`` runs in bfloat16.
 BF16_CHECKED = frozenset({"efficientnet_lite2"})
 
 
