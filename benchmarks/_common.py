@@ -83,7 +83,16 @@ def data_folder(value=None):
     folder = Path(value or os.environ.get(DATA_ENV) or DEFAULT_DATA).expanduser()
     if not folder.is_dir():
         sys.exit(f"no photo folder at {folder}: pass --data FOLDER or set {DATA_ENV}")
+    # The package reads the same variable as the home of downloaded datasets, whose photos sit
+    # several levels down: a folder without photos in its sub-folders is refused, not half-read.
+    classes = [d for d in folder.iterdir() if d.is_dir() and any(_photos(d))]
+    if len(classes) < 2:
+        sys.exit(f"{folder} has no two sub-folders of photos (cat/, dog/): pass --data FOLDER or set {DATA_ENV}")
     return folder
+
+
+def _photos(folder):
+    return (p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
 def outliers_folder(data):

@@ -114,6 +114,8 @@ def main():
         "--strategies", default="entropy,margin,random", help="comma-separated; least_confidence is also known"
     )
     parser.add_argument("--initial", type=int, default=30)
+    parser.add_argument("--pool", type=int, default=1000, help="cats in the pool (half as many held out)")
+    parser.add_argument("--limit", type=int, default=None, help="use only N photos, spread over the classes")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--fine-batch", type=int, default=10, help="batch of the finer entropy run for the savings")
@@ -124,7 +126,7 @@ def main():
         parser.error("--strategies must include entropy and random (the savings compare them)")
 
     start = time.perf_counter()
-    paths, labels = bench.load_photos(bench.data_folder(args.data))
+    paths, labels = bench.load_photos(bench.data_folder(args.data), args.limit)
     X = KerasEmbeddingTransformer(backbone=args.backbone).transform(paths)
     embed_s = time.perf_counter() - start
 
@@ -132,7 +134,7 @@ def main():
     same_queries = {s: 0 for s in strategies}
     savings_fine, savings_coarse, targets, full_losses, base_rates, initial_rare = [], [], [], [], [], []
     for seed in range(args.seeds):
-        pool, test = split(labels, seed)
+        pool, test = split(labels, seed, args.pool, args.pool // 2)
         X_pool, y_pool, X_test, y_test = X[pool], labels[pool], X[test], labels[test]
         base_rates.append(np.mean(y_test == RARE))
         initial = initial_draw(y_pool, args.initial, seed)

@@ -4,7 +4,7 @@
                                    [--backends jax,torch,tensorflow] [--variants 8]
                                    [--quality ROWS.npz] [--out FOLDER]
 
-The photo folder may have any layout (``*.jpg`` found recursively).  ``--variants
+The photo folder holds class sub-folders (``*.jpg`` found recursively).  ``--variants
 K`` first re-encodes each photo K ways (the eight flips and quarter turns,
 then lower JPEG qualities) into a temporary folder: distinct files of the
 same sizes, so that a small sample still gives thousands of cold photos.

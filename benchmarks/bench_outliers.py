@@ -84,7 +84,8 @@ def main():
             (["efficientnet_lite0", "efficientnet_lite2"], "all", DEFAULT_TOP_K),
             ("efficientnet_lite2", "all", 5),
         ]
-    ][: None if args.configs is None else args.configs + 1]
+    ]
+    runs = runs[: None if args.configs is None else args.configs + 1]
     rows = []
     for name, filt in runs:
         steps = [KerasEmbeddingTransformer(), LogisticRegression(C=args.C, max_iter=2000)]

@@ -120,8 +120,10 @@ def test_result_file_has_the_machine_header(tmp_path, monkeypatch, capsys):
 def test_photo_folder_comes_from_the_argument_then_the_environment(tmp_path, monkeypatch):
     bench = _harness()
     given, env = tmp_path / "given", tmp_path / "env"
-    given.mkdir()
-    env.mkdir()
+    for folder in (given, env):
+        for label in ("cat", "dog"):
+            (folder / label).mkdir(parents=True)
+            (folder / label / f"{label}.1.jpg").write_bytes(b"")
     monkeypatch.setenv(bench.DATA_ENV, str(env))
     assert bench.data_folder(str(given)) == given
     assert bench.data_folder() == env
@@ -129,3 +131,7 @@ def test_photo_folder_comes_from_the_argument_then_the_environment(tmp_path, mon
     assert bench.data_folder() == bench.DEFAULT_DATA or not bench.DEFAULT_DATA.is_dir()
     with pytest.raises(SystemExit, match="--data"):
         bench.data_folder(str(tmp_path / "missing"))
+    # The datasets' home (the package's other use of the variable) holds no photos one level down.
+    (tmp_path / "home" / "dogs_vs_cats" / "PetImages" / "Cat").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="sub-folders"):
+        bench.data_folder(str(tmp_path / "home"))
