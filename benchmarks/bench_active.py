@@ -1,6 +1,6 @@
 """Active learning for a rare class on the shared Dogs vs Cats photos.
 
-The protocol of issue 5: dogs are made rare (10% of the pool and of a held-out
+The protocol: dogs are made rare (10% of the pool and of a held-out
 set, by subsampling dogs), the learner starts from 30 labelled pool photos and
 runs 5 rounds of 100 queries.  After each round it reports, for each query
 strategy, averaged over seeds:
