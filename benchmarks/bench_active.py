@@ -1,6 +1,6 @@
 """Active learning for a rare class on the shared Dogs vs Cats photos.
 
-The protocol of issue 5: dogs are made rare (10% of the pool and of a held-out
+The protocol: dogs are made rare (10% of the pool and of a held-out
 set, by subsampling dogs), the learner starts from 30 labelled pool photos and
 runs 5 rounds of 100 queries.  After each round it reports, for each query
 strategy, averaged over seeds:
@@ -24,25 +24,23 @@ seed.  The classifier is ``LogisticRegression(C=1.0, max_iter=1000)``, the
 README example's, on the frozen embeddings, which are computed once (from the cache when
 warm); everything after is scikit-learn.
 
-    python benchmarks/bench_active.py [--seeds 10] [--backbone efficientnet_lite2]
+    python benchmarks/bench_active.py [--data FOLDER] [--seeds 10] [--backbone efficientnet_lite2]
 """
 
-import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import _common as bench
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 
-from skcatdog import KerasEmbeddingTransformer, load_image_folder  # noqa: E402
+from skcatdog import KerasEmbeddingTransformer  # noqa: E402
 from skcatdog.active import active_learning_loop, precision_at_k  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 RARE, COMMON = "dog", "cat"
 
 
@@ -109,14 +107,15 @@ def crossing(curve, target):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench.parser(__doc__)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--backbone", default="efficientnet_lite2")
-    parser.add_argument("--shared", default=str(SHARED), help="the folder holding data/dogs-vs-cats/train")
     parser.add_argument(
         "--strategies", default="entropy,margin,random", help="comma-separated; least_confidence is also known"
     )
     parser.add_argument("--initial", type=int, default=30)
+    parser.add_argument("--pool", type=int, default=1000, help="cats in the pool (half as many held out)")
+    parser.add_argument("--limit", type=int, default=None, help="use only N photos, spread over the classes")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--fine-batch", type=int, default=10, help="batch of the finer entropy run for the savings")
@@ -127,7 +126,7 @@ def main():
         parser.error("--strategies must include entropy and random (the savings compare them)")
 
     start = time.perf_counter()
-    paths, labels = load_image_folder(Path(args.shared) / "data" / "dogs-vs-cats" / "train")
+    paths, labels = bench.load_photos(bench.data_folder(args.data), args.limit)
     X = KerasEmbeddingTransformer(backbone=args.backbone).transform(paths)
     embed_s = time.perf_counter() - start
 
@@ -135,7 +134,7 @@ def main():
     same_queries = {s: 0 for s in strategies}
     savings_fine, savings_coarse, targets, full_losses, base_rates, initial_rare = [], [], [], [], [], []
     for seed in range(args.seeds):
-        pool, test = split(labels, seed)
+        pool, test = split(labels, seed, args.pool, args.pool // 2)
         X_pool, y_pool, X_test, y_test = X[pool], labels[pool], X[test], labels[test]
         base_rates.append(np.mean(y_test == RARE))
         initial = initial_draw(y_pool, args.initial, seed)
@@ -168,39 +167,45 @@ def main():
 
     mean = {s: np.mean(curves[s], axis=0) for s in strategies}
     n_pool, n_test = len(pool), len(test)
-    print(
-        f"\n{len(X)} photos, {args.backbone} embeddings, LogisticRegression(C={args.C}); pool {n_pool} photos "
-        f"({np.sum(y_pool == RARE)} dogs), held-out {n_test} ({np.mean(base_rates):.1%} dogs); {args.initial} "
-        f"initial labels ({np.mean(initial_rare):.1f} dogs on average), {args.rounds} rounds of {args.batch} "
-        f"queries; mean of {args.seeds} seeds; dogs found = dogs among the queries so far\n"
-    )
     names = {"entropy": "entropy", "margin": "margin", "least_confidence": "least-conf.", "random": "random"}
     heads = [f"{what} {names[s]}" for what in ("P@50", "log-loss", "dogs found") for s in strategies]
-    print("| labels | " + " | ".join(heads) + " |")
-    print("|---:|" + "---:|" * len(heads))
+    rows = []
     for r in range(mean["random"].shape[0]):
         cells = [f"{mean[s][r, 1]:.3f}" for s in strategies]
         cells += [f"{mean[s][r, 2]:.4f}" for s in strategies]
         cells += [f"{mean[s][r, 3]:.1f}" for s in strategies]
-        print(f"| {mean['random'][r, 0]:.0f} | " + " | ".join(cells) + " |")
-
+        rows.append([f"{mean['random'][r, 0]:.0f}", *cells])
     fine, coarse = np.array(savings_fine), np.array(savings_coarse)
     n_final = mean["random"][-1, 0]
-    print(
-        f"\nlabel savings: random sampling ends at log-loss {np.mean(targets):.4f} with {n_final:.0f} labels; "
-        f"entropy sampling reaches each seed's value with {np.mean(fine):.0f} labels on average "
-        f"(median {np.median(fine):.0f}, range {fine.min():.0f}-{fine.max():.0f}; batches of {args.fine_batch}), "
-        f"{n_final / np.mean(fine):.1f}x fewer; interpolated over the {args.batch}-query rounds: "
-        f"{np.mean(coarse):.0f}. Every {n_pool}-photo pool labelled: log-loss {np.mean(full_losses):.4f}. "
-        f"Base rate (precision@50 of a random ranking): {np.mean(base_rates):.3f}."
+    note = (
+        f"Random sampling ends at log-loss {np.mean(targets):.4f} with {n_final:.0f} labels; entropy sampling reaches "
+        f"each seed's final random value with {np.mean(fine):.0f} labels on average (median {np.median(fine):.0f}, "
+        f"range {fine.min():.0f}-{fine.max():.0f}, measured with batches of {args.fine_batch}): "
+        f"{n_final / np.mean(fine):.1f} times fewer labels ({np.mean(coarse):.0f} interpolated over the "
+        f"{args.batch}-query rounds). Every {n_pool}-photo pool labelled: log-loss {np.mean(full_losses):.4f}."
     )
-    for s in strategies:
-        if s not in ("entropy", "random"):
-            print(
-                f"{names[s]} queried the same photos as entropy, round by round, in {same_queries[s]} of "
-                f"{args.seeds} seeds (for two classes both rank by |p - 0.5|)."
-            )
-    print(f"\nwall time {time.perf_counter() - start:.0f} s (embeddings {embed_s:.1f} s), {os.cpu_count()} CPU cores")
+    same = [
+        f"{names[s]} queried the same photos as entropy in {same_queries[s]} of {args.seeds} seeds"
+        for s in strategies
+        if s not in ("entropy", "random")
+    ]
+    if same:
+        note += " " + "; ".join(same) + " (for two classes they rank by |p - 0.5| alike)."
+    bench.write_result(
+        "active",
+        ["labels", *heads],
+        rows,
+        title="Active learning: finding a rare class",
+        what=(
+            f"Dogs made rare ({np.mean(base_rates):.0%} of a {n_pool:,}-photo pool and of a {n_test}-photo held-out "
+            f"set); {args.initial} random initial labels ({np.mean(initial_rare):.1f} dogs on average), then "
+            f"{args.rounds} rounds of {args.batch} queries; {args.backbone} + LogisticRegression(C={args.C:g}); mean "
+            f"of {args.seeds} seeds. Precision@50 and log-loss on the held-out set; dogs found among the queries."
+        ),
+        note=note,
+        out=args.out,
+    )
+    print(f"wall time {time.perf_counter() - start:.0f} s (embeddings {embed_s:.1f} s)")
     return 0
 
 

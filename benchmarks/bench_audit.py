@@ -1,8 +1,9 @@
-"""find_issues on the shared photos with planted problems, against the peers where installed.
+"""find_issues on photos with planted problems, against the peers where installed.
 
-    python benchmarks/bench_audit.py [--limit 3000] [--backbone efficientnet_lite2] [--random 100000]
+    python benchmarks/bench_audit.py [--data FOLDER] [--limit 3000] [--backbone efficientnet_lite2] [--random 100000]
 
-Plants, into the training photos (with the 48 known junk photos added):
+Plants, into the training photos (with the known junk photos in ``outliers/``
+beside the photo folder added):
 
 * 30 label flips, 15 each way;
 * 60 near copies of other photos: re-encoded (JPEG quality 60), halved, cropped
@@ -12,28 +13,25 @@ Then runs ``find_issues`` twice (the second call must forward nothing), and
 cleanlab's ``find_label_issues`` on the same out-of-fold probabilities where
 cleanlab is installed; then a near-copy search over ``--random`` random
 embeddings (time and peak memory). Prints recall, flags and time with the
-CPU model, and writes ``benchmarks/results/audit.csv``.
+machine line, and writes ``audit.csv``.
 """
 
-import argparse
-import csv
 import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 
+import _common as bench
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from _machine import machine_line  # noqa: E402
 from PIL import Image, ImageEnhance  # noqa: E402
 
 from skcatdog import _engine, find_issues, load_image_folder  # noqa: E402
 from skcatdog.audit import duplicates  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "dogs-vs-cats"
 EDITS = ("reencode", "half", "crop", "brighten")
 
 
@@ -60,7 +58,7 @@ def plant_copies(paths, labels, folder, rng, n=60):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = bench.parser(__doc__)
     ap.add_argument("--limit", type=int, default=3000)
     ap.add_argument("--backbone", default="efficientnet_lite2")
     ap.add_argument("--random", type=int, default=100_000)
@@ -68,10 +66,11 @@ def main():
     ap.add_argument("--precision", default="auto")
     opts = ap.parse_args()
     rng = np.random.default_rng(opts.seed)
-    paths, labels = load_image_folder(SHARED / "train")
+    data = bench.data_folder(opts.data)
+    paths, labels = load_image_folder(data)
     keep = rng.permutation(len(paths))[: opts.limit]
     paths, labels = list(paths[keep]), list(labels[keep])
-    junk, junk_labels = load_image_folder(SHARED / "outliers")
+    junk, junk_labels = load_image_folder(bench.outliers_folder(data))
     junk_set = {str(p) for p in junk}
     folder = Path(tempfile.mkdtemp(prefix="bench-audit-"))
     copies, copy_labels, originals = plant_copies(paths, labels, folder, rng)
@@ -149,22 +148,22 @@ def main():
         (f"near-copy search, {opts.random:,} random embeddings (s)", f"{search:.1f}", f"{len(pairs)} pairs"),
         ("peak memory (MB)", f"{peak / 1024:.0f}", f"{(peak - before) / 1024:.0f} MB more during the search"),
     ]
-    print(f"bench_audit: {opts.backbone}; {machine_line()}\n")
-    print("| measure | value | note |\n|---|---:|---|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} |")
-    print("\n" + cleanlab_line)
+    bench.write_result(
+        "audit",
+        ["measure", "value", "note"],
+        rows,
+        title="Dataset audit: planted problems found",
+        what=(
+            f"find_issues ({opts.backbone}) on {len(paths):,} photos with 30 label flips, {len(copies)} near copies "
+            f"and "
+            f"{len(junk_set)} junk photos"
+        ),
+        out=opts.out,
+        order=20,
+    )
+    print(cleanlab_line)
     for g in other_groups:
         print(g, list(near[near.group == g].item))
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "audit.csv", "w", newline="") as f:
-        f.write("# order: 20\n# title: Dataset audit: planted problems found\n")
-        f.write("# what: find_issues on the shared photos with 30 label flips, 60 near copies, 48 junk photos\n")
-        f.write(f"# machine: {machine_line()}\n# command: python benchmarks/bench_audit.py\n")
-        w = csv.writer(f)
-        w.writerow(["measure", "value", "note"])
-        w.writerows(rows)
 
 
 if __name__ == "__main__":

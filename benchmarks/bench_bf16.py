@@ -5,11 +5,11 @@ forward pass (images/s, fixed batches) of:
 
 * LiteRT + XNNPACK, float32: the engine's CPU runtime (the reference rows);
 * Keras on TensorFlow, float32 and ``mixed_bfloat16``;
-* OpenVINO on the Keras model converted by ``skcatdog._runtimes.openvino``, with
+* OpenVINO on the Keras model converted by the package's OpenVINO runtime, with
   ``INFERENCE_PRECISION_HINT`` f32 and bf16 (where OpenVINO is installed).
 
-The runtimes are timed in alternating rounds (this machine's speed drifts
-within minutes) and the median round is reported, with each runtime's
+The runtimes are timed in alternating rounds (a shared machine's speed
+drifts within minutes) and the median round is reported, with each runtime's
 embeddings' cosine similarity to LiteRT's rows.
 
 ``--quality`` then embeds every photo in the default views (``crop`` and
@@ -25,20 +25,16 @@ may use bf16 only if its log-loss is within 0.001 of float32's.
 ``precision="float32"`` and ``"bfloat16"`` in alternating rounds, once the
 engine has that precision.
 
-Each run goes to ``benchmarks/results/history/bf16-<cpu>[-quality][-cold].json``
-and the tables are printed (``benchmarks/results/bf16.csv`` is written from them).
+Writes ``bf16.csv`` (one row per runtime; the cold and log-loss columns
+filled when measured) and prints it.
 
-    python benchmarks/bench_bf16.py [--quality] [--cold 256] [--backbone efficientnet_lite2] [--bare 256]
+    python benchmarks/bench_bf16.py [--data FOLDER] [--quality] [--cold 256] [--backbone efficientnet_lite2]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import re
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,32 +42,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import _common as bench
 import numpy as np
-from _machine import cores, cpu_model  # benchmarks/, the script's folder
 
-from skcatdog import _engine, kaggle_log_loss, load_image_folder, make_default_pipeline
+from skcatdog import _engine
 from skcatdog._cpu import BF16_FLAGS, cpu_bf16_flags
 from skcatdog._images import decode_views, read_source
-from skcatdog._runtimes import openvino as _openvino
-from skcatdog._store import default_cache_dir
 from skcatdog.backbones import PREPROCESSING, get_backbone
 from skcatdog.recipe import DEFAULT_VIEWS
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
-RESULTS = Path(__file__).resolve().parent / "results" / "history"  # raw runs; bf16.csv one up is the table
 REFERENCE = "LiteRT + XNNPACK, float32 (the engine's)"
-
-# A new process that asks for the CPU's bf16 flags: what the check adds to importing skcatdog.
-DETECT = """
-import time
-import skcatdog
-t = time.perf_counter()
-from skcatdog._cpu import cpu_has_bf16
-t1 = time.perf_counter()
-cpu_has_bf16()
-t2 = time.perf_counter()
-print(t1 - t, t2 - t1)
-"""
 
 
 def keras_bf16_model(spec):
@@ -133,32 +113,36 @@ def runtimes(spec, batch_size, with_float32_extras=True):
         lambda b, n: bf16_keras.predict_on_batch(b), batch_size, size
     )
     version = None
-    if _openvino.available():
+    openvino_runtime = bench.runtimes().openvino
+    if openvino_runtime.available():
         import openvino
 
         version = openvino.__version__.split("-")[0]
-        name, kept = _engine.fingerprint(spec, "imagenet", "bfloat16"), default_cache_dir() / _openvino.ID
         if with_float32_extras:
-            f32 = _openvino.Forward(runner.model, spec, precision="float32", name=name, directory=kept)
+            f32 = bench.runtimes().openvino_forward(runner.model, spec, precision="float32")
             out["OpenVINO, f32"] = fixed_batches(f32, batch_size, size)
-        bf16 = _openvino.Forward(runner.model, spec, name=name, directory=kept)
-        out["OpenVINO, bf16 (skcatdog._runtimes.openvino)"] = fixed_batches(bf16, batch_size, size)
+        bf16 = bench.runtimes().openvino_forward(runner.model, spec)
+        out["OpenVINO, bf16"] = fixed_batches(bf16, batch_size, size)
     return out, version
 
 
 def bare(spec, paths, args):
     """Median images/s of each runtime over alternating rounds, and cosines to the reference's rows."""
     size = spec.input_size
-    with ThreadPoolExecutor(cores()) as pool:
+    with ThreadPoolExecutor(bench.cores()) as pool:
         arrays = np.stack(list(pool.map(lambda p: decode_views(read_source(p), size, ("crop",))["crop"], paths)))
     forwards, version = runtimes(spec, args.batch_size)
     rows = {name: fn(arrays[: args.batch_size]) for name, fn in forwards.items()}  # untimed first calls
-    rounds = {name: [] for name in forwards}
-    for _ in range(args.rounds):
-        for name, fn in forwards.items():
+
+    def timed(name, fn):
+        def measure():
             t = time.perf_counter()
-            rows[name] = fn(arrays)
-            rounds[name].append(len(arrays) / (time.perf_counter() - t))
+            rows[name] = fn(arrays)  # kept: the embeddings' cosines to the reference's
+            return len(arrays) / (time.perf_counter() - t)
+
+        return measure
+
+    rounds = bench.alternating_rounds({name: timed(name, fn) for name, fn in forwards.items()}, args.rounds)
     reference = rows[REFERENCE]
     table = {}
     for name in forwards:
@@ -176,14 +160,12 @@ def bare(spec, paths, args):
 
 def quality(spec, paths, labels, args):
     """Mean-of-views embeddings of every photo per runtime, their views/s, and their 5-fold CV log-loss."""
-    from sklearn.model_selection import StratifiedKFold
-
     size, views = spec.input_size, DEFAULT_VIEWS
     forwards, _ = runtimes(spec, args.batch_size, with_float32_extras=False)
     sums = {name: np.zeros((len(paths), spec.embedding_dim), np.float32) for name in forwards}
     seconds = dict.fromkeys(forwards, 0.0)
     chunk = 8 * args.batch_size
-    with ThreadPoolExecutor(cores()) as pool:
+    with ThreadPoolExecutor(bench.cores()) as pool:
         for start in range(0, len(paths), chunk):
             decoded = list(pool.map(lambda p: decode_views(read_source(p), size, views), paths[start : start + chunk]))
             for view in views:  # summed in view order, in float32, as the engine's mean_views does
@@ -194,17 +176,12 @@ def quality(spec, paths, labels, args):
                     seconds[name] += time.perf_counter() - t
                     sums[name][start : start + len(arrays)] += embedding
             print(f"  {start + len(decoded)} / {len(paths)} photos", file=sys.stderr, flush=True)
-    cv = StratifiedKFold(5, shuffle=True, random_state=0)
-    labels = np.asarray(labels)
     out = {}
     for name in forwards:
         X = sums[name] / len(views)
         if args.store:
             np.save(Path(args.store) / f"{re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')}.npy", X)
-        losses = []
-        for train, test in cv.split(X, labels):
-            clf = make_default_pipeline(backbone=spec.name, cache=None, n_jobs=1)[1:].fit(X[train], labels[train])
-            losses.append(kaggle_log_loss(labels[test], clf.predict_proba(X[test]), labels=clf.classes_))
+        losses = bench.cv_log_loss(X, labels)
         c = cosines(X, sums[REFERENCE] / len(views))
         out[name] = {
             "log_loss": float(np.mean(losses)),
@@ -249,112 +226,111 @@ def cold(paths, args):
 
 def detection_cost(runs=5):
     """Seconds to import skcatdog._cpu (after skcatdog) and to read the flags, in new processes (medians)."""
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    timings = [
-        [
-            float(x)
-            for x in subprocess.run(
-                [sys.executable, "-c", DETECT], env=env, capture_output=True, text=True, check=True
-            ).stdout.split()
-        ]
-        for _ in range(runs)
-    ]
-    return [float(np.median(column)) for column in zip(*timings, strict=True)]
+    timings = bench.new_process_runs("bf16_detect", {}, runs, pythonpath=[bench.ROOT])
+    return [bench.median([t[k] for t in timings]) for k in ("import", "first_call")]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench.parser(__doc__)
     parser.add_argument("--backbone", default="efficientnet_lite2")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bare", type=int, default=256, help="photos in each bare-forward round")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the bare forward")
     parser.add_argument("--quality", action="store_true", help="also embed every photo and compare CV log-loss")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N photos for --quality")
+    parser.add_argument("--limit", type=int, default=None, help="use only N photos for --quality")
     parser.add_argument("--store", default=None, help="a folder to save each runtime's feature matrix in")
     parser.add_argument("--cold", type=int, default=0, help="photos in each cold transform (0: none)")
     parser.add_argument("--cold-rounds", type=int, default=3, help="alternating cold rounds per view set")
-    parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args()
 
     import keras
     import tensorflow as tf
 
     spec = get_backbone(args.backbone)
-    paths, labels = load_image_folder(args.data)
-    paths, labels = list(paths), np.asarray(labels)
-    if args.limit:  # spread over both classes
-        pick = np.linspace(0, len(paths) - 1, min(args.limit, len(paths))).round().astype(int)
-        paths, labels = [paths[i] for i in pick], labels[pick]
+    paths, labels = bench.load_photos(bench.data_folder(args.data), args.limit)
     pick = np.linspace(0, len(paths) - 1, min(args.bare, len(paths))).round().astype(int)
     import_s, detect_s = detection_cost()
     flags = cpu_bf16_flags()
 
     table, version = bare(spec, [paths[i] for i in pick], args)
-    header = (
-        f"{args.backbone} ({spec.input_size} px), batch {args.batch_size}, CPU: {cpu_model()}, {cores()} cores, "
-        f"bf16 flags: {', '.join(flags) or 'none'} (of {', '.join(BF16_FLAGS)}), Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, keras {keras.__version__}, OpenVINO {version or 'not installed'}"
+    machine = bench.machine_line(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, OpenVINO {version or 'not installed'}"
     )
-    result = {
-        "header": header,
-        "cpu": cpu_model(),
-        "cores": cores(),
-        "bf16_flags": list(flags),
-        "detection_ms": {"import": 1e3 * import_s, "first_call": 1e3 * detect_s},
-        "bare": {"photos": len(pick), "rounds": args.rounds, "runtimes": table},
-    }
-    reference = table[REFERENCE]["images_per_s"]
-    print(f"\n{header}\n")
-    print(f"bare forward, {len(pick)} photos (crop view) per round, median of {args.rounds} alternating rounds:\n")
-    print(
-        "| runtime | images/s | vs LiteRT float32 | rounds | embedding cosine to LiteRT: min / mean | top-1 agreement |"
-    )
-    print("|---|---:|---:|---|---:|---:|")
-    for name, r in table.items():
-        print(
-            f"| {name} | {r['images_per_s']:,.1f} | {r['images_per_s'] / reference:.2f} | "
-            f"{', '.join(f'{x:.0f}' for x in r['rounds'])} | {r['cosine_min']:.4f} / {r['cosine_mean']:.5f} | "
-            f"{r['top1_agreement']:.3f} |"
-        )
-    print(f"\nbf16 detection in a new process: import {1e3 * import_s:.2f} ms, first call {1e3 * detect_s:.2f} ms")
-
+    print(f"bf16 flags: {', '.join(flags) or 'none'} (of {', '.join(BF16_FLAGS)})")
+    print(f"bf16 detection in a new process: import {1e3 * import_s:.2f} ms, first call {1e3 * detect_s:.2f} ms")
+    q = {}
     if args.quality:
         if args.store:
             Path(args.store).mkdir(parents=True, exist_ok=True)
         q = quality(spec, paths, labels, args)
-        result["quality"] = {"photos": len(paths), "views": list(DEFAULT_VIEWS), "runtimes": q}
-        base = q[REFERENCE]["log_loss"]
-        views = " + ".join(DEFAULT_VIEWS)
-        print(f"\n{len(paths)} photos, views {views} averaged, 5-fold CV, make_default_pipeline's classifier:\n")
-        print("| runtime | log-loss | vs float32 | views/s over all photos | mean-view embedding cosine min / mean |")
-        print("|---|---:|---:|---:|---:|")
-        for name, r in q.items():
-            print(
-                f"| {name} | {r['log_loss']:.5f} | {r['log_loss'] - base:+.5f} | {r['views_per_s']:,.1f} | "
-                f"{r['cosine_min']:.4f} / {r['cosine_mean']:.5f} |"
-            )
+    c, runtime = {}, None
     if args.cold:
         if "bfloat16" not in _engine.PRECISIONS:
-            print("\nthe engine has no precision='bfloat16': no cold transform measured")
+            print("the engine has no precision='bfloat16': no cold transform measured")
         else:
             runtime = _engine.get_runner(args.backbone, "imagenet", "bfloat16").runtime
             c = cold([paths[i] for i in np.linspace(0, len(paths) - 1, args.cold).round().astype(int)], args)
-            result["cold"] = {"photos": args.cold, "bf16_runtime": runtime, "views": c}
-            rounds = f"median of {args.cold_rounds} alternating rounds"
-            print(f"\ncold `transform` of {args.cold} photos, empty cache, {rounds}:\n")
-            print(f"| views | float32 (LiteRT), photos/s | bfloat16 ({runtime}), photos/s | bf16 / float32 |")
-            print("|---|---:|---:|---:|")
-            for views, r in c.items():
-                print(
-                    f"| {views} | {r['float32']['photos_per_s']:,.1f} | {r['bfloat16']['photos_per_s']:,.1f} | "
-                    f"{r['ratio']:.2f} |"
-                )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")
-    out = RESULTS / f"bf16-{slug}{'-quality' if args.quality else ''}{'-cold' if args.cold else ''}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten to {out.relative_to(RESULTS.parent.parent)}")
+
+    reference = table[REFERENCE]["images_per_s"]
+    base = q.get(REFERENCE, {}).get("log_loss")
+    rows = []
+    for name, r in table.items():
+        cold_cell = ""
+        if c and name == REFERENCE:
+            cold_cell = " / ".join(f"{v['float32']['photos_per_s']:,.1f}" for v in c.values())
+        elif c and name.startswith("OpenVINO, bf16" if runtime == "openvino" else "Keras on TensorFlow, `mixed"):
+            cold_cell = " / ".join(f"{v['bfloat16']['photos_per_s']:,.1f}" for v in c.values())
+            cold_cell += " (" + " / ".join(f"{v['ratio']:.2f}x" for v in c.values()) + ")"
+        quality_row = q.get(name, {})
+        loss = quality_row.get("log_loss")
+        rows.append(
+            [
+                name,
+                f"{r['images_per_s']:,.1f}",
+                f"{r['images_per_s'] / reference:.2f}",
+                " ".join(f"{x:.0f}" for x in r["rounds"]),
+                cold_cell,
+                f"{r['cosine_min']:.4f}" + (f" / {quality_row['cosine_min']:.4f}" if quality_row else ""),
+                f"{r['top1_agreement']:.3f}",
+                f"{loss:.5f}" if loss is not None else "",
+                f"{loss - base:+.5f}" if loss is not None and name != REFERENCE else "",
+            ]
+        )
+    views = " / ".join(c) if c else "full / crop + full"
+    bench.write_result(
+        "bf16",
+        [
+            "runtime",
+            "bare forward images/s",
+            "vs LiteRT float32",
+            "rounds",
+            f"cold transform photos/s ({views})",
+            "embedding cosine (lowest)",
+            "top-1 agreement",
+            "log-loss",
+            "vs float32",
+        ],
+        rows,
+        title="bfloat16 on a CPU: speed and quality",
+        what=(
+            f"{spec.name} ({spec.input_size} px), one process. Bare forward: batch {args.batch_size}, {len(pick)} "
+            f"pre-decoded photos per round, median of {args.rounds} alternating rounds. "
+            + (
+                f"Cold transform: {args.cold} photos, empty cache, median of {args.cold_rounds} alternating rounds. "
+                if c
+                else ""
+            )
+            + (
+                f"Log-loss: make_default_pipeline's classifier, 5-fold CV on {len(paths):,} photos, views "
+                f"{' + '.join(DEFAULT_VIEWS)} averaged. "
+                if q
+                else ""
+            )
+            + "Cosine: each photo's embedding against LiteRT float32's (the lowest; then for the averaged views)."
+        ),
+        machine=machine,
+        out=args.out,
+    )
     return 0
 
 

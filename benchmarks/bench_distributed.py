@@ -15,14 +15,12 @@ Every configuration starts cold (fresh store, fresh local read-through
 cache) but with its models built: the model build (and for the cluster the
 worker start) is shown apart, because it is paid once per process, not per job.
 
-    python benchmarks/bench_distributed.py [--limit N] [--views crop,full] [--workers 1,2] [--gpu]
+    python benchmarks/bench_distributed.py [--data FOLDER] [--limit N] [--views crop,full] [--workers 1,2] [--gpu]
 
 ``--gpu`` uses ``dask_cuda.LocalCUDACluster`` (one worker per GPU) instead.
 """
 
-import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -31,12 +29,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import cores, cpu_model  # noqa: E402  (benchmarks/, the script's folder)
+import _common as bench
 
 import skcatdog.distributed as skdist
-from skcatdog import KerasEmbeddingTransformer, _engine, get_backbone, load_image_folder
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
+from skcatdog import KerasEmbeddingTransformer, _engine, get_backbone
 
 
 def install_probe_timer():
@@ -124,7 +120,7 @@ def run_cluster(paths, args, root, n_workers):
         name = f"LocalCluster, {n_workers} worker{'s' if n_workers > 1 else ''}"
     client = Client(cluster)
     try:
-        tf_threads = max(1, cores() // len(cluster.workers)) if not args.gpu else None
+        tf_threads = max(1, bench.cores() // len(cluster.workers)) if not args.gpu else None
         client.register_plugin(skdist.WorkerSetup(tf_threads=tf_threads))
         client.run(install_probe_timer)
         infos = client.run(warm_model, args.backbone, args.precision)
@@ -164,8 +160,8 @@ def _local_cluster(n_workers):
 
     # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which pins glibc's
     # mmap threshold: every decoded photo (a few hundred KB) is then mmap-ed and
-    # unmapped again, and decoding ran 30% slower (3.9 s -> 5.2 s for 300 photos
-    # here). Workers that decode images do better with glibc's default.
+    # unmapped again, which makes decoding about 30% slower. Workers that decode
+    # images do better with glibc's default.
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
@@ -173,22 +169,21 @@ def _local_cluster(n_workers):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench.parser(__doc__)
     parser.add_argument("--backbone", default="efficientnet_lite2")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--views", default="crop,full", help="comma-separated views (the transformer's default)")
     parser.add_argument("--workers", default="1,2", help="cluster sizes to run, comma-separated")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--gpu", action="store_true", help="one dask_cuda.LocalCUDACluster instead of LocalClusters")
-    parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args()
     args.views = tuple(v for v in args.views.split(",") if v)
     if args.precision == "auto":
         # One precision for every configuration, decided by this machine (a cluster would decide the same).
         args.precision = _engine.resolve_precision("auto", args.backbone)
 
-    paths, _ = load_image_folder(args.data)
-    paths = [str(p) for p in paths[: args.limit]]
+    paths, _ = bench.load_photos(bench.data_folder(args.data))
+    paths = paths[: args.limit]
     root = Path(tempfile.mkdtemp(prefix="skcatdog-bench-dist-"))
     # Every process's default cache (the ShardStore's local read-through copy) lives in the
     # scratch directory, so each configuration starts cold and ~/.cache is untouched.
@@ -197,7 +192,6 @@ def main():
         f"# {len(paths)} photos x {len(args.views)} view(s) {args.views}, {args.backbone}, precision {args.precision}",
         file=sys.stderr,
     )
-    print(f"# CPU: {cpu_model()}, {cores()} cores; Python {platform.python_version()}", file=sys.stderr)
     rows = []
     try:
         if not args.gpu:
@@ -213,22 +207,44 @@ def main():
 
     n_rows = len(paths) * len(args.views)
     base = rows[0]["wall"]
-    print(
-        f"{len(paths)} photos x {len(args.views)} views = {n_rows} rows, {args.backbone} "
-        f"({rows[0]['runtime']}, {args.precision}); CPU: {cpu_model()}, {cores()} cores"
+    bench.write_result(
+        "distributed_gpu" if args.gpu else "distributed",
+        [
+            "configuration",
+            "job wall s",
+            "rows/s",
+            "vs local" if not args.gpu else "vs first",
+            "read+digest+lookup s",
+            "decode s",
+            "forward s",
+            "store write s",
+            "forwarded",
+            "model build (+ cluster start) s",
+        ],
+        [
+            [
+                r["name"],
+                f"{r['wall']:.1f}",
+                f"{n_rows / r['wall']:.1f}",
+                f"{r['wall'] / base:.2f}x",
+                f"{r['probe']:.1f}",
+                f"{r['decode']:.1f}",
+                f"{r['forward']:.1f}",
+                f"{r['store']:.2f}",
+                r["forwarded"],
+                f"{r['setup']:.1f}",
+            ]
+            for r in rows
+        ],
+        title="Dask: cluster overhead on one machine",
+        what=(
+            f"precompute of {n_rows:,} rows ({len(paths):,} photos x {len(args.views)} view(s)) into an empty shared "
+            f"store, {args.backbone} with {rows[0]['runtime']} {args.precision}, against the local engine. Stage "
+            "seconds are summed over threads (on a cluster, the client's probe plus the workers' stages); the last "
+            "column is the one-off model build and cluster start."
+        ),
+        out=args.out,
     )
-    print()
-    print(
-        "| configuration | job wall s | rows/s | vs local | read+digest+lookup s | decode s | forward s "
-        "| store write s | forwarded | model build (+ cluster start) s |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['name']} | {r['wall']:.1f} | {n_rows / r['wall']:.1f} | {r['wall'] / base:.2f}x | "
-            f"{r['probe']:.1f} | "
-            f"{r['decode']:.1f} | {r['forward']:.1f} | {r['store']:.2f} | {r['forwarded']} | {r['setup']:.1f} |"
-        )
 
 
 if __name__ == "__main__":

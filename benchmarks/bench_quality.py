@@ -24,23 +24,23 @@ run"), and ``--cold`` times the same run again with an empty temporary cache.
 Clipping acts at predict time only, so one fit per fold serves every ``eps``
 (``ClippedClassifier.set_params(eps=...)`` changes no fitted state).
 
-    python benchmarks/bench_quality.py [--cold]   # prints a markdown table (~25 min on 2 busy cores)
+    python benchmarks/bench_quality.py [--data FOLDER] [--cold] [--features 1] [--viewsets 1]
 
-``benchmarks/results/quality.csv`` (the documentation's performance page) holds this
-script's table; rerun it after changing the recipe (``skcatdog/recipe.py``) and update that file.
+Writes ``quality.csv`` (the documentation's performance page shows it) and
+prints it; rerun it after changing the recipe (``skcatdog/recipe.py``).
+About 25 minutes on 2 busy cores with a warm cache.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import _common as bench
 import numpy as np  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_validate  # noqa: E402
 
@@ -48,12 +48,10 @@ from skcatdog import (  # noqa: E402
     ClippedClassifier,
     kaggle_log_loss,
     kaggle_log_loss_scorer,
-    load_image_folder,
     make_default_pipeline,
 )
 from skcatdog.recipe import DEFAULT_C, DEFAULT_VIEWS  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats" / "train"
 LITES = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
 FEATURES = [
     *[[name] for name in LITES],
@@ -92,17 +90,22 @@ def make_classifier(kind, n_jobs):
     return recipe(["efficientnet_lite2"], DEFAULT_VIEWS, kind, n_jobs)[1:]
 
 
-def evaluate(X, y, kind, n_jobs, cv):
+def evaluate(X, y, kind, n_jobs, seed):
     """Outer 5-fold CV on features: per-eps fold losses, fold accuracies, chosen C per fold."""
-    losses, accs, chosen = {eps: [] for eps in EPS}, [], []
-    for train, test in cv.split(X, y):
-        clf = ClippedClassifier(make_classifier(kind, n_jobs), eps=0.0).fit(X[train], y[train])
-        for eps in EPS:
-            proba = clf.set_params(eps=eps).predict_proba(X[test])
-            losses[eps].append(kaggle_log_loss(y[test], proba, labels=clf.classes_))
-        accs.append(np.mean(clf.predict(X[test]) == y[test]))
-        chosen.append(clf.estimator_[-1].best_params_["C"])
-    return {eps: np.array(v) for eps, v in losses.items()}, np.array(accs), chosen
+
+    def score(clf, X_test, y_test):
+        # Clipping acts at predict time only: one fit per fold serves every eps.
+        out = {
+            eps: kaggle_log_loss(y_test, clf.set_params(eps=eps).predict_proba(X_test), labels=clf.classes_)
+            for eps in EPS
+        }
+        return out, np.mean(clf.predict(X_test) == y_test), clf.estimator_[-1].best_params_["C"]
+
+    folds = bench.cv_log_loss(
+        X, y, lambda: ClippedClassifier(make_classifier(kind, n_jobs), eps=0.0), seed=seed, score=score
+    )
+    losses = {eps: np.array([f[0][eps] for f in folds]) for eps in EPS}
+    return losses, np.array([f[1] for f in folds]), [f[2] for f in folds]
 
 
 def timed_cv(pipe, paths, labels, cv):
@@ -112,37 +115,61 @@ def timed_cv(pipe, paths, labels, cv):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser = bench.parser(__doc__)
     parser.add_argument("--cold", action="store_true", help="also time the best configuration with an empty cache")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the outer folds (default 0)")
     parser.add_argument("--n-jobs", type=int, default=None, help="GridSearchCV's n_jobs (default: 1)")
+    parser.add_argument("--limit", type=int, default=None, help="use only N photos, spread over the classes")
+    parser.add_argument("--features", type=int, default=None, help="only the first N feature sets")
+    parser.add_argument("--viewsets", type=int, default=None, help="only the first N view sets (and the default)")
     args = parser.parse_args()
 
-    paths, labels = load_image_folder(args.data)
+    paths, labels = bench.load_photos(bench.data_folder(args.data), args.limit)
     cv = StratifiedKFold(5, shuffle=True, random_state=args.seed)
-    print(f"{len(paths)} photos; outer folds StratifiedKFold(5, shuffle=True, random_state={args.seed})\n")
-    print("| features | views | classifier | log-loss | clip 0.001 | clip 0.005 | accuracy | C per fold | s |")
-    print("|---|---|---|---:|---:|---:|---:|---|---:|")
-    results = []
+    features = FEATURES[: args.features]
+    viewsets = VIEWSETS[: args.viewsets]
+    if DEFAULT_VIEWS not in viewsets:
+        viewsets.append(DEFAULT_VIEWS)
+    results, table = [], []
     start_all = time.perf_counter()
-    for backbones in FEATURES:
-        for views in VIEWSETS:
+    for backbones in features:
+        for views in viewsets:
             X = recipe(backbones, views, "lr", None)[0].transform(paths)  # cache read
+            scored = {}
             for kind in CLASSIFIERS:
-                start = time.perf_counter()
-                losses, accs, chosen = evaluate(X, labels, kind, args.n_jobs, cv)
-                wall = time.perf_counter() - start
+                losses, accs, chosen = evaluate(X, labels, kind, args.n_jobs, args.seed)
+                scored[kind] = losses, accs
                 for eps in EPS:
                     results.append((losses[eps].mean(), backbones, views, kind, eps, losses[eps], accs))
-                cells = [f"{losses[eps].mean():.5f}" for eps in EPS]
-                print(
-                    f"| {short(backbones)} | {' + '.join(views)} | {CLASSIFIERS[kind]} | "
-                    + " | ".join(cells)
-                    + f" | {accs.mean():.4f} | {', '.join(f'{c:g}' for c in chosen)} | {wall:.0f} |",
-                    flush=True,
-                )
-    print(f"\n{len(results) // len(EPS)} configurations in {time.perf_counter() - start_all:.0f} s")
+                print(f"{short(backbones)}, {' + '.join(views)}, {kind}: C per fold {chosen}", flush=True)
+            default = backbones == ["efficientnet_lite2"] and views == DEFAULT_VIEWS
+            bold = (lambda x: f"**{x}**") if default else str
+            lr, std = scored["lr"][0], scored["std"][0]
+            table.append(
+                [
+                    bold(short(backbones) + (" (default)" if default else "")),
+                    bold(" + ".join(views)),
+                    bold(f"{lr[0.0].mean():.5f}"),
+                    f"{std[0.0].mean():.5f}",
+                    *(f"{lr[eps].mean():.5f}" for eps in EPS[1:]),
+                    f"{scored['lr'][1].mean():.4f}",
+                ]
+            )
+    n_configs = len(results) // len(EPS)
+    bench.write_result(
+        "quality",
+        ["features", "views", "LR", "StandardScaler + LR", *(f"LR, clip {eps:g}" for eps in EPS[1:]), "accuracy (LR)"],
+        table,
+        title="Log-loss by backbone and views",
+        what=(
+            f"Kaggle log-loss, 5-fold cross-validation (StratifiedKFold, shuffled, random_state={args.seed}) on "
+            f"{len(paths):,} photos. C is tuned by an inner 5-fold grid search over {len(DEFAULT_C)} values from "
+            f"{min(DEFAULT_C):g} to {max(DEFAULT_C):g}; clipping wraps the tuned model in ClippedClassifier. The "
+            "default model is the bold row."
+        ),
+        out=args.out,
+    )
+    print(f"{n_configs} configurations in {time.perf_counter() - start_all:.0f} s")
 
     best_loss, backbones, views, kind, eps, best_folds, best_accs = min(results, key=lambda r: r[0])
     clip = f"ClippedClassifier(eps={eps:g})" if eps else "no clipping"
@@ -151,12 +178,14 @@ def main():
         f"log-loss {best_loss:.5f} (± {best_folds.std():.5f} over folds), accuracy {best_accs.mean():.4f}"
     )
     # The folds differ more from each other than the configurations do: compare fold by fold.
-    base = next(r[5] for r in results if r[1:5] == (["efficientnet_lite2"], DEFAULT_VIEWS, "lr", 0.0))
-    gain = base - best_folds
-    print(
-        f"vs `skcatdog train`'s default (lite2, {' + '.join(DEFAULT_VIEWS)}, {CLASSIFIERS['lr']}): {base.mean():.5f}; "
-        f"lower on {(gain > 0).sum()} of {len(gain)} folds, by {gain.mean():.5f} ± {gain.std():.5f}"
-    )
+    base = next((r[5] for r in results if r[1:5] == (["efficientnet_lite2"], DEFAULT_VIEWS, "lr", 0.0)), None)
+    if base is not None:
+        gain = base - best_folds
+        print(
+            f"vs `skcatdog train`'s default (lite2, {' + '.join(DEFAULT_VIEWS)}, {CLASSIFIERS['lr']}): "
+            f"{base.mean():.5f}; lower on {(gain > 0).sum()} of {len(gain)} folds, by {gain.mean():.5f} ± "
+            f"{gain.std():.5f}"
+        )
 
     # The same configuration as one image pipeline: paths in, cache reads inside each fold.
     warm_loss, warm_acc, warm_wall = timed_cv(recipe(backbones, views, kind, args.n_jobs, eps), paths, labels, cv)

@@ -112,8 +112,8 @@ def build_parser():
             the K-fold cross-validated log-loss and accuracy beside the Kaggle
             top-10% line ({KAGGLE_TOP10}) and a single-Xception reference
             ({REFERENCE}). The defaults (skcatdog.make_default_pipeline: Lite2,
-            views crop and full) are the best setting that
-            benchmarks/bench_quality.py measures (see the documentation's performance page)."""
+            views crop and full) are the best setting measured on the
+            documentation's performance page."""
         ),
     )
     t.add_argument("data", metavar="DATA", help="labelled photo folder, or a CSV of path,label[,xmin,ymin,xmax,ymax]")

@@ -51,7 +51,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         squashed into the square; ``"crop_mirror"`` / ``"mirror"``: the same,
         flipped left to right. The default sees each photo twice, as ImageNet
         classifiers are evaluated and whole, which scored better than either
-        view alone in ``benchmarks/bench_quality.py`` (see the performance page);
+        view alone (see the documentation's performance page);
         ``views="crop"`` halves the work.
 
     Attributes

@@ -25,9 +25,9 @@ from .backbones import DEFAULT_BACKBONE
 
 __all__ = ["ImageNetOutlierFilter", "DEFAULT_TOP_K"]
 
-#: Chosen by ``benchmarks/bench_outliers.py`` for the default backbone
+#: Chosen for the default backbone
 #: (EfficientNet-Lite2): the smallest flagged share at which at least 95% of
-#: the 48 known Kaggle outliers are caught.
+#: the 48 known Kaggle outliers are caught (the documentation's performance page).
 DEFAULT_TOP_K = 16
 
 VOTES = ("any", "all")
@@ -59,8 +59,8 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         How many of the best-ranked ImageNet classes may hold one of the
         label's kind. Smaller flags more images. The reference solution's 100
         was tuned for ResNet50; EfficientNet-Lite ranks outliers' classes
-        differently, so the default comes from ``benchmarks/bench_outliers.py``
-        (its recall table is on the performance page).
+        differently, so the default comes from the recall table on the
+        documentation's performance page.
     class_synsets : dict or None, default=None
         ``{{label: wnid or list of wnids}}``; each WordNet synset stands for
         every ImageNet class below it (``"n02084071"`` = every dog breed).
@@ -74,8 +74,8 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         How each image is shown to the network (see
         :class:`~skcatdog.KerasEmbeddingTransformer`). The whole photo
         (``"full"``) finds more junk than ImageNet's central crop, which cuts
-        off the banners and borders that give a photo away (see
-        ``benchmarks/bench_outliers.py``); it is also one of the embedder's
+        off the banners and borders that give a photo away (see the
+        documentation's performance page); it is also one of the embedder's
         default views, so the filter adds no forward pass.
     {engine_params}
 
