@@ -10,7 +10,7 @@ from scipy.special import softmax
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine, _synsets
+from . import _defaults, _engine, _synsets
 from ._engine_params import (
     BACKBONE_CONSTRAINT,
     ENGINE_PARAMETER_CONSTRAINTS,
@@ -28,7 +28,7 @@ __all__ = ["ImageNetOutlierFilter", "DEFAULT_TOP_K"]
 #: Chosen by ``benchmarks/bench_outliers.py`` for the default backbone
 #: (EfficientNet-Lite2): the smallest flagged share at which at least 95% of
 #: the 48 known Kaggle outliers are caught.
-DEFAULT_TOP_K = 16
+DEFAULT_TOP_K = _defaults.DEFAULT_TOP_K
 
 VOTES = ("any", "all")
 
