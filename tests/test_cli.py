@@ -1,7 +1,7 @@
 """The ``skcatdog`` command line: help, train, predict, outliers, restore, errors.
 
 Commands run in-process through ``skcatdog.cli.main`` (fast: TensorFlow is
-imported once); two tests start real processes (``python -m skcatdog`` and the
+imported once); a few tests start real processes (``python -m skcatdog`` and the
 console script), and one loads a saved model in a fresh interpreter.
 
 Tests that run a network use real offline weights (``efficientnet_lite0``, the
@@ -205,6 +205,37 @@ def test_python_dash_m_help_in_a_real_process():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: skcatdog") and "exit status:" in proc.stdout
     assert proc.stderr == ""
+
+
+# What parsing may not import: ``--help`` answers at once only if no command's machinery loads for it.
+HEAVY = ("tensorflow", "keras", "jax", "torch", "sklearn", "imblearn", "pandas", "scipy")
+
+
+def imported_by(*argv):
+    """``(exit status, top-level modules imported)`` by ``python -m skcatdog ARGV`` in a new process."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "skcatdog", *argv],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    # -X importtime writes "import time: self [us] | cumulative | name" for every module imported.
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", proc.stderr, re.M)
+    assert names, proc.stderr[-2000:]
+    return proc.returncode, {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize("command", ["", *cli.COMMANDS])
+def test_help_imports_no_machine_learning_library(command):
+    status, imported = imported_by(*filter(None, [command, "--help"]))
+    assert status == 0
+    assert "skcatdog" in imported  # the check sees the package's own imports
+    assert not imported & set(HEAVY), f"`skcatdog {command} --help` imports {sorted(imported & set(HEAVY))}"
+
+
+def test_bad_arguments_are_refused_before_anything_heavy_is_imported(tmp_path):
+    status, imported = imported_by("train", tmp_path, "--cv", "1")
+    assert status == 2 and not imported & set(HEAVY), sorted(imported & set(HEAVY))
+    status, imported = imported_by("restore", tmp_path / "nowhere")  # moving files back needs no Keras
+    assert status == 2 and not imported & set(HEAVY), sorted(imported & set(HEAVY))
 
 
 def test_console_script():
