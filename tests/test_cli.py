@@ -34,7 +34,7 @@ import skcatdog.model_files
 from skcatdog import cli
 from skcatdog._atomic import atomic_write
 from skcatdog.model_files import MODEL_FORMAT, load_model
-from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
+from tests._helpers import OUTLIERS, TRAIN, needs_shared, tiny_transformer
 
 REPO = Path(__file__).resolve().parents[1]
 BACKBONE = "efficientnet_lite0"
@@ -405,7 +405,7 @@ def tiny_model(tmp_path_factory):
 
     from skcatdog import make_pipeline
     from skcatdog.model_files import save_model
-    from tests.conftest import random_images
+    from tests._helpers import random_images
 
     root = tmp_path_factory.mktemp("cli-tiny")
     (root / "photos").mkdir()
@@ -864,7 +864,7 @@ def test_predict_folder_of_subfolders_names_them(tmp_path, tiny_model, capsys):
 
 
 def test_outliers_label_without_synsets(tmp_path, capsys):
-    from tests.conftest import random_images
+    from tests._helpers import random_images
 
     for label, arr in zip(("cat", "dog", "horse"), random_images(3), strict=True):
         (tmp_path / "data" / label).mkdir(parents=True)

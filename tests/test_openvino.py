@@ -8,7 +8,7 @@ from skcatdog._cpu import cpu_has_bf16
 from skcatdog._openvino import BF16Forward, ConversionMismatch, available, model_dir
 from skcatdog.backbones import get_backbone
 
-from .conftest import random_images
+from ._helpers import random_images
 
 pytestmark = pytest.mark.skipif(not available(), reason='OpenVINO is not installed (pip install "skcatdog[cpu-bf16]")')
 
