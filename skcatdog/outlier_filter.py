@@ -60,7 +60,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         label's kind. Smaller flags more images. The reference solution's 100
         was tuned for ResNet50; EfficientNet-Lite ranks outliers' classes
         differently, so the default comes from ``benchmarks/bench_outliers.py``
-        (its recall table is on the performance page).
+        (the share of known outliers each ``top_k`` catches is on the performance page).
     class_synsets : dict or None, default=None
         ``{{label: wnid or list of wnids}}``; each WordNet synset stands for
         every ImageNet class below it (``"n02084071"`` = every dog breed).
