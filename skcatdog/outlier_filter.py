@@ -30,7 +30,7 @@ __all__ = ["ImageNetOutlierFilter", "DEFAULT_TOP_K"]
 #: the 48 known Kaggle outliers are caught.
 DEFAULT_TOP_K = _defaults.DEFAULT_TOP_K
 
-VOTES = ("any", "all")
+VOTES = _defaults.VOTES
 
 
 @substitute_engine_docs
@@ -155,7 +155,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         backbone=DEFAULT_BACKBONE,
         top_k=DEFAULT_TOP_K,
         class_synsets=None,
-        vote="all",
+        vote=_defaults.DEFAULT_VOTE,
         view="full",
         weights="imagenet",
         batch_size="auto",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .._defaults import DEFAULT_TOP_K
+from .._defaults import DEFAULT_TOP_K, DEFAULT_VOTE, VOTES
 from .._moves import MANIFEST
 from ._common import UsageError, add_backbone_option, add_engine_options, cache_setting, load_labelled, one_or_list
 
@@ -23,7 +23,9 @@ def add_arguments(parser):
     parser.add_argument("data", metavar="DIR", help="labelled photo folder (labels cat and dog are built in)")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K", help=f"default {DEFAULT_TOP_K}")
     add_backbone_option(parser, several=True, help="one or several (vote)")
-    parser.add_argument("--vote", choices=["all", "any"], default="all", help="with several backbones (default all)")
+    parser.add_argument(
+        "--vote", choices=sorted(VOTES), default=DEFAULT_VOTE, help=f"with several backbones (default {DEFAULT_VOTE})"
+    )
     parser.add_argument("--move-to", metavar="DEST", help="move flagged photos here (undo: skcatdog restore DEST)")
     parser.add_argument("--report", metavar="HTML", help="write a self-contained contact sheet of the flagged photos")
     add_engine_options(parser)
