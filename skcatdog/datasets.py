@@ -316,12 +316,12 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
         paths += [os.fspath(p) for p in found]
         labels += [label.lower()] * len(found)
     bad = _bad_images(root, paths, n_jobs)
-    keep = [i for i, p in enumerate(paths) if os.path.relpath(p, root) not in bad]
+    usable = [i for i, p in enumerate(paths) if os.path.relpath(p, root) not in bad]
     bad_files = {os.fspath(root / name): reason for name, reason in bad.items()}
     if bad_files:
         logger.warning("dogs_vs_cats: %d of %d files are not usable images and are left out", len(bad), len(paths))
-    paths = np.array([paths[i] for i in keep], dtype=str)
-    labels = np.array([labels[i] for i in keep], dtype=str)
+    paths = np.array([paths[i] for i in usable], dtype=str)
+    labels = np.array([labels[i] for i in usable], dtype=str)
     if return_X_y:
         return paths, labels
     target_names = np.array(["cat", "dog"])
@@ -334,7 +334,7 @@ def fetch_dogs_vs_cats(*, data_home=None, download_if_missing=True, return_X_y=F
         "--------------------------------------------------------------------------\n\n"
         f"{len(paths)} photos: {int((labels == 'cat').sum())} cats and {int((labels == 'dog').sum())} dogs, "
         f"from {DOGS_VS_CATS.url}.\n"
-        f"{len(bad)} of the archive's {len(keep) + len(bad)} numbered files failed skcatdog's image checks "
+        f"{len(bad)} of the archive's {len(usable) + len(bad)} numbered files failed skcatdog's image checks "
         "and are left out (tensorflow-datasets drops 1,738 by a JFIF header test):\n"
         f"{shown}{more}\n\n"
         'Elson, Douceur, Howell and Saul, "Asirra: A CAPTCHA that Exploits Interest-Aligned Manual Image '
@@ -463,16 +463,16 @@ def fetch_oxford_pets(
             f"{len(absent)} photos listed in {os.fspath(annotations)} are missing, e.g. {absent[0]}"
         )
     bad = _bad_images(images, [os.fspath(images / f"{name}.jpg") for name, *_ in _all_rows(annotations)], n_jobs)
-    keep = [i for i, p in enumerate(paths) if os.path.relpath(p, images) not in bad]
+    usable = [i for i, p in enumerate(paths) if os.path.relpath(p, images) not in bad]
     listed = set(paths)
     bad_files = {os.fspath(images / n): r for n, r in bad.items() if os.fspath(images / n) in listed}
     items, has_box = [], []
-    for i in keep:
+    for i in usable:
         box = _head_box(annotations / "xmls" / f"{rows[i][0]}.xml") if crop == "head" else None
         items.append(paths[i] if box is None else ImageCrop(paths[i], box))
         has_box.append(box is not None)
-    rows = [rows[i] for i in keep]
-    filenames = np.array([paths[i] for i in keep], dtype=str)
+    rows = [rows[i] for i in usable]
+    filenames = np.array([paths[i] for i in usable], dtype=str)
     target = np.array([cls - 1 for _, cls, _, _ in rows], dtype=int)
     labels = target_names[target] if len(target) else np.array([], dtype=str)
     items = _object_array(items)

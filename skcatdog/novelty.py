@@ -130,18 +130,18 @@ class FitOnInliers(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         if y is not None:
             y = column_or_1d(y)
             check_consistent_length(X, y)
-            keep = np.flatnonzero(_equals(y, self.inlier_label))
-            if keep.size == 0:
+            inlier_rows = np.flatnonzero(_equals(y, self.inlier_label))
+            if inlier_rows.size == 0:
                 raise ValueError(
                     f"no sample is labelled inlier_label={self.inlier_label!r}; y holds {np.unique(y).tolist()}"
                 )
-            if keep.size < n_samples:
-                X = _take(X, keep)
+            if inlier_rows.size < n_samples:
+                X = _take(X, inlier_rows)
                 fit_params = {
-                    key: _take(value, keep) if _has_length(value, n_samples) else value
+                    key: _take(value, inlier_rows) if _has_length(value, n_samples) else value
                     for key, value in fit_params.items()
                 }
-            n_samples = keep.size
+            n_samples = inlier_rows.size
         self.estimator_ = clone(self.estimator).fit(X, **fit_params)
         self.n_inliers_ = int(n_samples)
         return self

@@ -10,7 +10,7 @@ from scipy.special import softmax
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine, _synsets
+from . import _defaults, _engine, _synsets
 from ._engine_params import (
     BACKBONE_CONSTRAINT,
     ENGINE_PARAMETER_CONSTRAINTS,
@@ -28,9 +28,9 @@ __all__ = ["ImageNetOutlierFilter", "DEFAULT_TOP_K"]
 #: Chosen for the default backbone
 #: (EfficientNet-Lite2): the smallest flagged share at which at least 95% of
 #: the 48 known Kaggle outliers are caught (the documentation's performance page).
-DEFAULT_TOP_K = 16
+DEFAULT_TOP_K = _defaults.DEFAULT_TOP_K
 
-VOTES = ("any", "all")
+VOTES = _defaults.VOTES
 
 
 @substitute_engine_docs
@@ -155,7 +155,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         backbone=DEFAULT_BACKBONE,
         top_k=DEFAULT_TOP_K,
         class_synsets=None,
-        vote="all",
+        vote=_defaults.DEFAULT_VOTE,
         view="full",
         weights="imagenet",
         batch_size="auto",

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numbers
 import os
 
+from . import _defaults
 from ._validation import Interval, StrOptions, validate_params
 from .backbones import DEFAULT_BACKBONE
 
 __all__ = ["DEFAULT_C", "DEFAULT_VIEWS", "make_default_pipeline"]
 
 #: The values of LogisticRegression's ``C`` searched by the inner grid search: ``np.logspace(-2, 1, 7)``, rounded.
-DEFAULT_C = (0.01, 0.0316, 0.1, 0.316, 1.0, 3.16, 10.0)
+DEFAULT_C = _defaults.DEFAULT_C
 #: The embedder's views (see :class:`~skcatdog.KerasEmbeddingTransformer`).
-DEFAULT_VIEWS = ("crop", "full")
+DEFAULT_VIEWS = _defaults.DEFAULT_VIEWS
 
 
 @validate_params(
@@ -109,11 +110,12 @@ def make_default_pipeline(
     >>> pipe[-1].param_grid["C"][:3]
     [0.01, 0.0316, 0.1]
     """
+    # imbalanced-learn's make_pipeline, the one skcatdog exports: an outlier filter drops rows during fit only.
+    from imblearn.pipeline import make_pipeline
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.preprocessing import StandardScaler
 
-    from . import make_pipeline
     from .clipped import ClippedClassifier
     from .embedding import KerasEmbeddingTransformer
     from .outlier_filter import ImageNetOutlierFilter

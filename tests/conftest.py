@@ -1,39 +1,18 @@
-"""Shared fixtures: an isolated cache, a tiny random-weights backbone, the shared photos."""
+"""Shared fixtures: an isolated cache, a tiny random-weights backbone, the shared photos.
 
-import os
+Tests import helpers (folders, ``tiny_transformer``, ``random_images``) from ``tests._helpers``.
+"""
+
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pytest
 
 from skcatdog import _engine
-from skcatdog.backbones import Backbone, register_backbone
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TRAIN = SHARED / "data" / "dogs-vs-cats" / "train"
-OUTLIERS = SHARED / "data" / "dogs-vs-cats" / "outliers"
-
-needs_shared = pytest.mark.skipif(
-    not TRAIN.is_dir(), reason=f"the shared Dogs vs Cats photos are not at {TRAIN} (../shared beside the checkout)"
-)
-
-
-def _build_tiny(weights):
-    import keras
-
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
-    embedding = keras.layers.GlobalAveragePooling2D()(x)
-    logits = keras.layers.Dense(1000)(embedding)
-    return keras.Model(inputs, [embedding, logits])
-
-
-TINY = register_backbone(
-    Backbone(name="tiny_test", input_size=32, embedding_dim=8, preprocessing="lite", build=_build_tiny),
-    replace=True,
-)
+# Importing the helpers registers the tiny_test backbone. The names below stay importable from here
+# for test modules written before tests/_helpers.py existed (branches merged after it).
+from tests._helpers import OUTLIERS, SHARED, TINY, TRAIN, needs_shared, random_images, tiny_transformer  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +21,6 @@ def isolated_cache(tmp_path, monkeypatch):
     cache = tmp_path / "skcatdog-cache"
     monkeypatch.setenv("SKCATDOG_CACHE_DIR", str(cache))
     return cache
-
-
-def tiny_transformer(**params):
-    """The tiny random-weights transformer, with ``params`` (views, cache...) on top."""
-    from skcatdog import KerasEmbeddingTransformer
-
-    return KerasEmbeddingTransformer(**{"backbone": "tiny_test", "weights": None, **params})
 
 
 @pytest.fixture
@@ -80,11 +52,6 @@ def forward_count():
     """Images that went through a forward pass since the test started."""
     _engine.stats.reset()
     return lambda: _engine.stats.images_forwarded
-
-
-def random_images(n, seed=0, size=(40, 30)):
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, size=(*size, 3), dtype=np.uint8) for _ in range(n)]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from skcatdog.active import (
     top_k,
     uncertainty,
 )
-from tests.conftest import tiny_transformer
+from tests._helpers import tiny_transformer
 
 
 class FixedProba(ClassifierMixin, BaseEstimator):

@@ -9,7 +9,7 @@ import pytest
 from skcatdog import ImageLoadError, find_issues
 from skcatdog.audit import COLUMNS, duplicates, labels
 from skcatdog.audit.report import default_decisions, read_decisions, render
-from tests.conftest import random_images
+from tests._helpers import random_images
 
 
 def _find(X, y=None, **kw):

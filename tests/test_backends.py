@@ -16,7 +16,7 @@ SCRIPT = """
 import json, sys
 sys.path.insert(0, {root!r})
 import keras
-import tests.conftest  # the tiny backbone
+import tests._helpers  # the tiny backbone
 from skcatdog._engine import embed
 import numpy as np
 image = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
@@ -62,7 +62,7 @@ import json, sys
 sys.path.insert(0, {root!r})
 import keras
 import numpy as np
-import tests.conftest  # the tiny backbone
+import tests._helpers  # the tiny backbone
 from skcatdog import config_context
 from skcatdog._engine import call, compute, embed, stats
 images = [np.random.default_rng(k).integers(0, 256, (40 + k, 60, 3), dtype=np.uint8) for k in range(23)]

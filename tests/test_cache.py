@@ -11,7 +11,7 @@ import pytest
 from skcatdog import default_cache_dir
 from skcatdog._store import local_store, resolve_cache_dir
 from skcatdog._store.sqlite import SQL_BATCH, SQLiteStore
-from tests.conftest import tiny_transformer
+from tests._helpers import tiny_transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def _run(code, cache):
         import os, sys
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         sys.path.insert(0, {str(ROOT)!r})
-        import tests.conftest  # registers the tiny backbone
+        import tests._helpers  # registers the tiny backbone
         from skcatdog import KerasEmbeddingTransformer
         from skcatdog import _engine
         """
@@ -226,7 +226,7 @@ def _rewrite_same_size_same_mtime(path, seed):
 
     from PIL import Image
 
-    from tests.conftest import random_images
+    from tests._helpers import random_images
 
     st = os.stat(path)
     for attempt in range(50):
@@ -394,7 +394,7 @@ def test_memory_rows_are_bounded(fresh_memory):
 
 def test_arrays_and_crops_keep_their_rows(image_files, isolated_cache, fresh_memory, forward_count):
     from skcatdog import ImageCrop
-    from tests.conftest import random_images
+    from tests._helpers import random_images
 
     path = image_files(1)[0]
     items = [random_images(1, seed=5)[0], ImageCrop(path, (0, 0, 0.5, 0.5)), ImageCrop(path, (0.5, 0.5, 1, 1)), path]

@@ -1,7 +1,7 @@
 """The ``skcatdog`` command line: help, train, predict, outliers, restore, errors.
 
 Commands run in-process through ``skcatdog.cli.main`` (fast: TensorFlow is
-imported once); two tests start real processes (``python -m skcatdog`` and the
+imported once); a few tests start real processes (``python -m skcatdog`` and the
 console script), and one loads a saved model in a fresh interpreter.
 
 Tests that run a network use real offline weights (``efficientnet_lite0``, the
@@ -34,7 +34,7 @@ import skcatdog.model_files
 from skcatdog import cli
 from skcatdog._atomic import atomic_write
 from skcatdog.model_files import MODEL_FORMAT, load_model
-from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
+from tests._helpers import OUTLIERS, TRAIN, needs_shared, tiny_transformer
 
 REPO = Path(__file__).resolve().parents[1]
 BACKBONE = "efficientnet_lite0"
@@ -207,6 +207,37 @@ def test_python_dash_m_help_in_a_real_process():
     assert proc.stderr == ""
 
 
+# What parsing may not import: ``--help`` answers at once only if no command's machinery loads for it.
+HEAVY = ("tensorflow", "keras", "jax", "torch", "sklearn", "imblearn", "pandas", "scipy")
+
+
+def imported_by(*argv):
+    """``(exit status, top-level modules imported)`` by ``python -m skcatdog ARGV`` in a new process."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "skcatdog", *argv],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    # -X importtime writes "import time: self [us] | cumulative | name" for every module imported.
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", proc.stderr, re.M)
+    assert names, proc.stderr[-2000:]
+    return proc.returncode, {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize("command", ["", *cli.COMMANDS])
+def test_help_imports_no_machine_learning_library(command):
+    status, imported = imported_by(*filter(None, [command, "--help"]))
+    assert status == 0
+    assert "skcatdog" in imported  # the check sees the package's own imports
+    assert not imported & set(HEAVY), f"`skcatdog {command} --help` imports {sorted(imported & set(HEAVY))}"
+
+
+def test_bad_arguments_are_refused_before_anything_heavy_is_imported(tmp_path):
+    status, imported = imported_by("train", tmp_path, "--cv", "1")
+    assert status == 2 and not imported & set(HEAVY), sorted(imported & set(HEAVY))
+    status, imported = imported_by("restore", tmp_path / "nowhere")  # moving files back needs no Keras
+    assert status == 2 and not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
 def test_console_script():
     # The script pip installs beside the interpreter counts as "on PATH" for the venv that runs the tests.
     search = os.pathsep.join([os.environ.get("PATH", ""), os.path.dirname(sys.executable)])
@@ -374,7 +405,7 @@ def tiny_model(tmp_path_factory):
 
     from skcatdog import make_pipeline
     from skcatdog.model_files import save_model
-    from tests.conftest import random_images
+    from tests._helpers import random_images
 
     root = tmp_path_factory.mktemp("cli-tiny")
     (root / "photos").mkdir()
@@ -833,7 +864,7 @@ def test_predict_folder_of_subfolders_names_them(tmp_path, tiny_model, capsys):
 
 
 def test_outliers_label_without_synsets(tmp_path, capsys):
-    from tests.conftest import random_images
+    from tests._helpers import random_images
 
     for label, arr in zip(("cat", "dog", "horse"), random_images(3), strict=True):
         (tmp_path / "data" / label).mkdir(parents=True)

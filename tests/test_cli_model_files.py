@@ -99,7 +99,7 @@ def test_train_writes_a_skops_file_by_default(trained):
 FRESH_PROCESS = """
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import tests.conftest  # registers the tiny_test backbone, as an installed plugin would
+import tests._helpers  # registers the tiny_test backbone, as an installed plugin would
 from skcatdog.model_files import load_model
 model = load_model(sys.argv[1])["model"]
 print(json.dumps({"steps": [type(s).__name__ for _, s in model.steps],

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -25,6 +26,35 @@ def test_probabilities_stay_inside_eps_and_sum_to_one():
     # Rows the inner model was unsure of are left alone.
     unsure = inner.predict_proba(X).min(axis=1) > 0.01
     np.testing.assert_allclose(proba[unsure], inner.predict_proba(X)[unsure])
+
+
+class GivenProba(ClassifierMixin, BaseEstimator):
+    """A classifier whose probabilities are its input's rows: a test chooses them exactly."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.asarray(X, dtype=float)
+
+
+def test_three_classes_are_renormalised_after_clipping():
+    # With two classes clipping keeps a row's sum at one; with three, raising two small columns to eps
+    # does not lower the third by as much, so the row must be divided by its new sum.
+    rows = np.array([[0.998, 0.001, 0.001], [0.5, 0.4999, 0.0001], [0.2, 0.3, 0.5]])
+    clf = ClippedClassifier(GivenProba(), eps=0.01).fit(rows, [0, 1, 2])
+    proba = clf.predict_proba(rows)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(proba[0], np.array([0.99, 0.01, 0.01]) / 1.01)
+    np.testing.assert_allclose(proba[1], np.array([0.5, 0.4999, 0.01]) / 1.0099)
+    np.testing.assert_allclose(proba[2], rows[2])  # nothing to clip: left alone
+    np.testing.assert_allclose(clf.predict_log_proba(rows), np.log(proba))
+    np.testing.assert_array_equal(clf.predict(rows), [0, 0, 2])
+    # The same with a fitted model that is sure of some rows.
+    clf = ClippedClassifier(LogisticRegression(C=1e4), eps=0.05).fit(X3, y3)
+    assert (clf.estimator_.predict_proba(X3) < 0.05).sum(axis=1).max() == 2  # rows with two columns clipped
+    np.testing.assert_allclose(clf.predict_proba(X3).sum(axis=1), 1.0)
 
 
 def test_eps_zero_is_the_wrapped_classifier():

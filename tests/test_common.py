@@ -22,7 +22,7 @@ from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcatdog import ClippedClassifier, FitOnInliers, ImageNetOutlierFilter
-from tests.conftest import tiny_transformer
+from tests._helpers import tiny_transformer
 
 IMAGE_ESTIMATORS = [
     tiny_transformer(cache=None),

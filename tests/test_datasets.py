@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skcatdog import load_image_folder
-from tests.conftest import TRAIN, needs_shared
+from tests._helpers import TRAIN, needs_shared
 
 
 def _touch(path):

@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 import skcatdog.distributed as skdist
 from skcatdog import ImageLoadError, _engine, get_backbone
 from skcatdog.distributed import ShardStore
-from tests.conftest import tiny_transformer
+from tests._helpers import tiny_transformer
 
 VIEWS = ("crop", "full")
 

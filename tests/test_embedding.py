@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skcatdog import KerasEmbeddingTransformer
-from tests.conftest import random_images
+from tests._helpers import random_images
 
 ROOT = Path(__file__).resolve().parents[1]
 

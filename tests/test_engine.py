@@ -5,7 +5,7 @@ import pytest
 
 from skcatdog import _engine
 from skcatdog._engine import embed, resolve_precision
-from tests.conftest import random_images
+from tests._helpers import random_images
 
 
 def _embed(items, **kw):

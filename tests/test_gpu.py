@@ -10,7 +10,7 @@ from skcatdog._engine import gpu
 from skcatdog._engine.decode import DecodeJob, ThreadDecoder
 from skcatdog._images import decode_views, read_source
 
-from .conftest import TRAIN, needs_shared
+from ._helpers import TRAIN, needs_shared
 
 needs_gpu = pytest.mark.skipif(
     not gpu.available(), reason="GPU decoding needs a CUDA device, torch and nvImageCodec (skcatdog[gpu])"

@@ -18,7 +18,7 @@ from skcatdog import (
     make_pipeline,
 )
 from skcatdog._images import decode, read_source
-from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
+from tests._helpers import OUTLIERS, TRAIN, needs_shared, tiny_transformer
 
 
 def _two_halves(path):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from skcatdog import ImageLoadError
 from skcatdog._images import BadImage, Source, _digest_bytes, as_items, decode, read_source
-from tests.conftest import tiny_transformer
+from tests._helpers import tiny_transformer
 
 
 def _source(path):
@@ -304,7 +304,7 @@ def _embed_within(items, seconds):
     import concurrent.futures
 
     est = tiny_transformer(views="crop", cache=None)
-    from tests.conftest import random_images
+    from tests._helpers import random_images
 
     est.transform(random_images(1))  # import TensorFlow and build the model outside the time limit
     pool = concurrent.futures.ThreadPoolExecutor(1)

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from skcatdog import FitOnInliers, KerasEmbeddingTransformer, load_image_folder
 from skcatdog.metrics import make_novelty_scorer, novelty_roc_auc_score
-from tests.conftest import TRAIN, needs_shared, tiny_transformer
+from tests._helpers import TRAIN, needs_shared, tiny_transformer
 
 
 def tiny():

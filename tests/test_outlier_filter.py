@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from skcatdog import ImageNetOutlierFilter, KerasEmbeddingTransformer, _synsets, make_pipeline
 from skcatdog import outlier_filter as of
 from skcatdog._synsets import class_masks
-from tests.conftest import OUTLIERS, TRAIN, needs_shared, tiny_transformer
+from tests._helpers import OUTLIERS, TRAIN, needs_shared, tiny_transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRAIN, needs_shared
+from tests._helpers import TRAIN, needs_shared
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

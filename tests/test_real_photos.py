@@ -7,7 +7,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from skcatdog import KerasEmbeddingTransformer, load_image_folder
-from tests.conftest import TRAIN, needs_shared
+from tests._helpers import TRAIN, needs_shared
 
 pytestmark = [needs_shared, pytest.mark.slow]
 

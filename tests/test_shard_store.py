@@ -259,7 +259,7 @@ def test_cols_reads_part_of_each_row(url, tmp_path):
 def test_a_store_object_is_a_cache_parameter(image_files, tmp_path, forward_count):
     from sklearn.base import clone
 
-    from tests.conftest import tiny_transformer
+    from tests._helpers import tiny_transformer
 
     store = ShardStore(f"file://{tmp_path}/objects", local_cache=tmp_path / "objects-local")
     est = tiny_transformer(views="crop", cache=store)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
-__all__ = ["Stats", "stats"]
+__all__ = ["WorkCounts", "stats"]
 
 
-class Stats:
+class WorkCounts:
     """Counts of work done by forward passes in this process (tests and benchmarks read them).
 
     Attributes
@@ -20,7 +20,8 @@ class Stats:
         Items whose content the identify phase looked up (a remembered call
         looks up none).
     calls_recalled : int
-        Calls answered whole from a remembered call's output.
+        Calls answered whole from process memory: the output of an earlier call
+        on the same files, none changed since.
     seconds_probe, seconds_decode, seconds_forward, seconds_store : float
         Seconds spent per stage, summed over threads.
     """
@@ -51,4 +52,4 @@ class Stats:
                 setattr(self, name, getattr(self, name) + n)
 
 
-stats = Stats()
+stats = WorkCounts()

@@ -6,7 +6,7 @@ import pytest
 from skcatdog import _engine, config_context
 from skcatdog._runtimes import ConversionMismatch, litert
 
-from ..conftest import needs_shared, random_images
+from .._helpers import needs_shared, random_images
 
 pytestmark = pytest.mark.skipif(
     not litert.available(), reason="no LiteRT interpreter (pip install ai-edge-litert) or not on TensorFlow"
@@ -75,7 +75,7 @@ def test_a_conversion_that_disagrees_with_keras_is_refused(monkeypatch):
 @pytest.mark.slow
 @needs_shared
 def test_real_network_rows_agree_to_the_batchnorm_folding_tolerance():
-    from ..conftest import TRAIN
+    from .._helpers import TRAIN
 
     photos = sorted(TRAIN.glob("*/*.jpg"))[:8]
     items = [str(p) for p in photos]

@@ -10,7 +10,7 @@ from skcatdog._cpu import cpu_has_bf16
 from skcatdog._runtimes import ConversionMismatch, openvino
 from skcatdog.backbones import get_backbone
 
-from ..conftest import random_images
+from .._helpers import random_images
 
 pytestmark = pytest.mark.skipif(
     not openvino.available(), reason='OpenVINO is not installed (pip install "skcatdog[cpu-bf16]") or not on TensorFlow'

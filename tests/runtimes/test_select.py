@@ -9,7 +9,7 @@ import pytest
 from skcatdog import _engine, _runtimes, config_context
 from skcatdog._runtimes import ConversionMismatch, build_forward, resolve_precision, select
 
-from ..conftest import random_images
+from .._helpers import random_images
 
 MODULES = (_runtimes.keras, _runtimes.litert, _runtimes.openvino)
 
