@@ -170,11 +170,10 @@ def test_a_gpu_cluster_refuses_a_worker_without_a_gpu(client, tmp_path):
 
 
 def test_gpu_decoding_asked_of_workers_that_cannot_is_refused_by_name(client, tmp_path):
-    from skcatdog import config_context
-
     paths = make_photos(tmp_path / "photos", 2)
-    with config_context(decoder="gpu"), pytest.raises(RuntimeError, match="cannot decode on a GPU.*skcatdog\\[gpu\\]"):
-        transformer(f"file://{tmp_path}/store").precompute(paths, client=client)
+    est = transformer(f"file://{tmp_path}/store", decoder="gpu")
+    with pytest.raises(RuntimeError, match="cannot decode on a GPU.*skcatdog\\[gpu\\]"):
+        est.precompute(paths, client=client)
     assert forwarded_on_workers(client) == 0
 
 
