@@ -51,6 +51,13 @@ _global = {
     "decoder": os.environ.get("SKCATDOG_DECODER", "auto"),
 }
 _lock = threading.Lock()
+if _global["decoder"] == _DEPRECATED_DECODER:
+    warnings.warn(
+        "SKCATDOG_DECODER=gpu is deprecated and will be removed: GPU-decoded rows differ from Pillow's, so the "
+        "decoder is an estimator parameter; pass decoder='gpu' to the estimator",
+        FutureWarning,
+        stacklevel=2,
+    )
 
 
 def setting(name):
