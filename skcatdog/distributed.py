@@ -1,14 +1,16 @@
 """Computing a transformer's missing cache rows on a Dask cluster, into a shared store.
 
-The client reads and digests the items (the digest is the cache key), looks
-the keys up in the store, keeps one item per missing content (so each unique
-(backbone, view, content) is forwarded once per run, whichever worker gets
-it) and sends partitions of those to the workers.  Each task runs the
-ordinary engine with ``outputs=()``: it computes, writes the rows to the
-shared store and returns counts, never rows or models.  The engine keeps one
-model per worker process, built by the first task and
-reused by the next ones; nothing heavy crosses the network but the photos'
-paths.
+``precompute`` builds one ``PrecomputePlan`` from the transformer's
+parameters, with a cluster or without: the precision and decoder of every
+row (``"auto"`` resolved by the processes that compute them, so their rows
+share one fingerprint), then the store's misses, one item per missing content
+(so each unique (backbone, view, content) is forwarded once per run, whichever
+worker gets it), split into tasks. Each task runs the ordinary engine with
+``outputs=()``: it computes, writes the rows to the shared store and returns
+counts, never rows or models. The engine keeps one model per worker process,
+built by the first task and reused by the next ones; nothing heavy crosses the
+network but the photos' paths. Without a cluster the same plan runs in this
+process, and both return the same counts.
 
 Nothing here keeps a client or a connection: :func:`precompute` takes one for
 the length of the call, and estimators stay a few hundred picklable bytes.
@@ -284,28 +286,27 @@ def _choose_on_cluster(client, request, precision, decoder, infos):
     return chosen
 
 
-def _warn_if_here_differs(plan, here):
-    """Warn where ``transform`` in this process would not find the rows ``plan`` computes."""
+def _warn_if_here_differs(plan, here, weights):
+    """Warn where ``transform`` in this process (which resolved the request as ``here``) would not
+    find the rows ``plan`` computes, and say what would make it find them, if anything can."""
+    as_planned = _choose(plan.names, weights, plan.precision, plan.decoder)
     for name in plan.names:
         if here["fingerprints"][name] == plan.fingerprints[name]:
             continue
-        differ = {
-            param: (there, mine)
-            for param, there, mine in (
-                ("precision", plan.precision[name], here["precision"][name]),
-                ("decoder", plan.decoder, here["decoder"]),
-            )
-            if there != mine
-        }
-        if differ:
-            why = ", ".join(f"{p}={there!r} where this process picks {mine!r}" for p, (there, mine) in differ.items())
-            fix = f"set {', '.join(f'{p}={there!r}' for p, (there, _) in differ.items())} on the transformer"
+        if as_planned["fingerprints"][name] == plan.fingerprints[name]:
+            asked = {"precision": plan.precision[name], "decoder": plan.decoder}
+            mine = {"precision": here["precision"][name], "decoder": here["decoder"]}
+            params = ", ".join(f"{p}={v!r}" for p, v in asked.items() if v != mine[p])
+            fix = f"set {params} on the transformer to use them here too"
         else:
-            why, fix = "with other library versions", "install the workers' versions here"
+            fix = (
+                "this process has other libraries than the workers (Pillow, nvImageCodec and torch, "
+                "the Keras backend or the bfloat16 runtime), so it names such rows otherwise"
+            )
         warnings.warn(
-            f"the cluster computes {name}'s rows {why}, so transform here will not find them; "
-            f"{fix} to use them everywhere",
-            stacklevel=4,
+            f"the cluster computes {name}'s rows with precision={plan.precision[name]!r} and "
+            f"decoder={plan.decoder!r}, which transform here will not find: {fix}",
+            stacklevel=4,  # the caller of KerasEmbeddingTransformer.precompute
         )
 
 
@@ -505,7 +506,7 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
         plan = _plan(
             request, _choose_on_cluster(client, request, precision, decoder, infos), len(infos), partition_size
         )
-        _warn_if_here_differs(plan, here)
+        _warn_if_here_differs(plan, here, request["engine"]["weights"])
     planned = time.perf_counter()
     outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, infos, gpu_cluster)
     done = time.perf_counter()

@@ -362,7 +362,7 @@ def test_the_decoder_parameter_travels_to_every_worker(client, tmp_path, fake_wo
     paths = make_photos(tmp_path / "photos", 8)
     est = transformer(f"file://{tmp_path}/store", decoder="gpu")
     # This process cannot decode on a GPU: transform here would name its pixels otherwise.
-    with pytest.warns(UserWarning, match="install the workers' versions here"):
+    with pytest.warns(UserWarning, match="decoder='gpu', which transform here will not find: .*other libraries"):
         report = est.precompute(paths, client=client, partition_size=2)
     calls = [call for worker in client.run(_real_engine).values() for call in worker]
     assert report["decoder"] == "gpu" and report["tasks"] == 4  # 8 contents, 2 a task
@@ -381,7 +381,7 @@ def test_precision_auto_is_what_every_worker_picks(client, tmp_path, fake_worker
     # Workers that all compute in bfloat16 (a CPU with AMX, for a backbone checked in it), unlike this process.
     fake_workers(precision="bfloat16")
     paths = make_photos(tmp_path / "photos", 4)
-    with pytest.warns(UserWarning, match="precision='bfloat16' where this process picks 'float32'.*set precision="):
+    with pytest.warns(UserWarning, match="will not find: set precision='bfloat16' on the transformer"):
         report = transformer(f"file://{tmp_path}/store").precompute(paths, client=client)
     calls = [call for worker in client.run(_real_engine).values() for call in worker]
     assert report["precision"] == {"tiny_test": "bfloat16"}
