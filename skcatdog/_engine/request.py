@@ -38,9 +38,11 @@ def resolve_decoder(decoder="auto"):
         return decoder
     if gpu_decoding_asked():  # the deprecated set_config(decoder="gpu"), while it lasts
         return "gpu"
+    if not gpu_available():
+        return "pillow"
     from . import gpu
 
-    return "gpu" if gpu_available() and gpu.available() else "pillow"
+    return "gpu" if gpu.available() else "pillow"
 
 
 def pixels_id(decoder):
