@@ -323,13 +323,15 @@ def _recording_embed_many(items, backbone, **request):
     return [None]
 
 
-def _fake_engine(precision=None, gpu_decoder=None):
+def _fake_engine(precision=None, gpu_decoder=None, pillow=None):
     """In a worker: record the engine's calls instead of computing; pretend to resolve ``"auto"``
-    to ``precision`` and to decode on a GPU as ``gpu_decoder``."""
-    from skcatdog import _engine
+    to ``precision``, to decode on a GPU as ``gpu_decoder`` and with Pillow as ``pillow``."""
+    from skcatdog import _engine, _images
     from skcatdog._engine import gpu
 
     fakes = {(_engine, "embed_many"): _recording_embed_many}
+    if pillow:
+        fakes[(_images, "DECODER_ID")] = pillow
     if precision:
         fakes[(_engine, "resolve_precision")] = lambda asked, backbone=None: precision if asked == "auto" else asked
     if gpu_decoder:
@@ -375,6 +377,12 @@ def test_workers_that_disagree_on_gpu_decoding_libraries_are_refused(client, tmp
     est = transformer(f"file://{tmp_path}/store", decoder="gpu")
     with pytest.raises(RuntimeError, match="decode photos differently.*nvImageCodec and torch"):
         est.precompute(make_photos(tmp_path / "photos", 2), client=client)
+
+
+def test_workers_whose_pillow_resizes_otherwise_are_refused(client, tmp_path, fake_workers):
+    fake_workers(pillow="pil-resizes-otherwise", workers=list(client.scheduler_info()["workers"])[:1])
+    with pytest.raises(RuntimeError, match="decode photos differently.*install the same Pillow on every worker"):
+        transformer(f"file://{tmp_path}/store").precompute(make_photos(tmp_path / "photos", 2), client=client)
 
 
 def test_precision_auto_is_what_every_worker_picks(client, tmp_path, fake_workers):
