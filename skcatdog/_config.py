@@ -1,7 +1,9 @@
 """Process-wide settings, in scikit-learn's ``get_config`` / ``set_config`` style.
 
 They govern resources, never results: no setting changes a row's values,
-so none of them is an estimator parameter or part of a cache key.
+so none of them is an estimator parameter or part of a cache key. What
+changes rows (the backbone, its precision, the decoder) is a parameter of
+the estimators.
 """
 
 from __future__ import annotations
@@ -9,11 +11,23 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 
-__all__ = ["DECODERS", "RUNTIMES", "config_context", "get_config", "set_config", "setting"]
+__all__ = [
+    "DECODE_POOLS",
+    "RUNTIMES",
+    "config_context",
+    "get_config",
+    "gpu_decoding_asked",
+    "set_config",
+    "setting",
+]
 
 RUNTIMES = ("auto", "litert", "keras")
-DECODERS = ("auto", "threads", "processes", "gpu")
+#: Where Pillow decodes photos: the same pixels either way, so the same rows.
+DECODE_POOLS = ("auto", "threads", "processes")
+#: Accepted with a FutureWarning: decoding on the GPU changes rows, so it is the estimators' parameter.
+_DEPRECATED_DECODER = "gpu"
 
 
 def _env_int(name, default):
@@ -37,6 +51,13 @@ _global = {
     "decoder": os.environ.get("SKCATDOG_DECODER", "auto"),
 }
 _lock = threading.Lock()
+if _global["decoder"] == _DEPRECATED_DECODER:
+    warnings.warn(
+        "SKCATDOG_DECODER=gpu is deprecated and will be removed: GPU-decoded rows differ from Pillow's, so the "
+        "decoder is an estimator parameter; pass decoder='gpu' to the estimator",
+        FutureWarning,
+        stacklevel=2,
+    )
 
 
 def setting(name):
@@ -75,17 +96,19 @@ def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None
         only), ``"keras"`` (the compiled Keras model) or ``"auto"`` (LiteRT
         where it can run, else Keras). Default ``$SKCATDOG_CPU_RUNTIME`` or
         ``"auto"``. Both give the same rows to 1e-4 and share cache rows.
-    decoder : {"auto", "threads", "processes", "gpu"}, optional
-        What decodes photos: Pillow in ``n_jobs`` threads, or in ``n_jobs``
+    decoder : {"auto", "threads", "processes"}, optional
+        Where Pillow decodes photos: in ``n_jobs`` threads, or in ``n_jobs``
         worker processes (which scale past the few cores threads do; they
-        start once per process and stay), or the GPU (NVIDIA nvImageCodec,
-        with the views resized on the GPU; ``pip install "skcatdog[gpu]"``),
-        which hands what it cannot decode to the processes or threads.
-        ``"auto"``: the GPU where the forward pass runs on one and GPU
-        decoding is installed, else processes on hosts with more than four
-        cores, else threads. Threads and processes give the same pixels, so
-        the same cache rows; GPU-decoded rows are cached apart. Default
+        start once per process and stay). ``"auto"``: processes on hosts
+        with more than four cores, else threads. Both give the same pixels,
+        so the same cache rows. Decoding on the GPU gives other rows, so it
+        is the estimators' ``decoder`` parameter, not a setting. Default
         ``$SKCATDOG_DECODER`` or ``"auto"``.
+
+        .. deprecated:: 0.2.0
+           ``decoder="gpu"`` (and ``$SKCATDOG_DECODER=gpu``) makes the
+           estimators' ``decoder="auto"`` decode on the GPU; it will be
+           removed. Pass ``decoder="gpu"`` to the estimator instead.
 
     Examples
     --------
@@ -102,14 +125,27 @@ def set_config(*, memory_cache_bytes=None, max_file_bytes=None, cpu_runtime=None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         changes[name] = value
-    for name, value, choices in (("cpu_runtime", cpu_runtime, RUNTIMES), ("decoder", decoder, DECODERS)):
+    for name, value, choices in (("cpu_runtime", cpu_runtime, RUNTIMES), ("decoder", decoder, DECODE_POOLS)):
         if value is None:
             continue
-        if value not in choices:
+        if value not in choices and not (name == "decoder" and value == _DEPRECATED_DECODER):
             raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         changes[name] = value
+    if decoder == _DEPRECATED_DECODER:
+        warnings.warn(
+            "set_config(decoder='gpu') is deprecated and will be removed: GPU-decoded rows differ from "
+            "Pillow's, so the decoder is an estimator parameter; pass decoder='gpu' to the estimator "
+            "(for example KerasEmbeddingTransformer(decoder='gpu'))",
+            FutureWarning,
+            stacklevel=2,
+        )
     with _lock:
         _global.update(changes)
+
+
+def gpu_decoding_asked():
+    """Whether the deprecated ``set_config(decoder="gpu")`` (or ``$SKCATDOG_DECODER=gpu``) is in force."""
+    return _global["decoder"] == _DEPRECATED_DECODER
 
 
 @contextlib.contextmanager
@@ -130,4 +166,5 @@ def config_context(**settings):
     try:
         yield
     finally:
-        set_config(**old)
+        with _lock:  # the values in force before, as they were (no second deprecation warning)
+            _global.update(old)

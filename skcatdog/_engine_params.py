@@ -1,11 +1,13 @@
-"""The six parameters every backbone-running estimator passes to the engine, defined once.
+"""The seven parameters every backbone-running estimator passes to the engine, defined once.
 
 ``KerasEmbeddingTransformer`` and ``ImageNetOutlierFilter`` both take
-``weights``, ``batch_size``, ``cache``, ``n_jobs``, ``precision`` and
-``verbose``. Their constraints (scikit-learn's ``_parameter_constraints``
-language) and their docstring text live here; the estimators merge the
-constraints into their own dict and fill their docstrings with imbalanced-learn's
-``Substitution`` decorator, so the two cannot drift apart.
+``weights``, ``batch_size``, ``cache``, ``n_jobs``, ``precision``,
+``decoder`` and ``verbose``: everything that decides a row's values is among
+them (or the backbone and views), never a process-wide setting. Their
+constraints (scikit-learn's ``_parameter_constraints`` language) and their
+docstring text live here; the estimators merge the constraints into their own
+dict and fill their docstrings with imbalanced-learn's ``Substitution``
+decorator, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 
 from imblearn.utils import Substitution
 
-from ._engine import PRECISIONS
+from ._engine import DECODERS, PRECISIONS
 from ._images import VIEWS
 from ._validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from .backbones import get_backbone
@@ -46,6 +48,7 @@ ENGINE_PARAMETER_CONSTRAINTS = {
         None,
     ],
     "precision": [StrOptions(set(PRECISIONS))],
+    "decoder": [StrOptions(set(DECODERS))],
     "verbose": ["verbose"],
 }
 
@@ -66,13 +69,43 @@ PRECOMPUTE_PARAMS = """X : sequence of str, path-like or ndarray
         Returns
         -------
         dict
-            Counts: ``items``, ``unique_missing`` contents, ``missing`` rows,
-            ``forwarded`` images (equal to ``missing``), ``tasks``, and seconds.
+            The same keys with a cluster or without: ``items`` (given),
+            ``unique_missing`` (contents that lacked a row), ``missing``
+            (rows that were missing), ``forwarded`` (images forwarded, equal
+            to ``missing``), ``tasks`` (tasks run), ``forwarded_per_worker``
+            (``{"host:pid": images}``), ``precision`` (``{backbone:
+            precision}``, ``"auto"`` resolved), ``decoder`` (``"pillow"`` or
+            ``"gpu"``) and ``seconds`` (``plan``, ``compute`` and ``total``
+            wall time; ``decode``, ``forward`` and ``store`` summed over the
+            tasks).
 
         Raises
         ------
         skcatdog.ImageLoadError
-            Naming every bad item, after the good ones are stored."""
+            Naming every bad item, after the good ones are stored.
+        RuntimeError
+            When the workers cannot compute rows under one fingerprint (a
+            worker without a GPU on a GPU cluster, ``decoder="gpu"`` where a
+            worker cannot decode on its GPU, workers whose Pillow,
+            nvImageCodec, Keras backend or bfloat16 runtime differ).
+
+        Warns
+        -----
+        UserWarning
+            When ``transform`` in this process would not find the rows the
+            cluster computes (it resolves ``"auto"`` otherwise, or has other
+            libraries), naming the parameter to set.
+
+        Notes
+        -----
+        Every row's fingerprint names its precision and decoder, so the
+        cluster makes one choice for all its workers: each worker resolves
+        ``precision`` and ``decoder`` as ``transform`` would there; a value
+        every worker picks is used (bfloat16 where every worker computes in
+        it, mixed float16 on a GPU cluster, GPU decoding where every worker
+        can), else the one every worker computes alike (float32, Pillow).
+        Without a cluster, they are resolved as ``transform`` resolves them
+        here."""
 
 
 #: A backbone name, or several (a list or tuple of distinct registered names).
@@ -112,13 +145,22 @@ _ENGINE_DOCS = dict(
         ``mixed_bfloat16``; on a CPU without bfloat16 instructions it is
         slow. Outputs are float32 either way; each precision (and each
         bfloat16 runtime) has its own cache rows.""",
+    decoder="""decoder : {"auto", "pillow", "gpu"}, default="auto"
+        What decodes the photos that miss the cache: ``"pillow"`` on the
+        CPU (in threads or worker processes, as :func:`skcatdog.set_config`
+        says), or ``"gpu"``: NVIDIA nvImageCodec, with each view cut and
+        resized on the GPU (``pip install "skcatdog[gpu]"``), handing what
+        it cannot decode to Pillow. ``"auto"`` is ``"gpu"`` where the
+        forward pass runs on a GPU and GPU decoding is installed, else
+        ``"pillow"``. The GPU's views differ from Pillow's on a few photos,
+        so each decoder has its own cache rows.""",
     verbose="""verbose : int, default=0
         ``0`` is silent; ``1`` shows a progress bar while computing.""",
 )
 _ENGINE_DOCS["engine_params"] = "\n    ".join(_ENGINE_DOCS[name] for name in ENGINE_PARAMETER_CONSTRAINTS)
 
 #: Class decorator filling ``{weights}``, ..., ``{verbose}`` (each one parameter's
-#: numpydoc entry) and ``{engine_params}`` (all six) in a docstring.
+#: numpydoc entry) and ``{engine_params}`` (all seven) in a docstring.
 substitute_engine_docs = Substitution(**_ENGINE_DOCS)
 
 
@@ -177,7 +219,7 @@ def engine_kwargs(est):
     Parameters
     ----------
     est : estimator
-        An estimator with the six engine parameters.
+        An estimator with the seven engine parameters.
 
     Returns
     -------

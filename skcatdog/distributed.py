@@ -1,14 +1,16 @@
 """Computing a transformer's missing cache rows on a Dask cluster, into a shared store.
 
-The client reads and digests the items (the digest is the cache key), looks
-the keys up in the store, keeps one item per missing content (so each unique
-(backbone, view, content) is forwarded once per run, whichever worker gets
-it) and sends partitions of those to the workers.  Each task runs the
-ordinary engine with ``outputs=()``: it computes, writes the rows to the
-shared store and returns counts, never rows or models.  The engine keeps one
-model per worker process, built by the first task and
-reused by the next ones; nothing heavy crosses the network but the photos'
-paths.
+``precompute`` builds one ``PrecomputePlan`` from the transformer's
+parameters, with a cluster or without: the precision and decoder of every
+row (``"auto"`` resolved by the processes that compute them, so their rows
+share one fingerprint), then the store's misses, one item per missing content
+(so each unique (backbone, view, content) is forwarded once per run, whichever
+worker gets it), split into tasks. Each task runs the ordinary engine with
+``outputs=()``: it computes, writes the rows to the shared store and returns
+counts, never rows or models. The engine keeps one model per worker process,
+built by the first task and reused by the next ones; nothing heavy crosses the
+network but the photos' paths. Without a cluster the same plan runs in this
+process, and both return the same counts.
 
 Nothing here keeps a client or a connection: :func:`precompute` takes one for
 the length of the call, and estimators stay a few hundred picklable bytes.
@@ -21,14 +23,15 @@ import os
 import socket
 import time
 import warnings
+from dataclasses import dataclass, field
 
 from imblearn.utils import Substitution
 from joblib import parallel_config
 
 from . import _engine
-from ._config import config_context, setting
+from ._config import config_context
 from ._engine_params import PRECOMPUTE_PARAMS
-from ._images import DECODER_ID, ImageLoadError, as_items, describe
+from ._images import ImageLoadError, as_items, describe
 from ._store import is_url
 from ._store.shards import ShardStore, compact
 
@@ -96,22 +99,6 @@ def _set_tf_threads(n):
         pass  # TensorFlow already ran in this process: its pools are fixed now
 
 
-def _worker_info():
-    import keras
-
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "gpu": _engine.gpu_available(),
-        "gpu_decoder": _engine.gpu_decoder_id() if _engine.gpu_available() else None,
-        "cpu_decoder": DECODER_ID,
-        "backend": keras.backend.backend(),
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-        "images_forwarded": _engine.stats.images_forwarded,
-    }
-
-
 def _forwarded():
     return _engine.stats.images_forwarded
 
@@ -147,6 +134,21 @@ def reset_worker_stats(client):
     client.run(_reset_stats)
 
 
+def _worker_info():
+    import keras
+
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "gpu": _engine.gpu_available(),
+        "gpu_decoder": _engine.gpu_decoder_id(),
+        "backend": keras.backend.backend(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+        "images_forwarded": _engine.stats.images_forwarded,
+    }
+
+
 def _no_gpu_message(info):
     return (
         f"worker process {info['pid']} on {info['host']} has no GPU visible to Keras "
@@ -159,135 +161,162 @@ def _no_gpu_message(info):
 _STAGES = ("decode", "forward", "store")
 
 
-def _embed_partition(items, backbone, views, cache, require_gpu, engine_kwargs, threads_by_host=None, decoder=None):
-    """One task: compute and store the rows of ``items``; return counts, never rows.
+@dataclass
+class PrecomputePlan:
+    """What one :func:`precompute` computes, decided once, the same way with or without a cluster.
 
-    ``decoder``: the decoder setting every worker uses, so that all rows share one fingerprint."""
-    if require_gpu and not _engine.gpu_available():
-        raise RuntimeError(_no_gpu_message(_worker_info()))
-    if engine_kwargs["n_jobs"] == -1 and threads_by_host:
-        # "All cores" means this worker's share of its host's cores: several
-        # worker processes on one host would otherwise each start a decode
-        # thread per core and crowd out each other's forward passes.
-        engine_kwargs = dict(engine_kwargs, n_jobs=threads_by_host.get(socket.gethostname(), -1))
-    before = _engine.stats.snapshot()
-    start = time.perf_counter()
-    problems = []
-    try:
-        # joblib's default backend refuses to count cores inside a daemonic Dask
-        # worker (and warns); the engine only needs the count for its decode threads.
-        with parallel_config(backend="threading"), config_context(decoder=decoder or setting("decoder")):
-            _engine.embed_many(items, backbone, views=views, cache=cache, outputs=(), **engine_kwargs)
-    except ImageLoadError as exc:
-        problems = exc.problems
-    after = _engine.stats.snapshot()
-    # Deltas of process-wide counters: exact with one task at a time per worker (threads_per_worker=1).
-    seconds = {stage: after[f"seconds_{stage}"] - before[f"seconds_{stage}"] for stage in _STAGES}
-    seconds["task"] = time.perf_counter() - start
-    return {
-        "forwarded": after["images_forwarded"] - before["images_forwarded"],
-        "seconds": seconds,
-        "problems": problems,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-    }
+    The request (items, backbones, views, the engine's arguments) comes from
+    the estimator; ``"auto"`` is resolved by the processes that compute (this
+    one, or every worker); the probe of the store adds the partitions.
 
-
-def _default_client():
-    try:
-        from distributed import get_client
-    except ImportError:
-        return None
-    try:
-        return get_client()
-    except ValueError:  # no client in this process
-        return None
-
-
-def _find_misses(items, name, views, weights, precision, cache, n_jobs, decoder_id=None):
-    """The engine's own identify and look-up phases on this host: what the store lacks."""
-    return _engine.find_missing(
-        items, name, weights, views=views, cache=cache, n_jobs=n_jobs, precision=precision, decoder_id=decoder_id
-    )
-
-
-def _cluster_decoder(infos, gpu_cluster):
-    """``(decoder setting for the workers, the name of their pixels)``, one for the whole cluster.
-
-    ``set_config(decoder="auto")`` decodes on the GPUs of a GPU cluster whose workers all can;
-    otherwise every worker decodes on its CPU with Pillow (in threads: a Dask worker already
-    is one process among many), whose rows any machine reproduces.
-    """
-    choice = setting("decoder")
-    gpu_ids = {info["gpu_decoder"] for info in infos.values()}
-    if choice == "gpu" or (choice == "auto" and gpu_cluster and None not in gpu_ids):
-        if None in gpu_ids:
-            lacking = next(i for i in infos.values() if i["gpu_decoder"] is None)
-            raise RuntimeError(
-                f"decoder='gpu', but the Dask worker on {lacking['host']} (pid {lacking['pid']}) cannot decode on "
-                "a GPU: it needs a CUDA device, torch and NVIDIA nvImageCodec (pip install 'skcatdog[gpu]')"
-            )
-        if len(gpu_ids) > 1:
-            raise RuntimeError(
-                f"the Dask workers decode on their GPUs with different library versions ({sorted(gpu_ids)}): "
-                "their rows would not share one fingerprint; install the same nvImageCodec and torch on every worker"
-            )
-        decoder, decoder_id = "gpu", gpu_ids.pop()
-    else:
-        cpu_ids = {info["cpu_decoder"] for info in infos.values()}
-        if len(cpu_ids) > 1:
-            raise RuntimeError(
-                f"the Dask workers' Pillow versions resize differently ({sorted(cpu_ids)}): their rows would "
-                "not share one fingerprint; install the same Pillow on every worker"
-            )
-        decoder, decoder_id = "threads", cpu_ids.pop()
-    here = _engine.decoder_id()
-    if here != decoder_id:
-        warnings.warn(
-            f"the cluster's workers decode photos as {decoder_id!r}, but this process decodes them as {here!r}, "
-            f"so transform here will not find the cluster's rows; set_config(decoder={decoder!r}) here to use them",
-            stacklevel=4,
-        )
-    return decoder, decoder_id
-
-
-@Substitution(precompute_params=PRECOMPUTE_PARAMS.replace("\n        ", "\n    "))
-def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
-    """Fill ``est``'s cache with every row ``est.transform(X)`` needs, on a Dask cluster if there is one.
-
-    What :meth:`skcatdog.KerasEmbeddingTransformer.precompute` does.
-
-    Parameters
+    Attributes
     ----------
-    est : KerasEmbeddingTransformer
-        Its backbone, views, precision and ``cache`` decide the rows.
-    {precompute_params}
+    items : list
+        The items, as the engine takes them.
+    names : list of str
+        The backbones.
+    views : tuple of str
+        The views.
+    engine : dict
+        The other engine arguments: ``weights``, ``batch_size``, ``cache``,
+        ``n_jobs``, ``verbose``.
+    precision : dict
+        Backbone -> the precision its rows are computed in.
+    decoder : str
+        ``"pillow"`` or ``"gpu"``.
+    fingerprints : dict
+        Backbone -> the fingerprint of the rows computed (their store keys').
+    partitions : list of (str, list of int)
+        ``(backbone, item indices)`` per task, one item per missing content.
+    digests : dict
+        Item index -> content digest, for the items with a missing row.
+    problems : dict
+        Item index -> why it is unusable.
+    missing : int
+        Rows the store lacks.
     """
+
+    items: list
+    names: list
+    views: tuple
+    engine: dict
+    precision: dict
+    decoder: str
+    fingerprints: dict
+    partitions: list = field(default_factory=list)
+    digests: dict = field(default_factory=dict)
+    problems: dict = field(default_factory=dict)
+    missing: int = 0
+
+    def request(self, name):
+        """The engine's keyword arguments for ``name``'s tasks."""
+        return dict(self.engine, views=self.views, precision=self.precision[name], decoder=self.decoder)
+
+
+def _asked(est, X):
+    """What ``est`` asks ``precompute`` for: the plan's fields, ``"auto"`` not yet resolved."""
     from ._engine_params import backbone_names, engine_kwargs, view_names
 
-    est._validate_once()
-    names = backbone_names(est.backbone)
-    views = view_names(est.views)
-    items = as_items(X)
-    kwargs = engine_kwargs(est)
-    cache = kwargs.pop("cache")
-    kwargs.pop("verbose")
-    if cache is None or cache is False:
+    engine = engine_kwargs(est)
+    if engine["cache"] is None or engine["cache"] is False:
         raise ValueError(
             "precompute fills the cache, but this transformer has cache=None; give it a cache "
             "(on a cluster, a store every worker reaches, such as 'file:///shared/dir' or 's3://bucket/prefix')"
         )
-    if client is None:
-        client = _default_client()
-    if client is None:
-        return _precompute_here(items, names, views, cache, kwargs, est.verbose)
+    precision, decoder = engine.pop("precision"), engine.pop("decoder")
+    request = dict(items=as_items(X), names=backbone_names(est.backbone), views=view_names(est.views), engine=engine)
+    return request, precision, decoder
 
+
+def _choose(names, weights, precision, decoder):
+    """What this process computes for a request: precision per backbone, decoder, their fingerprints.
+
+    ``precision`` is one value for every backbone, or a dict by backbone.
+    """
+    asked = precision if isinstance(precision, dict) else dict.fromkeys(names, precision)
+    chosen = {n: _engine.resolve_precision(asked[n], n) for n in names}
+    decoder = _engine.resolve_decoder(decoder)
+    pixels = _engine.decoder_id(decoder)
+    return {
+        "precision": chosen,
+        "decoder": decoder,
+        "pixels": pixels,
+        "fingerprints": {n: _engine.fingerprint(n, weights, chosen[n], pixels) for n in names},
+    }
+
+
+def _agreed(choices):
+    """One choice for a cluster from each worker's: what every worker picks, else what every worker
+    computes alike (float32 for a precision, Pillow for the decoder)."""
+    first, rest = choices[0], choices[1:]
+    precision = {
+        n: p if all(c["precision"][n] == p for c in rest) else "float32" for n, p in first["precision"].items()
+    }
+    decoder = first["decoder"] if all(c["decoder"] == first["decoder"] for c in rest) else "pillow"
+    return precision, decoder
+
+
+def _choose_on_cluster(client, request, precision, decoder, infos):
+    """The cluster's one choice, checked to give every worker's rows one fingerprint."""
+    names, weights = request["names"], request["engine"]["weights"]
+    precision, decoder = _agreed(list(client.run(_choose, names, weights, precision, decoder).values()))
+    if decoder == "gpu":
+        lacking = [i for i in infos.values() if i["gpu_decoder"] is None]
+        if lacking:
+            raise RuntimeError(
+                f"decoder='gpu', but the Dask worker on {lacking[0]['host']} (pid {lacking[0]['pid']}) cannot decode "
+                "on a GPU: it needs a CUDA device, torch and NVIDIA nvImageCodec (pip install 'skcatdog[gpu]')"
+            )
+    choices = client.run(_choose, names, weights, precision, decoder)
+    chosen = next(iter(choices.values()))
+    pixels = {c["pixels"] for c in choices.values()}
+    if len(pixels) > 1:
+        libraries = "nvImageCodec and torch" if decoder == "gpu" else "Pillow"
+        raise RuntimeError(
+            f"the Dask workers decode photos differently ({sorted(pixels)}): their rows would not share one "
+            f"fingerprint; install the same {libraries} on every worker"
+        )
+    for name in names:
+        if len({c["fingerprints"][name] for c in choices.values()}) > 1:
+            raise RuntimeError(
+                f"the Dask workers compute {name}'s rows in precision={chosen['precision'][name]!r} differently "
+                "(another Keras backend or bfloat16 runtime): their rows would not share one fingerprint; "
+                "install the same Keras backend and runtimes on every worker"
+            )
+    return chosen
+
+
+def _warn_if_here_differs(plan, here, weights):
+    """Warn where ``transform`` in this process (which resolved the request as ``here``) would not
+    find the rows ``plan`` computes, and say what would make it find them, if anything can."""
+    as_planned = _choose(plan.names, weights, plan.precision, plan.decoder)
+    for name in plan.names:
+        if here["fingerprints"][name] == plan.fingerprints[name]:
+            continue
+        if as_planned["fingerprints"][name] == plan.fingerprints[name]:
+            asked = {"precision": plan.precision[name], "decoder": plan.decoder}
+            mine = {"precision": here["precision"][name], "decoder": here["decoder"]}
+            params = ", ".join(f"{p}={v!r}" for p, v in asked.items() if v != mine[p])
+            fix = f"set {params} on the transformer to use them here too"
+        else:
+            fix = (
+                "this process has other libraries than the workers (Pillow, nvImageCodec and torch, "
+                "the Keras backend or the bfloat16 runtime), so it names such rows otherwise"
+            )
+        warnings.warn(
+            f"the cluster computes {name}'s rows with precision={plan.precision[name]!r} and "
+            f"decoder={plan.decoder!r}, which transform here will not find: {fix}",
+            stacklevel=4,  # the caller of KerasEmbeddingTransformer.precompute
+        )
+
+
+def _cluster_infos(client, cache, require_gpu):
+    """Each worker's :func:`_worker_info`, and whether this is a GPU cluster; refuses what cannot work."""
     infos = client.run(_worker_info)
     if not infos:
         raise RuntimeError("the Dask cluster has no workers")
     if not is_url(cache):
-        here = socket.gethostname()
-        elsewhere = sorted({i["host"] for i in infos.values()} - {here})
+        elsewhere = sorted({i["host"] for i in infos.values()} - {socket.gethostname()})
         if elsewhere:
             raise ValueError(
                 f"cache={cache!r} is a directory on this host, but Dask workers run on {elsewhere}: "
@@ -303,115 +332,182 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
         missing_gpu = [i for i in infos.values() if not i["gpu"]]
         if missing_gpu:
             raise RuntimeError(_no_gpu_message(missing_gpu[0]))
-    precision = kwargs.pop("precision")
-    if precision == "auto":
-        # Every worker must compute the same fingerprint; "auto" would let each decide.
-        precision = "mixed" if gpu_cluster else "float32"
-        here = {_engine.resolve_precision("auto", name) for name in names}
-        if here != {precision}:
-            warnings.warn(
-                f"the cluster computes precision='auto' as {precision!r}, but this process resolves it to "
-                f"{' or '.join(map(repr, sorted(here)))}, so transform here will not find the cluster's rows; "
-                f"set precision={precision!r} on the transformer to use them everywhere",
-                stacklevel=3,
-            )
+    return infos, gpu_cluster
 
-    decoder, decoder_id = _cluster_decoder(infos, gpu_cluster)
 
-    started = time.perf_counter()
-    problems = {}  # index -> reason
-    digests = {}  # index -> content digest, for items with a missing row
-    todo = {}  # backbone -> one index per missing content
-    missing = 0
-    for name in names:
-        found = _find_misses(items, name, views, kwargs["weights"], precision, cache, kwargs["n_jobs"], decoder_id)
-        problems.update(found.problems)
-        todo[name] = [rows[0] for rows in found.rows.values()]
-        digests.update((i, d) for d, rows in found.rows.items() for i in rows)
-        missing += sum(len(views) for views in found.views.values())
-    timings = {"probe": time.perf_counter() - started}
+def _plan(request, choice, n_workers, partition_size):
+    """The plan for ``request`` as ``choice`` resolves it: the store probed on this host (as the engine
+    does), each backbone's misses split into tasks (``n_workers=None``: this process alone, one task)."""
+    plan = PrecomputePlan(**request, **{key: choice[key] for key in ("precision", "decoder", "fingerprints")})
+    for name in plan.names:
+        found = _engine.find_missing(
+            plan.items,
+            name,
+            plan.engine["weights"],
+            views=plan.views,
+            cache=plan.engine["cache"],
+            n_jobs=plan.engine["n_jobs"],
+            precision=plan.precision[name],
+            decoder=plan.decoder,
+            fingerprint=plan.fingerprints[name],
+        )
+        plan.problems.update(found.problems)
+        plan.digests.update((i, d) for d, rows in found.rows.items() for i in rows)
+        plan.missing += sum(len(views) for views in found.views.values())
+        todo = [rows[0] for rows in found.rows.values()]
+        if not todo:
+            continue
+        if partition_size:
+            size = partition_size
+        elif n_workers is None:
+            size = len(todo)
+        else:
+            # A whole number of rounds over the workers (no worker left finishing a task alone),
+            # up to 4 (retries after a lost worker redo less), each task at least a full batch.
+            batch = _engine.resolve_batch_size(plan.engine["batch_size"])
+            rounds = max(1, min(4, len(todo) // (batch * n_workers)))
+            size = math.ceil(len(todo) / (rounds * n_workers))
+        plan.partitions += [(name, todo[s : s + size]) for s in range(0, len(todo), size)]
+    return plan
 
-    n_workers = len(infos)
+
+def _compute(items, name, request):
+    """Compute and store the rows of ``items`` in this process; return counts, never rows."""
+    before = _engine.stats.snapshot()
+    start = time.perf_counter()
+    problems = []
+    try:
+        _engine.embed_many(items, name, outputs=(), **request)
+    except ImageLoadError as exc:
+        problems = exc.problems
+    after = _engine.stats.snapshot()
+    # Deltas of process-wide counters: exact with one task at a time per process (threads_per_worker=1).
+    seconds = {stage: after[f"seconds_{stage}"] - before[f"seconds_{stage}"] for stage in _STAGES}
+    seconds["task"] = time.perf_counter() - start
+    return {
+        "forwarded": after["images_forwarded"] - before["images_forwarded"],
+        "seconds": seconds,
+        "problems": problems,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+
+
+def _embed_partition(items, name, request, require_gpu, threads_by_host):
+    """One task on a worker: :func:`_compute`, with the worker's share of its host's cores."""
+    if require_gpu and not _engine.gpu_available():
+        raise RuntimeError(_no_gpu_message(_worker_info()))
+    if request["n_jobs"] == -1 and threads_by_host:
+        # "All cores" means this worker's share of its host's cores: several
+        # worker processes on one host would otherwise each start a decode
+        # thread per core and crowd out each other's forward passes.
+        request = dict(request, n_jobs=threads_by_host.get(socket.gethostname(), -1))
+    # joblib's default backend refuses to count cores inside a daemonic Dask worker (and
+    # warns); a worker is already one process among several, so Pillow decodes in its threads.
+    with parallel_config(backend="threading"), config_context(decoder="threads"):
+        return _compute(items, name, request)
+
+
+def _run_here(plan):
+    return [_compute([plan.items[i] for i in part], name, plan.request(name)) for name, part in plan.partitions]
+
+
+def _run_on_cluster(client, plan, infos, gpu_cluster):
     per_host = {}
     for info in infos.values():
         per_host.setdefault(info["host"], []).append(info["cores"])
     threads_by_host = {host: max(1, min(cores) // len(cores)) for host, cores in per_host.items()}
-    tasks = []
-    for name in names:
-        idx = todo[name]
-        if not idx:
-            continue
-        if partition_size:
-            size = partition_size
-        else:
-            # A whole number of rounds over the workers (no worker left finishing a task alone),
-            # up to 4 (retries after a lost worker redo less), each task at least a full batch.
-            rounds = max(1, min(4, len(idx) // (_engine.resolve_batch_size(kwargs["batch_size"]) * n_workers)))
-            size = math.ceil(len(idx) / (rounds * n_workers))
-        for s in range(0, len(idx), size):
-            tasks.append((name, idx[s : s + size]))
-    t = time.perf_counter()
+    requests = {name: dict(plan.request(name), verbose=0) for name in plan.names}
     futures = [
         client.submit(
             _embed_partition,
-            [items[i] for i in part],
+            [plan.items[i] for i in part],
             name,
-            views,
-            cache,
+            requests[name],
             gpu_cluster,
-            dict(kwargs, precision=precision),
             threads_by_host,
-            decoder,
             pure=False,
             key=f"skcatdog-embed-{name}-{n}-{os.urandom(4).hex()}",
         )
-        for n, (name, part) in enumerate(tasks)
+        for n, (name, part) in enumerate(plan.partitions)
     ]
-    results = client.gather(futures)
-    timings["cluster"] = time.perf_counter() - t
-    for (_, part), result in zip(tasks, results, strict=True):
-        local = {describe(items[i], j): i for j, i in enumerate(part)}
-        for item_name, reason in result["problems"]:
+    return client.gather(futures)
+
+
+def _result(plan, outcomes, seconds):
+    """The counts :func:`precompute` returns; raises for the bad items, after the good rows are stored."""
+    problems = dict(plan.problems)
+    for (_, part), outcome in zip(plan.partitions, outcomes, strict=True):
+        local = {describe(plan.items[i], j): i for j, i in enumerate(part)}
+        for item_name, reason in outcome["problems"]:
             i = local.get(item_name)
             if i is None:  # pragma: no cover - the engine names items as describe() does
                 raise ImageLoadError([(item_name, reason)])
             problems.setdefault(i, reason)
     if problems:
         # Identical content is bad for every item that has it, not only the one sent.
-        by_digest = {digests[i]: reason for i, reason in problems.items() if i in digests}
-        for i, digest in digests.items():
+        by_digest = {plan.digests[i]: reason for i, reason in problems.items() if i in plan.digests}
+        for i, digest in plan.digests.items():
             if digest in by_digest:
                 problems.setdefault(i, by_digest[digest])
-        raise ImageLoadError([(describe(items[i], i), problems[i]) for i in sorted(problems)])
-    timings["total"] = time.perf_counter() - started
+        raise ImageLoadError([(describe(plan.items[i], i), problems[i]) for i in sorted(problems)])
     per_worker = {}
-    for r in results:
-        per_worker[f"{r['host']}:{r['pid']}"] = per_worker.get(f"{r['host']}:{r['pid']}", 0) + r["forwarded"]
+    for o in outcomes:
+        per_worker[f"{o['host']}:{o['pid']}"] = per_worker.get(f"{o['host']}:{o['pid']}", 0) + o["forwarded"]
     for stage in _STAGES:
-        # Summed over the workers' threads: compare with the cluster's wall time times its threads.
-        timings[f"worker_{stage}"] = sum(r["seconds"][stage] for r in results)
+        # Summed over the tasks: on a cluster, compare with its wall time times its threads.
+        seconds[stage] = sum(o["seconds"][stage] for o in outcomes)
     return {
-        "items": len(items),
-        "unique_missing": len(set(digests.values())),
-        "missing": missing,
-        "forwarded": sum(r["forwarded"] for r in results),
-        "tasks": len(tasks),
+        "items": len(plan.items),
+        "unique_missing": len(set(plan.digests.values())),
+        "missing": plan.missing,
+        "forwarded": sum(o["forwarded"] for o in outcomes),
+        "tasks": len(plan.partitions),
         "forwarded_per_worker": per_worker,
-        "precision": precision,
-        "seconds": timings,
+        "precision": dict(plan.precision),
+        "decoder": plan.decoder,
+        "seconds": seconds,
     }
 
 
-def _precompute_here(items, names, views, cache, kwargs, verbose):
-    """No cluster: the plain engine, in this process."""
-    before = _engine.stats.images_forwarded
-    start = time.perf_counter()
-    for name in names:
-        _engine.embed_many(items, name, views=views, cache=cache, verbose=verbose, outputs=(), **kwargs)
-    forwarded = _engine.stats.images_forwarded - before
-    return {
-        "items": len(items),
-        "forwarded": forwarded,
-        "tasks": 0,
-        "seconds": {"total": time.perf_counter() - start},
-    }
+def _default_client():
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:  # no client in this process
+        return None
+
+
+@Substitution(precompute_params=PRECOMPUTE_PARAMS.replace("\n        ", "\n    "))
+def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
+    """Fill ``est``'s cache with every row ``est.transform(X)`` needs, on a Dask cluster if there is one.
+
+    What :meth:`skcatdog.KerasEmbeddingTransformer.precompute` does.
+
+    Parameters
+    ----------
+    est : KerasEmbeddingTransformer
+        Its backbone, views, weights, precision, decoder and ``cache`` decide the rows.
+    {precompute_params}
+    """
+    est._validate_once()
+    request, precision, decoder = _asked(est, X)
+    if client is None:
+        client = _default_client()
+    started = time.perf_counter()
+    here = _choose(request["names"], request["engine"]["weights"], precision, decoder)
+    if client is None:
+        plan = _plan(request, here, None, partition_size)
+    else:
+        infos, gpu_cluster = _cluster_infos(client, request["engine"]["cache"], require_gpu)
+        plan = _plan(
+            request, _choose_on_cluster(client, request, precision, decoder, infos), len(infos), partition_size
+        )
+        _warn_if_here_differs(plan, here, request["engine"]["weights"])
+    planned = time.perf_counter()
+    outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, infos, gpu_cluster)
+    done = time.perf_counter()
+    return _result(plan, outcomes, {"plan": planned - started, "compute": done - planned, "total": done - started})

@@ -107,6 +107,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         cache="auto",
         n_jobs=-1,
         precision="auto",
+        decoder="auto",
         verbose=0,
         views=("crop", "full"),
     ):
@@ -116,6 +117,7 @@ class KerasEmbeddingTransformer(EngineParamsMixin, TransformerMixin, BaseEstimat
         self.cache = cache
         self.n_jobs = n_jobs
         self.precision = precision
+        self.decoder = decoder
         self.verbose = verbose
         self.views = views
 

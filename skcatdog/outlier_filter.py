@@ -162,6 +162,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         cache="auto",
         n_jobs=-1,
         precision="auto",
+        decoder="auto",
         verbose=0,
     ):
         self.backbone = backbone
@@ -174,6 +175,7 @@ class ImageNetOutlierFilter(EngineParamsMixin, BaseSampler):
         self.cache = cache
         self.n_jobs = n_jobs
         self.precision = precision
+        self.decoder = decoder
         self.verbose = verbose
 
     @fit_context(prefer_skip_nested_validation=True)

@@ -6,6 +6,7 @@ import numbers
 import os
 
 from . import _defaults
+from ._engine import DECODERS
 from ._validation import Interval, StrOptions, validate_params
 from .backbones import DEFAULT_BACKBONE
 
@@ -28,6 +29,7 @@ DEFAULT_VIEWS = _defaults.DEFAULT_VIEWS
         "drop_outliers": [Interval(numbers.Integral, 1, 1000, closed="both"), None],
         "cache": [str, os.PathLike, None],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "decoder": [StrOptions(set(DECODERS))],
         "verbose": ["verbose"],
         "n_jobs": [numbers.Integral, None],
     },
@@ -44,6 +46,7 @@ def make_default_pipeline(
     drop_outliers=None,
     cache="auto",
     batch_size="auto",
+    decoder="auto",
     verbose=0,
     n_jobs=None,
 ):
@@ -85,6 +88,8 @@ def make_default_pipeline(
         The embedding cache (see :class:`~skcatdog.KerasEmbeddingTransformer`).
     batch_size : int or "auto", default="auto"
         Images per forward pass (see :class:`~skcatdog.KerasEmbeddingTransformer`).
+    decoder : {"auto", "pillow", "gpu"}, default="auto"
+        What decodes the photos (see :class:`~skcatdog.KerasEmbeddingTransformer`).
     verbose : int, default=0
         ``1`` shows progress bars while embedding.
     n_jobs : int or None, default=None
@@ -122,7 +127,7 @@ def make_default_pipeline(
 
     backbone = backbone if isinstance(backbone, str) else list(backbone)
     views = (views,) if isinstance(views, str) else tuple(views)
-    common = dict(backbone=backbone, cache=cache, batch_size=batch_size, verbose=verbose)
+    common = dict(backbone=backbone, cache=cache, batch_size=batch_size, decoder=decoder, verbose=verbose)
     steps = []
     if drop_outliers is not None:
         steps.append(ImageNetOutlierFilter(top_k=drop_outliers, **common))

@@ -59,6 +59,28 @@ def test_numeric_matrices_are_refused_with_the_reason(estimator):
         estimator.fit(X, y)
 
 
+# What decides rows and how the engine runs: one parameter each, shared by every estimator that asks
+# the engine for rows, with the same default and the same documentation.
+ENGINE_DEFAULTS = {
+    "weights": "imagenet",
+    "batch_size": "auto",
+    "cache": "auto",
+    "n_jobs": -1,
+    "precision": "auto",
+    "decoder": "auto",
+    "verbose": 0,
+}
+
+
+@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_every_image_estimator_takes_the_engine_parameters_documented_once(estimator):
+    cls = type(estimator)
+    assert ENGINE_DEFAULTS.items() <= cls().get_params().items()
+    for name in ENGINE_DEFAULTS:
+        assert f"\n    {name} : " in cls.__doc__, name
+    assert 'decoder : {"auto", "pillow", "gpu"}, default="auto"' in cls.__doc__
+
+
 @parametrize_with_checks([ClippedClassifier(LogisticRegression(), eps=0.01)])
 def test_clipped_classifier_passes_every_sklearn_check(estimator, check):
     # Numeric input: ClippedClassifier gets the full battery, data-dependent checks included.

@@ -104,3 +104,35 @@ def test_a_decoder_that_fails_to_start_fails_the_call_instead_of_hanging():
     with pytest.raises(RuntimeError, match="no device"):
         next(Prefetched(Broken(), np.array).batches(_jobs(["ok0"]), 4, 8))
     assert not _prefetch_threads()
+
+
+def test_pillow_in_threads_or_processes_names_one_set_of_pixels_and_the_gpu_another():
+    from skcatdog import _engine, config_context
+
+    with config_context(decoder="threads"):
+        threads = _engine.decoder_id("pillow")
+    with config_context(decoder="processes"):
+        processes = _engine.decoder_id("pillow")
+    assert threads == processes == _engine.decoder_id("auto")  # no GPU here: "auto" is Pillow
+    # The GPU decoder's views differ from Pillow's on a few photos: its rows are cached apart.
+    assert _engine.decoder_id("gpu") != threads
+
+
+def test_an_unknown_decoder_is_refused_by_name():
+    from skcatdog import _engine
+
+    with pytest.raises(ValueError, match="decoder must be one of .*'pillow'.*got 'threads'"):
+        _engine.resolve_decoder("threads")
+    with pytest.raises(ValueError, match="decoder must be one of .*got 'cuda'"):
+        embed_many([np.zeros((8, 8, 3), np.uint8)], "tiny_test", None, cache=None, decoder="cuda")
+
+
+def test_set_config_decoder_gpu_is_deprecated_for_the_parameter():
+    from skcatdog import _engine, config_context, get_config, set_config
+
+    with pytest.warns(FutureWarning, match="pass decoder='gpu' to the estimator"), config_context(decoder="gpu"):
+        assert _engine.resolve_decoder("auto") == "gpu"  # while it lasts, it is what "auto" picks
+        assert _engine.resolve_decoder("pillow") == "pillow"
+    assert get_config()["decoder"] != "gpu"
+    with pytest.raises(ValueError, match=r"decoder must be one of \('auto', 'threads', 'processes'\)"):
+        set_config(decoder="cuda")

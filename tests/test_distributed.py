@@ -170,11 +170,10 @@ def test_a_gpu_cluster_refuses_a_worker_without_a_gpu(client, tmp_path):
 
 
 def test_gpu_decoding_asked_of_workers_that_cannot_is_refused_by_name(client, tmp_path):
-    from skcatdog import config_context
-
     paths = make_photos(tmp_path / "photos", 2)
-    with config_context(decoder="gpu"), pytest.raises(RuntimeError, match="cannot decode on a GPU.*skcatdog\\[gpu\\]"):
-        transformer(f"file://{tmp_path}/store").precompute(paths, client=client)
+    est = transformer(f"file://{tmp_path}/store", decoder="gpu")
+    with pytest.raises(RuntimeError, match="cannot decode on a GPU.*skcatdog\\[gpu\\]"):
+        est.precompute(paths, client=client)
     assert forwarded_on_workers(client) == 0
 
 
@@ -282,3 +281,127 @@ def test_grid_search_on_the_dask_backend_reproduces_the_local_score_and_forwards
     np.testing.assert_allclose(
         search.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], rtol=0, atol=1e-9
     )
+
+
+# The documented keys of precompute's result, with a cluster or without.
+RESULT_KEYS = {
+    "items",
+    "unique_missing",
+    "missing",
+    "forwarded",
+    "tasks",
+    "forwarded_per_worker",
+    "precision",
+    "decoder",
+    "seconds",
+}
+
+
+def test_the_local_and_the_cluster_paths_return_the_same_counts_under_the_same_keys(client, tmp_path, monkeypatch):
+    paths = make_photos(tmp_path / "photos", 6)
+    X = paths + [paths[0]]
+    remote = transformer(f"file://{tmp_path}/store").precompute(X, client=client)
+    monkeypatch.setattr(skdist, "_default_client", lambda: None)
+    local = transformer(str(tmp_path / "local")).precompute(X)
+    assert set(remote) == set(local) == RESULT_KEYS
+    assert set(remote["seconds"]) == set(local["seconds"]) == {"plan", "compute", "total", "decode", "forward", "store"}
+    for key in ("items", "unique_missing", "missing", "forwarded", "precision", "decoder"):
+        assert remote[key] == local[key], key
+    assert (local["items"], local["unique_missing"], local["missing"]) == (7, 6, 12)
+    assert local["precision"] == {"tiny_test": _engine.resolve_precision("auto", "tiny_test")}
+    assert local["decoder"] == _engine.resolve_decoder("auto") == "pillow"
+    assert local["tasks"] == 1 and sum(local["forwarded_per_worker"].values()) == 12
+
+
+# Engine functions replaced in a worker process, and what the replacement saw.
+_ORIGINALS = {}
+_CALLS = []
+
+
+def _recording_embed_many(items, backbone, **request):
+    _CALLS.append({"items": len(items), "decoder": request["decoder"], "precision": request["precision"]})
+    return [None]
+
+
+def _fake_engine(precision=None, gpu_decoder=None, pillow=None):
+    """In a worker: record the engine's calls instead of computing; pretend to resolve ``"auto"``
+    to ``precision``, to decode on a GPU as ``gpu_decoder`` and with Pillow as ``pillow``."""
+    from skcatdog import _engine, _images
+    from skcatdog._engine import gpu
+
+    fakes = {(_engine, "embed_many"): _recording_embed_many}
+    if pillow:
+        fakes[(_images, "DECODER_ID")] = pillow
+    if precision:
+        fakes[(_engine, "resolve_precision")] = lambda asked, backbone=None: precision if asked == "auto" else asked
+    if gpu_decoder:
+        fakes[(_engine, "gpu_decoder_id")] = lambda: gpu_decoder
+        fakes[(gpu, "default_id")] = lambda: gpu_decoder
+    for (module, name), fake in fakes.items():
+        _ORIGINALS.setdefault((module, name), getattr(module, name))
+        setattr(module, name, fake)
+
+
+def _real_engine():
+    for (module, name), original in _ORIGINALS.items():
+        setattr(module, name, original)
+    _ORIGINALS.clear()
+    calls = list(_CALLS)
+    _CALLS.clear()
+    return calls
+
+
+@pytest.fixture
+def fake_workers(client):
+    """``fake(precision=..., gpu_decoder=..., workers=...)`` fakes the workers' engine; the fixture
+    returns a function that puts it back and gives each worker's recorded calls."""
+    yield lambda **kwargs: client.run(_fake_engine, **kwargs)
+    client.run(_real_engine)
+
+
+def test_the_decoder_parameter_travels_to_every_worker(client, tmp_path, fake_workers):
+    fake_workers(gpu_decoder="nvimgcodec-test")
+    paths = make_photos(tmp_path / "photos", 8)
+    est = transformer(f"file://{tmp_path}/store", decoder="gpu")
+    # This process cannot decode on a GPU: transform here would name its pixels otherwise.
+    with pytest.warns(UserWarning, match="decoder='gpu', which transform here will not find: .*other libraries"):
+        report = est.precompute(paths, client=client, partition_size=2)
+    calls = [call for worker in client.run(_real_engine).values() for call in worker]
+    assert report["decoder"] == "gpu" and report["tasks"] == 4  # 8 contents, 2 a task
+    assert [call["decoder"] for call in calls] == ["gpu"] * 4
+
+
+def test_workers_that_disagree_on_gpu_decoding_libraries_are_refused(client, tmp_path, fake_workers):
+    for n, worker in enumerate(client.scheduler_info()["workers"]):
+        fake_workers(gpu_decoder=f"nvimgcodec-{n}", workers=[worker])
+    est = transformer(f"file://{tmp_path}/store", decoder="gpu")
+    with pytest.raises(RuntimeError, match="decode photos differently.*nvImageCodec and torch"):
+        est.precompute(make_photos(tmp_path / "photos", 2), client=client)
+
+
+def test_workers_whose_pillow_resizes_otherwise_are_refused(client, tmp_path, fake_workers):
+    fake_workers(pillow="pil-resizes-otherwise", workers=list(client.scheduler_info()["workers"])[:1])
+    with pytest.raises(RuntimeError, match="decode photos differently.*install the same Pillow on every worker"):
+        transformer(f"file://{tmp_path}/store").precompute(make_photos(tmp_path / "photos", 2), client=client)
+
+
+def test_precision_auto_is_what_every_worker_picks(client, tmp_path, fake_workers):
+    # Workers that all compute in bfloat16 (a CPU with AMX, for a backbone checked in it), unlike this process.
+    fake_workers(precision="bfloat16")
+    paths = make_photos(tmp_path / "photos", 4)
+    with pytest.warns(UserWarning, match="will not find: set precision='bfloat16' on the transformer"):
+        report = transformer(f"file://{tmp_path}/store").precompute(paths, client=client)
+    calls = [call for worker in client.run(_real_engine).values() for call in worker]
+    assert report["precision"] == {"tiny_test": "bfloat16"}
+    assert calls and {call["precision"] for call in calls} == {"bfloat16"}
+
+
+def test_precision_auto_is_float32_where_the_workers_disagree(client, tmp_path, fake_workers):
+    workers = list(client.scheduler_info()["workers"])
+    fake_workers()
+    fake_workers(precision="bfloat16", workers=workers[:1])
+    paths = make_photos(tmp_path / "photos", 4)
+    report = transformer(f"file://{tmp_path}/store").precompute(paths, client=client)
+    calls = [call for worker in client.run(_real_engine).values() for call in worker]
+    assert report["precision"] == {"tiny_test": "float32"}
+    assert calls and {call["precision"] for call in calls} == {"float32"}

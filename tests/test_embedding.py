@@ -33,6 +33,7 @@ def test_defaults_and_params_roundtrip():
         "cache": "auto",
         "n_jobs": -1,
         "precision": "auto",
+        "decoder": "auto",
         "verbose": 0,
         "views": ("crop", "full"),
     }
@@ -92,6 +93,7 @@ def test_fit_does_not_change_params_or_input(image_files):
         ("batch_size", 0, "'batch_size' parameter of KerasEmbeddingTransformer"),
         ("n_jobs", 0, "'n_jobs' parameter of KerasEmbeddingTransformer"),
         ("precision", "half", "'precision' parameter of KerasEmbeddingTransformer"),
+        ("decoder", "threads", "'decoder' parameter of KerasEmbeddingTransformer"),
         ("cache", 3.5, "'cache' parameter of KerasEmbeddingTransformer"),
         ("weights", "/no/such/weights.h5", "does not exist: '/no/such/weights.h5'"),
         ("weights", 7, "'weights' parameter of KerasEmbeddingTransformer"),
@@ -212,3 +214,15 @@ def test_views_average_and_each_view_is_cached_once(image_files, forward_count):
 def test_bad_views_are_refused(views, image_files):
     with pytest.raises(InvalidParameterError, match="'views' parameter of KerasEmbeddingTransformer"):
         tiny(views=views).fit(image_files(1))
+
+
+def test_the_decoder_is_a_parameter_and_pillow_is_what_auto_picks_without_a_gpu(image_files, forward_count):
+    from skcatdog import _engine
+
+    paths = image_files(4)
+    assert _engine.resolve_decoder("auto") == "pillow"  # no GPU here
+    auto = tiny().transform(paths)
+    est = tiny(decoder="pillow")
+    assert clone(est).get_params()["decoder"] == "pillow"
+    np.testing.assert_array_equal(est.transform(paths), auto)  # the same rows, from the cache
+    assert forward_count() == 4

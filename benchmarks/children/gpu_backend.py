@@ -17,7 +17,7 @@ import _common as bench
 import keras
 import numpy as np
 
-from skcatdog import KerasEmbeddingTransformer, _engine, config_context
+from skcatdog import KerasEmbeddingTransformer, _engine
 from skcatdog._engine import gpu as gpu_decoding
 from skcatdog._engine.decode import DecodeJob, ThreadDecoder
 from skcatdog._engine.processes import ProcessDecoder
@@ -107,12 +107,11 @@ def quality(args, out):
     paths = [os.path.join(args["folder"], p) for p in ref["paths"]]
     labels = ref["labels"]
     rows = {"cpu": ref["X"]}
-    for name, decoder in (("gpu_decoded", "auto"), ("pillow_decoded", "threads")):
-        with config_context(decoder=decoder):
-            pipe = make_default_pipeline(backbone=args["backbone"], cache=tempfile.mkdtemp())
-            t = time.perf_counter()
-            rows[name] = pipe[0].transform(paths)
-            out[f"quality_{name}_seconds"] = time.perf_counter() - t
+    for name, decoder in (("gpu_decoded", "gpu"), ("pillow_decoded", "pillow")):
+        pipe = make_default_pipeline(backbone=args["backbone"], cache=tempfile.mkdtemp(), decoder=decoder)
+        t = time.perf_counter()
+        rows[name] = pipe[0].transform(paths)
+        out[f"quality_{name}_seconds"] = time.perf_counter() - t
     for name, X in rows.items():
         out[f"log_loss_{name}"] = float(np.mean(bench.cv_log_loss(X, labels)))
     gap = np.abs(rows["gpu_decoded"] - rows["pillow_decoded"]).max(axis=1)

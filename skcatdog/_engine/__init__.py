@@ -4,7 +4,7 @@ Every estimator that needs a CNN asks :func:`embed` for rows; none decodes
 images or calls a model itself. A call runs in phases, each a module with
 one job::
 
-    request   what the call asks for, decided once
+    request   what the call asks for, decided once (precision and decoder resolved)
     identify  each item's content digest (stat, memo, reading the file)
     probe     look rows up; header-check the misses
     decode    misses -> fixed-shape batches of pixels (the decoder seam)
@@ -32,6 +32,7 @@ from .call import (
     gpu_decoder_id,
 )
 from .decode import Batch, DecodeJob, Decoder, ThreadDecoder
+from .request import DECODERS, resolve_decoder
 from .runner import (
     PRECISIONS,
     clear_runners,
@@ -45,6 +46,7 @@ from .runner import (
 from .stats import stats
 
 __all__ = [
+    "DECODERS",
     "PRECISIONS",
     "Batch",
     "DecodeJob",
@@ -65,6 +67,7 @@ __all__ = [
     "gpu_decoder_id",
     "gpu_name",
     "resolve_batch_size",
+    "resolve_decoder",
     "resolve_precision",
     "stats",
 ]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import DECODERS, setting
-from .._images import DECODER_ID, ImageLoadError, describe
+from .._config import DECODE_POOLS, gpu_decoding_asked, setting
+from .._images import ImageLoadError, describe
 from .._store import open_store
 from .assemble import assembler_for
 from .compute import check, compute
@@ -22,7 +22,7 @@ from .decode import Prefetched, ThreadDecoder
 from .identify import Identifier, stat_files
 from .probe import Misses, Prober, chunks
 from .recall import CallMemory
-from .request import Request
+from .request import Request, pixels_id, resolve_decoder
 from .runner import gpu_available, resolve_batch_size, to_device
 from .stats import stats
 
@@ -65,13 +65,14 @@ class MissingRows:
     problems: list
 
 
-def _decoder_plan(threads):
-    """``(decoder id, pool -> decoder, description)`` for what ``set_config(decoder=...)`` asks for."""
+def _decoder_plan(threads, decoder="auto"):
+    """``(pool -> decoder, description)`` for the ``decoder`` a call asks for, Pillow
+    running where ``set_config(decoder=...)`` says."""
     choice = setting("decoder")
-    if choice not in DECODERS:
-        raise ValueError(f"decoder (or $SKCATDOG_DECODER) must be one of {DECODERS}, got {choice!r}")
+    if choice not in DECODE_POOLS and not gpu_decoding_asked():
+        raise ValueError(f"decoder (or $SKCATDOG_DECODER) must be one of {DECODE_POOLS}, got {choice!r}")
     # Up to four threads scale as well as processes and start nothing.
-    in_processes = choice == "processes" or (choice in ("auto", "gpu") and threads > 4)
+    in_processes = choice == "processes" or (choice != "threads" and threads > 4)
     described = f"Pillow in {threads} {'worker processes' if in_processes else 'threads'}"
 
     def cpu(pool):
@@ -81,31 +82,34 @@ def _decoder_plan(threads):
             return ProcessDecoder(workers=threads)
         return ThreadDecoder(pool, lookahead=2 * threads)
 
-    decoder_id, make = DECODER_ID, cpu
-    if choice == "gpu" or (choice == "auto" and gpu_available()):
+    if not isinstance(decoder, str):  # the caller's own decoder, used as it is
+        return (lambda pool: decoder), f"the decoder given ({decoder.id})"
+    make = cpu
+    if resolve_decoder(decoder) == "gpu":
         from . import gpu
 
-        if choice == "gpu" or gpu.available():
-            decoder_id, make = gpu.default_id(), lambda pool: gpu.GPUDecoder(cpu(pool), pool=pool)
-            described = (
-                f"nvImageCodec on the GPU ({described} for what it cannot take)"
-                if gpu.available()
-                else "the GPU, asked for, but it needs a CUDA device, torch and nvImageCodec here"
-            )
+        def make(pool):
+            return gpu.GPUDecoder(cpu(pool), pool=pool)
+
+        described = (
+            f"nvImageCodec on the GPU ({described} for what it cannot take)"
+            if gpu.available()
+            else "the GPU, asked for, but it needs a CUDA device, torch and nvImageCodec here"
+        )
     if gpu_available():
         # The forward pass runs on a GPU: decode and copy the next batches while it does.
-        return decoder_id, lambda pool: Prefetched(make(pool), to_device), described + ", a batch ahead"
-    return decoder_id, make, described
+        return lambda pool: Prefetched(make(pool), to_device), described + ", a batch ahead"
+    return make, described
 
 
-def decoder_id(n_jobs=-1):
-    """The name of the pixels ``set_config(decoder=...)`` gives in this process (part of a row's fingerprint)."""
-    return _decoder_plan(_threads(n_jobs))[0]
+def decoder_id(decoder="auto"):
+    """The name of the pixels ``decoder`` gives in this process (part of a row's fingerprint)."""
+    return pixels_id(decoder)
 
 
-def decoder_described(n_jobs=-1):
-    """What decodes photos in this process under ``set_config(decoder=...)``, in words."""
-    return _decoder_plan(_threads(n_jobs))[2]
+def decoder_described(decoder="auto", n_jobs=-1):
+    """What decodes photos in this process for a call asking for ``decoder``, in words."""
+    return _decoder_plan(_threads(n_jobs), decoder)[1]
 
 
 def gpu_decoder_id():
@@ -157,7 +161,7 @@ def embed_many(
     verbose=0,
     outputs=("embeddings", "logits"),
     mean_views=False,
-    decoder=None,
+    decoder="auto",
 ):
     """Rows of (embedding, logits) for ``items``, one :class:`Rows` per view,
     from the cache or one forward pass per (view, distinct content).
@@ -185,9 +189,10 @@ def embed_many(
         Return one :class:`Rows`, the mean over the views (summed in view
         order, in float32), computed as rows are found: a warm call then
         writes each output row once instead of once per view.
-    decoder : Decoder, optional
-        What turns the misses into batches of pixels (its ``id`` names its
-        pixels in the rows' fingerprint); default: what
+    decoder : {"auto", "pillow", "gpu"} or Decoder
+        What turns the misses into batches of pixels (see
+        :func:`resolve_decoder`), or a decoder object; its pixels are named
+        in the rows' fingerprint. Pillow runs in threads or processes as
         ``skcatdog.set_config(decoder=...)`` says.
 
     Returns
@@ -203,8 +208,8 @@ def embed_many(
         cached before it is raised; nothing is ever cached for a bad one.
     """
     threads = _threads(n_jobs)
-    decoder_id, make_decoder = (decoder.id, lambda pool: decoder) if decoder is not None else _decoder_plan(threads)[:2]
-    request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder_id)
+    request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder)
+    make_decoder = _decoder_plan(threads, request.decoder)[0]
     items = list(items)
     store = open_store(cache)
     files = stat_files(items)
@@ -256,7 +261,16 @@ def embed_many(
 
 
 def find_missing(
-    items, backbone, weights="imagenet", *, views=("crop",), cache="auto", n_jobs=-1, precision="auto", decoder_id=None
+    items,
+    backbone,
+    weights="imagenet",
+    *,
+    views=("crop",),
+    cache="auto",
+    n_jobs=-1,
+    precision="auto",
+    decoder="auto",
+    fingerprint=None,
 ):
     """Which contents of ``items`` lack a row in ``cache``, without computing any.
 
@@ -264,15 +278,15 @@ def find_missing(
     batched lookups, header checks), for a caller that computes the rows
     elsewhere (a cluster).
 
-    ``decoder_id`` names the pixels the rows are to be made from (default: this
-    process's :func:`decoder_id`): a cluster's workers may decode elsewhere.
+    ``fingerprint`` names the rows where they are to be computed elsewhere
+    (a cluster's workers, whose libraries decide it); by default, the
+    fingerprint this process gives ``precision`` and ``decoder``.
 
     Returns
     -------
     MissingRows
     """
-    decoder_id = decoder_id if decoder_id is not None else _decoder_plan(_threads(n_jobs))[0]
-    request = Request.make(backbone, weights, precision, views, (), False, decoder_id)
+    request = Request.make(backbone, weights, precision, views, (), False, decoder, fingerprint)
     items = list(items)
     store = open_store(cache)
     assembler = assembler_for(request, store, len(items))

@@ -47,10 +47,10 @@ def _digests(items, cache, n_jobs):
     return digests
 
 
-def _embed(items, backbone, views, cache, n_jobs, verbose, precision="auto"):
+def _embed(items, backbone, views, cache, n_jobs, verbose, precision="auto", decoder="auto"):
     """Mean embedding over ``views`` and the ``full`` view's (or the last view's) ImageNet logits."""
     rows = _engine.embed_many(
-        items, backbone, views=views, cache=cache, n_jobs=n_jobs, verbose=verbose, precision=precision
+        items, backbone, views=views, cache=cache, n_jobs=n_jobs, verbose=verbose, precision=precision, decoder=decoder
     )
     embeddings = rows[0].embeddings.copy()
     for r in rows[1:]:
@@ -212,6 +212,7 @@ def _quality_rows(names, measures, flag_fraction, thresholds):
         "checks": [StrOptions({"all"}), list, tuple, set],
         "n_jobs": [numbers.Integral, None],
         "precision": [StrOptions(set(_engine.PRECISIONS))],
+        "decoder": [StrOptions(set(_engine.DECODERS))],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     },
@@ -234,6 +235,7 @@ def find_issues(
     checks="all",
     n_jobs=-1,
     precision="auto",
+    decoder="auto",
     verbose=0,
     random_state=0,
 ):
@@ -284,6 +286,8 @@ def find_issues(
         Threads that read and decode photos.
     precision : {"auto", "float32", "mixed", "bfloat16"}, default="auto"
         The forward pass's precision (see :class:`~skcatdog.KerasEmbeddingTransformer`).
+    decoder : {"auto", "pillow", "gpu"}, default="auto"
+        What decodes the photos (see :class:`~skcatdog.KerasEmbeddingTransformer`).
     verbose : int, default=0
         ``1`` shows progress bars while embedding.
     random_state : int, RandomState instance or None, default=0
@@ -329,7 +333,7 @@ def find_issues(
     views = tuple(views)
     names = _names(items)
     # Embedding first: it names every unreadable photo in one error (the digests come from its memo).
-    emb, logits = _embed(items, backbone, views, cache, n_jobs, verbose, precision)
+    emb, logits = _embed(items, backbone, views, cache, n_jobs, verbose, precision, decoder)
     digests = _digests(items, cache, n_jobs)
     store = open_store(cache)
     measures, problems = quality.measure_many(items, digests, store, n_jobs)
@@ -342,7 +346,7 @@ def find_issues(
         rows += [r for r in found if r[1] in wanted]
     if X_test is not None and "leak" in wanted:
         test_items = as_items(X_test)
-        test_emb, _ = _embed(test_items, backbone, views, cache, n_jobs, verbose, precision)
+        test_emb, _ = _embed(test_items, backbone, views, cache, n_jobs, verbose, precision, decoder)
         test_digests = _digests(test_items, cache, n_jobs)
         rows += _leak_rows(
             names,
