@@ -22,8 +22,9 @@ Why it is safe to share without locks:
   deleting the ones it replaces, so a reader sees every row at every moment.
 
 Reads never scan the shards per lookup: each host keeps a local read-through
-diskcache (:class:`~skcatdog._store.sqlite.SQLiteStore`) of the rows, plus the
-names of the shards already copied into it.  A lookup that misses locally
+copy (:class:`~skcatdog._store.sqlite.SQLiteStore`) of the rows, plus the
+names of the shards already copied into it. File digests (they describe this
+host's files) and measures are kept in that local copy only.  A lookup that misses locally
 lists ``shards/`` once per batch and copies only shards it has not seen.
 """
 
@@ -39,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from .location import default_cache_dir, is_url
-from .spec import Capabilities
+from .spec import Capabilities, StoreBase
 from .sqlite import SQLiteStore
 
 __all__ = ["ShardStore", "compact", "publish_shard"]
@@ -77,7 +78,7 @@ def _table_bytes(table):
     return sink.getvalue()
 
 
-class ShardStore:
+class ShardStore(StoreBase):
     """Rows of float32 values in immutable Parquet shards at an fsspec URL.
 
     Parameters
@@ -115,15 +116,12 @@ class ShardStore:
             raise ValueError(f"cannot open the shared store {url!r}: {exc}") from exc
         self._root = root.rstrip("/")
         self._shards_dir = f"{self._root}/shards"
-        import diskcache
-
         local = _local_dir(self.url, local_cache)
         self.local_dir = local
-        self._local = SQLiteStore(local / "rows")
-        # Kept apart from the rows so that reading the set does not walk every row's key.
-        self._marks = diskcache.Cache(str(local / "loaded-shards"))
+        self._local = SQLiteStore(local / "rows", size_limit=0)  # a copy: bounded by the shared store
         # File digests are memoised per host (they describe local files), beside the rows.
         self.digests = self._local.digests
+        self.measures = self._local.measures
         self._lock = threading.RLock()
         self._buffer = {}  # key -> row bytes not yet published
         self._loaded = None  # names of shards copied into the local cache (read lazily)
@@ -189,7 +187,7 @@ class ShardStore:
 
     def _loaded_names(self):
         if self._loaded is None:
-            self._loaded = set(self._marks.iterkeys())
+            self._loaded = self._local.loaded_shards.names()
         return self._loaded
 
     def _list_shards(self):
@@ -221,9 +219,7 @@ class ShardStore:
             return loaded_any
 
     def _mark_loaded(self, names):
-        with self._marks.transact(retry=True):
-            for name in names:
-                self._marks.set(name, b"", retry=True)
+        self._local.loaded_shards.add(names)
         self._loaded_names().update(names)
 
     # -- writing ---------------------------------------------------------
