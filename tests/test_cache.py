@@ -466,3 +466,39 @@ def test_the_mean_of_the_views_is_stored_once_per_photo(
     # A new process reads each photo's digest and mean (8 floats) in one query.
     assert queries == [("get_many_by_file", 4, 8)]
     assert len(store) == 12
+
+
+def test_a_damaged_database_is_set_aside_and_its_rows_computed_again(image_files, tmp_path, forward_count):
+    from skcatdog._store.sqlite import DB_NAME
+
+    paths = image_files(3)
+    cache = tmp_path / "damaged"
+    cache.mkdir()
+    (cache / DB_NAME).write_bytes(b"this is not a database\n" * 1000)
+    with pytest.warns(RuntimeWarning, match=f"{DB_NAME} is damaged"):
+        rows = tiny_transformer(views="crop", cache=cache).transform(paths)
+    np.testing.assert_allclose(rows, tiny_transformer(views="crop", cache=None).transform(paths), atol=1e-6)
+    assert [p.name.startswith(f"{DB_NAME}.damaged-") for p in cache.iterdir()].count(True) == 1
+    assert len(local_store(cache)) == 3  # the rows computed were stored in a new database
+    forwarded = forward_count()
+    tiny_transformer(views="crop", cache=cache).transform(paths)
+    assert forward_count() == forwarded
+
+
+def test_a_full_store_keeps_its_rows_and_warns_naming_the_setting(tmp_path, monkeypatch):
+    from skcatdog._store.sqlite import SIZE_LIMIT, SIZE_LIMIT_ENV, StoreFullWarning
+
+    store = SQLiteStore(tmp_path / "small", size_limit=1)
+    store.put_many([("first", np.zeros(4, np.float32))])  # an empty store takes its first batch
+    with pytest.warns(StoreFullWarning, match=r"\$SKCATDOG_CACHE_SIZE_LIMIT") as warned:
+        store.put_many([("second", np.ones(4, np.float32))])
+    assert str(tmp_path / "small") in str(warned[0].message)
+    assert store.get("first", 4) is not None  # nothing is evicted
+    assert store.get("second", 4) is None
+    assert SIZE_LIMIT_ENV == "SKCATDOG_CACHE_SIZE_LIMIT"
+    assert SIZE_LIMIT >= 10**6 * (2 * 9_120 + 5_120) * 2  # a million photos, two views and their mean, twice over
+    monkeypatch.setenv(SIZE_LIMIT_ENV, "12345")
+    assert SQLiteStore(tmp_path / "env").size_limit == 12345
+    monkeypatch.setenv(SIZE_LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="SKCATDOG_CACHE_SIZE_LIMIT"):
+        SQLiteStore(tmp_path / "bad")

@@ -31,7 +31,7 @@ import numpy as np
 from .keys import stat_key
 from .spec import Capabilities, StoreBase
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "SIZE_LIMIT", "SIZE_LIMIT_ENV", "SQLiteStore", "StoreFullWarning"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "SIZE_LIMIT", "SIZE_LIMIT_ENV", "Database", "SQLiteStore", "StoreFullWarning"]
 
 #: The database's file name in the cache directory.
 DB_NAME = "store.sqlite3"
@@ -82,16 +82,16 @@ def _blobs(pairs):
 class _Digests:
     """The store's file-digest memo (see :class:`~skcatdog._store.spec.DigestMemo`)."""
 
-    def __init__(self, store):
-        self._store = store
+    def __init__(self, db):
+        self._db = db
 
     def get_many(self, files):
         texts = [stat_key(f) for f in files]
-        found = dict(self._store.select("SELECT file, digest FROM digests WHERE file IN ({keys})", texts))
+        found = dict(self._db.select("SELECT file, digest FROM digests WHERE file IN ({keys})", texts))
         return [found.get(t) for t in texts]
 
     def put_many(self, pairs):
-        self._store.write(
+        self._db.write(
             "INSERT OR REPLACE INTO digests (file, digest) VALUES (?, ?)", [(stat_key(f), d) for f, d in pairs]
         )
 
@@ -99,64 +99,47 @@ class _Digests:
 class _Measures:
     """The store's measures table (see :class:`~skcatdog._store.spec.MeasureTable`)."""
 
-    def __init__(self, store):
-        self._store = store
+    def __init__(self, db):
+        self._db = db
 
     def get_many(self, keys, width):
         keys = list(keys)
         query = "SELECT key, CASE WHEN length(value) = ? THEN value END FROM measures WHERE key IN ({keys})"
-        found = dict(self._store.select(query, keys, (4 * width,)))
+        found = dict(self._db.select(query, keys, (4 * width,)))
         return [None if found.get(k) is None else np.frombuffer(found[k], _F4) for k in keys]
 
     def put_many(self, pairs):
-        self._store.write("INSERT OR REPLACE INTO measures (key, value) VALUES (?, ?)", _blobs(pairs))
+        self._db.write("INSERT OR REPLACE INTO measures (key, value) VALUES (?, ?)", _blobs(pairs))
 
 
 class _LoadedShards:
     """Names of the shards a shard store copied into this store."""
 
-    def __init__(self, store):
-        self._store = store
+    def __init__(self, db):
+        self._db = db
 
     def names(self):
-        return {name for (name,) in self._store.select("SELECT name FROM loaded_shards", [])}
+        return {name for (name,) in self._db.select("SELECT name FROM loaded_shards", [])}
 
     def add(self, names):
-        self._store.write("INSERT OR IGNORE INTO loaded_shards (name) VALUES (?)", [(n,) for n in names])
+        self._db.write("INSERT OR IGNORE INTO loaded_shards (name) VALUES (?)", [(n,) for n in names])
 
 
-class SQLiteStore(StoreBase):
-    """Rows of float32 values in one SQLite database in ``directory``.
+class Database:
+    """The store's SQLite database: one connection per thread, created with its schema on
+    first use, set aside (with a warning) if SQLite reports it damaged.
 
     Parameters
     ----------
-    directory : path-like
-        Created on first use.
-    size_limit : int, optional
-        Bytes the database may grow to; past it new rows are computed but not
-        stored, with a :class:`StoreFullWarning`. Nothing is ever evicted.
-        Default ``$SKCATDOG_CACHE_SIZE_LIMIT`` or :data:`SIZE_LIMIT`; ``0``: no limit.
+    path : pathlib.Path
     """
 
-    capabilities = Capabilities(local=True, derived_rows=True)
-
-    def __init__(self, directory, size_limit=None):
-        self.directory = Path(directory)
-        self.name = str(self.directory)
-        self.path = self.directory / DB_NAME
-        self.size_limit = _size_limit(size_limit)
+    def __init__(self, path):
+        self.path = path
+        self.directory = path.parent
         self._threads = threading.local()  # one connection per thread
         self._lock = threading.Lock()
         self._generation = 0  # bumped when a damaged database is set aside: every thread reconnects
-        self._warned_full = False
-        self.digests = _Digests(self)
-        self.measures = _Measures(self)
-        self.loaded_shards = _LoadedShards(self)
-
-    def __repr__(self):
-        return f"SQLiteStore({self.name!r})"
-
-    # -- connections -----------------------------------------------------
 
     def _connect(self):
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -252,6 +235,36 @@ class SQLiteStore(StoreBase):
 
         self._run(work)
 
+
+class SQLiteStore(StoreBase):
+    """Rows of float32 values in one SQLite database in ``directory``.
+
+    Parameters
+    ----------
+    directory : path-like
+        Created on first use.
+    size_limit : int, optional
+        Bytes the database may grow to; past it new rows are computed but not
+        stored, with a :class:`StoreFullWarning`. Nothing is ever evicted.
+        Default ``$SKCATDOG_CACHE_SIZE_LIMIT`` or :data:`SIZE_LIMIT`; ``0``: no limit.
+    """
+
+    capabilities = Capabilities(local=True, derived_rows=True)
+
+    def __init__(self, directory, size_limit=None):
+        self.directory = Path(directory)
+        self.name = str(self.directory)
+        self.path = self.directory / DB_NAME
+        self.size_limit = _size_limit(size_limit)
+        self.db = Database(self.path)
+        self._warned_full = False
+        self.digests = _Digests(self.db)
+        self.measures = _Measures(self.db)
+        self.loaded_shards = _LoadedShards(self.db)
+
+    def __repr__(self):
+        return f"SQLiteStore({self.name!r})"
+
     # -- rows ------------------------------------------------------------
 
     def get(self, key, width):
@@ -273,7 +286,7 @@ class SQLiteStore(StoreBase):
                 "CASE WHEN length(value) = ? THEN substr(value, ?, ?) END",
                 (4 * width, 4 * start + 1, 4 * (stop - start)),
             )
-        found = dict(self.select(f"SELECT key, {value} FROM rows WHERE key IN ({{keys}})", keys, params))
+        found = dict(self.db.select(f"SELECT key, {value} FROM rows WHERE key IN ({{keys}})", keys, params))
         get, frombuffer, f4 = found.get, np.frombuffer, _F4
         return [None if (v := get(k)) is None else frombuffer(v, f4) for k in keys]
 
@@ -285,7 +298,7 @@ class SQLiteStore(StoreBase):
             "SELECT d.file, d.digest, CASE WHEN length(r.value) = ? THEN r.value END "
             "FROM digests AS d LEFT JOIN rows AS r ON r.key = ? || d.digest WHERE d.file IN ({keys})"
         )
-        found = {file: (digest, value) for file, digest, value in self.select(query, texts, (4 * width, prefix))}
+        found = {file: (digest, value) for file, digest, value in self.db.select(query, texts, (4 * width, prefix))}
         out = []
         append, get, frombuffer, f4 = out.append, found.get, np.frombuffer, _F4
         for text in texts:
@@ -300,15 +313,17 @@ class SQLiteStore(StoreBase):
         """Store ``(key, float32 row)`` pairs in one transaction (nothing past ``size_limit``)."""
         blobs = _blobs(pairs)
         if blobs and self._has_room():
-            self.write("INSERT OR REPLACE INTO rows (key, value) VALUES (?, ?)", blobs)
+            self.db.write("INSERT OR REPLACE INTO rows (key, value) VALUES (?, ?)", blobs)
 
     def _has_room(self):
         if not self.size_limit:
             return True
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return True
+        size = 0
+        for path in (self.path, Path(f"{self.path}-wal")):  # rows not yet checkpointed are in the WAL
+            try:
+                size += path.stat().st_size
+            except FileNotFoundError:
+                pass
         if size < self.size_limit:
             return True
         if not self._warned_full:
@@ -326,5 +341,5 @@ class SQLiteStore(StoreBase):
 
     def __len__(self):
         """Rows stored (file digests and measures are not rows)."""
-        ((n,),) = self.select("SELECT COUNT(*) FROM rows", [])
+        ((n,),) = self.db.select("SELECT COUNT(*) FROM rows", [])
         return n
