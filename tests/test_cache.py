@@ -175,13 +175,13 @@ def test_get_many_by_file_joins_the_memo_and_the_rows(tmp_path):
     a, b, c, absent = _files("a", "b", "c", "absent")
     store.digests.put_many([(a, "da"), (b, "db"), (c, "dc")])
     store.put_many([("p/da", np.ones(3, np.float32)), ("p/dc", np.zeros(2, np.float32)), ("q/db", wide)])
-    got = store.get_many_by_file([a, b, c, absent], "p/", 3)
-    assert [d for d, _ in got] == ["da", "db", "dc", None]
-    np.testing.assert_array_equal(got[0][1], np.ones(3, np.float32))
-    assert got[1][1] is None  # no row under this prefix
-    assert got[2][1] is None  # a row of another width
-    assert got[3][1] is None
-    ((digest, row),) = store.get_many_by_file([b], "q/", 10_000)
+    digests, got = store.get_many_by_file([a, b, c, absent], "p/", 3)
+    assert digests == ["da", "db", "dc", None]
+    np.testing.assert_array_equal(got[0], np.ones(3, np.float32))
+    assert got[1] is None  # no row under this prefix
+    assert got[2] is None  # a row of another width
+    assert got[3] is None
+    (digest,), (row,) = store.get_many_by_file([b], "q/", 10_000)
     assert digest == "db"
     np.testing.assert_array_equal(row, wide)
 

@@ -99,13 +99,13 @@ def test_get_many_by_file_gives_each_file_digest_and_row(store, tmp_path, fresh_
     store.put_many([(prefix + "da", row)])
     store.flush()
     fresh_memory()
-    got = store.get_many_by_file([a, b, unknown], prefix, 3)
+    digests, rows = store.get_many_by_file([a, b, unknown], prefix, 3)
     if not keeps:
-        assert got == [(None, None)] * 3
+        assert digests == rows == [None] * 3
         return
-    assert [d for d, _ in got] == ["da", "db", None]
-    np.testing.assert_array_equal(got[0][1], row)
-    assert got[1][1] is None and got[2][1] is None
+    assert digests == ["da", "db", None]
+    np.testing.assert_array_equal(rows[0], row)
+    assert rows[1] is None and rows[2] is None
 
 
 def test_process_memory_methods(store, fresh_memory):

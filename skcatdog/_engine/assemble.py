@@ -104,11 +104,11 @@ class MeanOfViews(PerView):
     def _digests_and_means(self, files):
         """Each file's digest and, where the store reads it in the same pass, its stored mean."""
         prefix = row_prefix(self.fingerprint, self.stored_name)
-        found = self.store.get_many_by_file(files, prefix, self.cols[1] - self.cols[0])
-        for digest, row in found:
+        digests, rows = self.store.get_many_by_file(files, prefix, self.cols[1] - self.cols[0])
+        for digest, row in zip(digests, rows, strict=True):
             if row is not None:
                 self.prefetched[digest] = row
-        return [digest for digest, _ in found]
+        return digests
 
     def fill_from_means(self, chunk, digests):
         """Fill the chunk's output from known means; returns whether every row was found."""

@@ -207,17 +207,18 @@ class CachedStore(StoreBase):
         from the backend in one pass (their digests are then remembered)."""
         get = digests.get
         found = [get(f) for f in files]
-        out = [(d, None) for d in found]
+        rows = [None] * len(found)
+        if None not in found:  # the repeated warm call
+            return found, rows
         unknown = [j for j, d in enumerate(found) if d is None]
-        if unknown:
-            learned = []
-            got = self.backend.get_many_by_file([files[j] for j in unknown], prefix, width)
-            for j, (digest, row) in zip(unknown, got, strict=True):
-                out[j] = (digest, row)
-                if digest is not None:
-                    learned.append((files[j], digest))
-            digests.remember(learned)
-        return out
+        learned = []
+        got, got_rows = self.backend.get_many_by_file([files[j] for j in unknown], prefix, width)
+        for j, digest, row in zip(unknown, got, got_rows, strict=True):
+            found[j], rows[j] = digest, row
+            if digest is not None:
+                learned.append((files[j], digest))
+        digests.remember(learned)
+        return found, rows
 
     def flush(self):
         self.backend.flush()

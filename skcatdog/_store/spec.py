@@ -109,10 +109,10 @@ class Store(Protocol):
         """Make every row put so far visible to other processes."""
 
     def get_many_by_file(self, files, prefix, width):
-        """``(digest, row)`` for each file key: its memoised digest and the row stored
-        under ``prefix + digest``, read in the same pass.
+        """``(digests, rows)``, two lists aligned with ``files`` (file keys): each file's
+        memoised digest and the row stored under ``prefix + digest``, read in the same pass.
 
-        ``(None, None)`` for a file the memo does not know. ``row`` is ``None``
+        A digest is ``None`` for a file the memo does not know. A row is ``None``
         where the store has no such row, or where it did not read it in this
         pass (process memory answers digests without reading rows): a caller
         looks such rows up with :meth:`get_many`.
@@ -178,7 +178,7 @@ class StoreBase:
         digests = self.digests.get_many(files)
         known = [d for d in digests if d is not None]
         rows = iter(self.get_many([prefix + d for d in known], width) if known else ())
-        return [(None, None) if d is None else (d, next(rows)) for d in digests]
+        return digests, [None if d is None else next(rows) for d in digests]
 
     def lookup(self, keys, width, cols=None, remember=True):
         return self.get_many(keys, width, cols), False

@@ -299,15 +299,13 @@ class SQLiteStore(StoreBase):
             "FROM digests AS d LEFT JOIN rows AS r ON r.key = ? || d.digest WHERE d.file IN ({keys})"
         )
         found = {file: (digest, value) for file, digest, value in self.db.select(query, texts, (4 * width, prefix))}
-        out = []
-        append, get, frombuffer, f4 = out.append, found.get, np.frombuffer, _F4
+        digests, rows = [], []
+        get, frombuffer, f4, none = found.get, np.frombuffer, _F4, (None, None)
         for text in texts:
-            got = get(text)
-            if got is None:
-                append((None, None))
-            else:
-                append((got[0], None if got[1] is None else frombuffer(got[1], f4)))
-        return out
+            digest, value = get(text, none)
+            digests.append(digest)
+            rows.append(None if value is None else frombuffer(value, f4))
+        return digests, rows
 
     def put_many(self, pairs):
         """Store ``(key, float32 row)`` pairs in one transaction (nothing past ``size_limit``)."""
