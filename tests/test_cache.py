@@ -157,25 +157,31 @@ def test_get_many_matches_get_across_batches(tmp_path):
         np.testing.assert_array_equal(row, rows[key])
 
 
-def test_get_many_reads_rows_diskcache_keeps_in_files(tmp_path):
+def test_get_many_reads_wide_rows(tmp_path):
     store = SQLiteStore(tmp_path)
-    wide = np.arange(10_000, dtype=np.float32)  # 40 kB: over diskcache's inline limit
+    wide = np.arange(10_000, dtype=np.float32)  # 40 kB: spans several database pages
     store.put_many([("wide", wide)])
     np.testing.assert_array_equal(store.get_many(["wide"], 10_000)[0], wide)
+    np.testing.assert_array_equal(store.get_many(["wide"], 10_000, cols=(9_000, 9_500))[0], wide[9_000:9_500])
+
+
+def _files(*names):
+    return [(f"/photos/{n}", 1, i, 100, 5, 6) for i, n in enumerate(names)]  # file keys (path, dev, ino, ...)
 
 
 def test_get_many_by_file_joins_the_memo_and_the_rows(tmp_path):
     store = SQLiteStore(tmp_path)
-    wide = np.arange(10_000, dtype=np.float32)  # 40 kB: held by diskcache in a file of its own
-    store.digests.put_many([("stat/a", "da"), ("stat/b", "db"), ("stat/c", "dc")])
+    wide = np.arange(10_000, dtype=np.float32)  # 40 kB: spans several database pages
+    a, b, c, absent = _files("a", "b", "c", "absent")
+    store.digests.put_many([(a, "da"), (b, "db"), (c, "dc")])
     store.put_many([("p/da", np.ones(3, np.float32)), ("p/dc", np.zeros(2, np.float32)), ("q/db", wide)])
-    got = store.get_many_by_file(["stat/a", "stat/b", "stat/c", "stat/absent"], "p/", 3)
-    assert [d for d, _ in got] == ["da", "db", "dc", None]
-    np.testing.assert_array_equal(got[0][1], np.ones(3, np.float32))
-    assert got[1][1] is None  # no row under this prefix
-    assert got[2][1] is None  # a row of another width
-    assert got[3][1] is None
-    ((digest, row),) = store.get_many_by_file(["stat/b"], "q/", 10_000)
+    digests, got = store.get_many_by_file([a, b, c, absent], "p/", 3)
+    assert digests == ["da", "db", "dc", None]
+    np.testing.assert_array_equal(got[0], np.ones(3, np.float32))
+    assert got[1] is None  # no row under this prefix
+    assert got[2] is None  # a row of another width
+    assert got[3] is None
+    (digest,), (row,) = store.get_many_by_file([b], "q/", 10_000)
     assert digest == "db"
     np.testing.assert_array_equal(row, wide)
 
@@ -183,18 +189,22 @@ def test_get_many_by_file_joins_the_memo_and_the_rows(tmp_path):
 def test_reads_wait_for_a_store_another_process_is_creating(tmp_path):
     import sqlite3
 
-    sqlite3.connect(tmp_path / "cache.db").close()  # the file exists, its tables not yet
+    from skcatdog._store.sqlite import DB_NAME
+
+    sqlite3.connect(tmp_path / DB_NAME).close()  # the file exists, its tables not yet
     store = SQLiteStore(tmp_path)
     assert store.get_many(["k"], 3) == [None]
-    assert store.digests.get_many(["stat/x"]) == [None]
+    assert store.digests.get_many(_files("x")) == [None]
 
 
-def test_len_counts_rows_not_memoised_digests(tmp_path):
+def test_len_counts_rows_not_memoised_digests_or_measures(tmp_path):
     store = SQLiteStore(tmp_path)
     store.put_many([("a", np.zeros(2, np.float32))])
-    store.digests.put_many([("stat/1:2:3:4:5:/x.jpg", "d" * 40)])
+    x, absent = _files("x.jpg", "absent")
+    store.digests.put_many([(x, "d" * 40)])
+    store.measures.put_many([("quality/1/" + "d" * 40, np.zeros(6, np.float32))])
     assert len(store) == 1
-    assert store.digests.get_many(["stat/1:2:3:4:5:/x.jpg", "stat/absent"]) == ["d" * 40, None]
+    assert store.digests.get_many([x, absent]) == ["d" * 40, None]
 
 
 def test_warm_transform_in_a_new_process_reads_no_photo(
@@ -456,3 +466,39 @@ def test_the_mean_of_the_views_is_stored_once_per_photo(
     # A new process reads each photo's digest and mean (8 floats) in one query.
     assert queries == [("get_many_by_file", 4, 8)]
     assert len(store) == 12
+
+
+def test_a_damaged_database_is_set_aside_and_its_rows_computed_again(image_files, tmp_path, forward_count):
+    from skcatdog._store.sqlite import DB_NAME
+
+    paths = image_files(3)
+    cache = tmp_path / "damaged"
+    cache.mkdir()
+    (cache / DB_NAME).write_bytes(b"this is not a database\n" * 1000)
+    with pytest.warns(RuntimeWarning, match=f"{DB_NAME} is damaged"):
+        rows = tiny_transformer(views="crop", cache=cache).transform(paths)
+    np.testing.assert_allclose(rows, tiny_transformer(views="crop", cache=None).transform(paths), atol=1e-6)
+    assert [p.name.startswith(f"{DB_NAME}.damaged-") for p in cache.iterdir()].count(True) == 1
+    assert len(local_store(cache)) == 3  # the rows computed were stored in a new database
+    forwarded = forward_count()
+    tiny_transformer(views="crop", cache=cache).transform(paths)
+    assert forward_count() == forwarded
+
+
+def test_a_full_store_keeps_its_rows_and_warns_naming_the_setting(tmp_path, monkeypatch):
+    from skcatdog._store.sqlite import SIZE_LIMIT, SIZE_LIMIT_ENV, StoreFullWarning
+
+    store = SQLiteStore(tmp_path / "small", size_limit=1)
+    store.put_many([("first", np.zeros(4, np.float32))])  # an empty store takes its first batch
+    with pytest.warns(StoreFullWarning, match=r"\$SKCATDOG_CACHE_SIZE_LIMIT") as warned:
+        store.put_many([("second", np.ones(4, np.float32))])
+    assert str(tmp_path / "small") in str(warned[0].message)
+    assert store.get("first", 4) is not None  # nothing is evicted
+    assert store.get("second", 4) is None
+    assert SIZE_LIMIT_ENV == "SKCATDOG_CACHE_SIZE_LIMIT"
+    assert SIZE_LIMIT >= 10**6 * (2 * 9_120 + 5_120) * 2  # a million photos, two views and their mean, twice over
+    monkeypatch.setenv(SIZE_LIMIT_ENV, "12345")
+    assert SQLiteStore(tmp_path / "env").size_limit == 12345
+    monkeypatch.setenv(SIZE_LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="SKCATDOG_CACHE_SIZE_LIMIT"):
+        SQLiteStore(tmp_path / "bad")

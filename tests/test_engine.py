@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skcatdog import _engine
+from skcatdog import _engine, config_context
 from skcatdog._engine import embed, resolve_precision
 from tests._helpers import random_images
 
@@ -232,3 +232,87 @@ def test_batches_keep_one_shape_per_process_on_a_gpu_and_shrink_for_small_calls_
     assert [compute.batch_step(64, n) for n in (1, 3, 64, 1000)] == [1, 4, 64, 64]
     monkeypatch.setattr(compute, "gpu_available", lambda: True)
     assert [compute.batch_step(256, n) for n in (1, 3, 300)] == [256, 256, 256]
+
+
+# --- guards for bugs that once survived the nearest tests -----------------------------------------
+
+
+def _bmp_pair(tmp_path, side=300):
+    """Two BMP files (rows stored bottom-up) equal in their first ~200 KiB and differing only in
+    the top rows of the picture, which are the file's last bytes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
+    other = pixels.copy()
+    other[:40] = 255 - other[:40]  # the top rows: the end of a bottom-up BMP
+    paths = []
+    for name, arr in (("a.bmp", pixels), ("b.bmp", other)):
+        Image.fromarray(arr).save(tmp_path / name, "BMP")
+        paths.append(str(tmp_path / name))
+    a, b = (open(p, "rb").read() for p in paths)
+    shared = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+    assert shared > 128 * 1024 and len(a) == len(b)
+    return paths
+
+
+def test_files_sharing_a_long_prefix_get_different_digests_and_rows(tmp_path, forward_count):
+    from skcatdog._engine import content_digests
+
+    paths = _bmp_pair(tmp_path)
+    digests, problems = content_digests(paths, cache=tmp_path / "cache")
+    assert problems == [] and digests[0] != digests[1]
+    rows = _embed(paths, view="full", cache=tmp_path / "cache")
+    assert forward_count() == 2
+    assert not np.array_equal(rows.embeddings[0], rows.embeddings[1])
+
+
+def test_a_file_that_grows_past_the_size_cap_while_it_is_read_is_refused(image_files, monkeypatch):
+    import os
+
+    from skcatdog import ImageLoadError
+
+    (path,) = image_files(1, seed=21)
+    real_fstat = os.fstat
+
+    def fstat_then_grow(fd):
+        st = real_fstat(fd)  # checked under the cap; another process appends before the read
+        with open(path, "ab") as f:
+            f.write(b"\0" * 4096)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat_then_grow)
+    with config_context(max_file_bytes=os.path.getsize(path) + 100):
+        with pytest.raises(ImageLoadError) as info:
+            _embed([path], cache=None)
+    ((name, reason),) = info.value.problems
+    assert name == path and "grew past the limit" in reason
+
+
+def test_the_warm_mean_of_three_views_counts_every_view(image_files, isolated_cache, fresh_memory):
+    views = ("crop", "full", "mirror")
+    paths = image_files(4, seed=31)
+    (cold,) = _engine.embed_many(paths, "tiny_test", None, views=views, cache=None, mean_views=True)
+    per_view = _engine.embed_many(paths, "tiny_test", None, views=views)  # every view stored; no mean yet
+    expected = (per_view[0].embeddings + per_view[1].embeddings + per_view[2].embeddings) / np.float32(3)
+    np.testing.assert_allclose(cold.embeddings, expected, rtol=1e-6, atol=1e-7)
+    fresh_memory()  # a new process: every view's row found, the mean made from them
+    (warm,) = _engine.embed_many(paths, "tiny_test", None, views=views, mean_views=True)
+    np.testing.assert_allclose(warm.embeddings, cold.embeddings, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(warm.logits, cold.logits, rtol=1e-6, atol=1e-6)
+
+
+def test_a_weights_file_rewritten_in_place_changes_the_fingerprint(tmp_path, old_files):
+    import os
+
+    from skcatdog._engine import fingerprint
+
+    w = tmp_path / "w.weights.h5"
+    w.write_bytes(b"one")
+    before = fingerprint("tiny_test", w, "float32")
+    st = os.stat(w)
+    w.write_bytes(b"two")  # same size; the mtime is set back below, the ctime cannot be
+    os.utime(w, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = os.stat(w)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    assert fingerprint("tiny_test", w, "float32") != before

@@ -79,7 +79,13 @@ def test_compaction_merges_shards_and_drops_duplicates(url, tmp_path):
     early = ShardStore(url, local_cache=tmp_path / "early")
     assert early.get("own0", 6) is not None  # has loaded the three small shards
     report = compact(url)
-    assert report == {"shards_before": 3, "shards_after": 1, "rows": 4, "duplicates_dropped": 2}
+    assert report == {
+        "shards_before": 3,
+        "shards_after": 1,
+        "rows": 4,
+        "duplicates_dropped": 2,
+        "damaged_set_aside": [],
+    }
     assert len(writers[0]) == 4
     late = ShardStore(url, local_cache=tmp_path / "late")
     keys = ["shared", "own0", "own1", "own2"]
@@ -210,7 +216,13 @@ def test_compaction_bounds_each_merged_shard(tmp_path):
         store.put_many([(f"k{w}-{i}", row(10 * w + i)) for i in range(3)] + [("dup", row(99))])
         store.flush()
     report = compact(url, rows_per_shard=4)
-    assert report == {"shards_before": 3, "shards_after": 3, "rows": 10, "duplicates_dropped": 2}
+    assert report == {
+        "shards_before": 3,
+        "shards_after": 3,
+        "rows": 10,
+        "duplicates_dropped": 2,
+        "damaged_set_aside": [],
+    }
     reader = ShardStore(url, local_cache=tmp_path / "r")
     assert len(reader) == 10
     np.testing.assert_array_equal(reader.get("k2-1", 6), row(21))
@@ -268,3 +280,29 @@ def test_a_store_object_is_a_cache_parameter(image_files, tmp_path, forward_coun
     np.testing.assert_array_equal(clone(est).transform(paths), first)
     assert forward_count() == 3
     assert len(ShardStore(f"file://{tmp_path}/objects", local_cache=tmp_path / "other")) == 3
+
+
+def test_a_shard_cut_in_half_is_skipped_with_a_warning_and_its_rows_computed_again(
+    image_files, tmp_path, forward_count, fresh_memory
+):
+    from tests.conftest import tiny_transformer
+
+    url = f"file://{tmp_path}/cut"
+    paths = image_files(4)
+    expected = tiny_transformer(views="crop", cache=url).transform(paths)  # this host's copy: the default
+    (name,) = ShardStore(url, local_cache=tmp_path / "a").shards()
+    shard = tmp_path / "cut" / "shards" / name
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    other_host = ShardStore(url, local_cache=tmp_path / "b")
+    fresh_memory()  # as another host: nothing of the first call in memory
+    with pytest.warns(RuntimeWarning, match=f"damaged shard {url}/shards/{name}"):
+        got = tiny_transformer(views="crop", cache=other_host).transform(paths)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert forward_count() == 8  # the four rows, computed on each host
+    assert len(ShardStore(url, local_cache=tmp_path / "c")) == 4  # and published again
+    report = compact(url, min_shards=1)
+    assert report["damaged_set_aside"] == [name]
+    assert (tmp_path / "cut" / "damaged" / name).exists()
+    fresh = ShardStore(url, local_cache=tmp_path / "d")
+    assert name not in fresh.shards() and len(fresh) == 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._store import row_key
+from .._store import memory_tag, row_key, row_prefix
 
 __all__ = ["MeanOfViews", "NoOutput", "PerView", "assembler_for"]
 
@@ -90,32 +90,33 @@ class MeanOfViews(PerView):
         mean_name = f"mean({'+'.join(request.views)})[{self.cols[0]}:{self.cols[1]}]"  # of the kept columns
         # Memory key of a mean row, with the digest: everything else that decides it, as one
         # string (its hash is computed once; a nested tuple's is not).
-        self.tag = f"{store.name}/{request.fingerprint}/{mean_name}"
+        self.tag = memory_tag(store.name, request.fingerprint, mean_name)
         self.stored_name = mean_name if store.capabilities.derived_rows else None
         self.parts = {}  # item -> (digest, row per view) for items not all found at once
         self.stored = set()  # digests whose mean row the store has
         self.prefetched = {}  # digest -> stored mean, read with the digest memo
-        if self.stored_name is not None and store.capabilities.joined_lookup:
+        if self.stored_name is not None:
             self.lookup_digests = self._digests_and_means
 
     def _key(self, digest):
         return row_key(self.fingerprint, self.stored_name, digest)
 
-    def _digests_and_means(self, stat_keys):
-        """A new process: each file's digest and its stored mean in one query."""
-        found = self.store.backend.get_many_by_file(stat_keys, self._key(""), self.cols[1] - self.cols[0])
-        for digest, row in found:
+    def _digests_and_means(self, files):
+        """Each file's digest and, where the store reads it in the same pass, its stored mean."""
+        prefix = row_prefix(self.fingerprint, self.stored_name)
+        digests, rows = self.store.get_many_by_file(files, prefix, self.cols[1] - self.cols[0])
+        for digest, row in zip(digests, rows, strict=True):
             if row is not None:
                 self.prefetched[digest] = row
-        return [digest for digest, _ in found]
+        return digests
 
     def fill_from_means(self, chunk, digests):
         """Fill the chunk's output from known means; returns whether every row was found."""
-        if not self.store.keeps_rows or len(digests) != len(chunk):
+        if not self.store.capabilities.keeps_rows or len(digests) != len(chunk):
             return False
         tag = self.tag
         wanted = [(tag, digests[i]) for i in chunk]
-        means = self.store.recall(wanted)
+        means = self.store.memory_get_many(wanted)
         absent = [k for k, m in enumerate(means) if m is None]
         if absent:
             self.missed_memory = True
@@ -130,12 +131,13 @@ class MeanOfViews(PerView):
             if still:
                 a, b = self.cols
                 keys = [self._key(wanted[k][1]) for k in still]
-                for k, row in zip(still, self.store.get_many(keys, b - a), strict=True):
+                # Past memory without keeping the rows read: the mean is kept by its tag below.
+                for k, row in zip(still, self.store.lookup(keys, b - a, remember=False)[0], strict=True):
                     means[k] = row
             # Read-only rows backed by the bytes SQLite gave: kept in memory as they are.
             new = [(wanted[k], means[k]) for k in absent if means[k] is not None]
             self.stored.update(key[1] for key, _ in new)
-            self.store.keep(new)
+            self.store.memory_put_many(new)
         if any(m is None for m in means):
             return False
         # Rows joined end to end into the chunk's (contiguous) rows: np.stack would make a view of each.
@@ -152,10 +154,10 @@ class MeanOfViews(PerView):
             for v in range(2, n_views):
                 dest[k] += rows[first + v]
         dest /= np.float32(n_views)
-        if self.store.keeps_rows:
+        if self.store.capabilities.keeps_rows:
             # One copy for the chunk: the memory holds views of it, one per row.
             kept, tag = dest.copy(), self.tag
-            self.store.keep(((tag, digests[i]), kept[k]) for k, i in enumerate(chunk))
+            self.store.memory_put_many([((tag, digests[i]), kept[k]) for k, i in enumerate(chunk)])
             self._store_means((digests[i], kept[k]) for k, i in enumerate(chunk))
 
     def place_found(self, i, digest, got):
@@ -177,7 +179,7 @@ class MeanOfViews(PerView):
             self.out[0, i] = total
             means.append((digest, total))
         self.parts.clear()
-        self.store.keep(((self.tag, d), total) for d, total in means)
+        self.store.memory_put_many([((self.tag, d), total) for d, total in means])
         self._store_means(means)
 
     def _store_means(self, pairs):
@@ -185,7 +187,7 @@ class MeanOfViews(PerView):
             return
         new = {d: row for d, row in pairs if d not in self.stored}
         if new:
-            self.store.put_derived((self._key(d), row) for d, row in new.items())
+            self.store.put_many([(self._key(d), row) for d, row in new.items()])
             self.stored.update(new)
 
 

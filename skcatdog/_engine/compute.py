@@ -63,7 +63,6 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
     n_samples = misses.n_views()
     step = batch_step(batch_size, n_samples)
     view_index = {v: k for k, v in enumerate(request.views)}
-    width = request.width
     bar = tqdm(
         total=n_samples,
         desc=f"{request.backbone.name} ({', '.join(request.views)})",
@@ -77,7 +76,7 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
             assembler.place_computed(misses.rows[digest], view_index[view], row)
         named = [(request.row_name(view, digest), row) for (digest, view), row in zip(slots, rows, strict=True)]
         t = time.perf_counter()
-        store.put_many(named, width)
+        store.put_many(named)
         stats.add(seconds_store=time.perf_counter() - t)
 
     finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skcatdog-finish") if finishes_behind() else None

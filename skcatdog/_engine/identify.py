@@ -1,8 +1,8 @@
 """Phase 1 of a call: which content each item holds (its digest), at the least cost.
 
-A file's digest comes from this process's memo (one ``stat``), else from
-the store's memo (one query per chunk), else from reading and hashing the
-file. Arrays are hashed; crops combine the file's digest and the box.
+A file's digest comes from the store's digest memo (one ``stat``, and a
+dictionary lookup in process memory or one query per chunk), else from
+reading and hashing the file. Arrays are hashed; crops combine the file's digest and the box.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from stat import S_ISREG
 from .. import _images
 from .._config import setting
 from .._images import BadImage, ImageCrop
-from .._store import digest_trusted, memo_key, memo_keys, stat_key
-from .._store import memory as process
+from .._store import digest_trusted, file_key, file_keys
 from .stats import stats
 
 __all__ = ["FileStats", "Identifier", "stat_files"]
@@ -24,11 +23,11 @@ __all__ = ["FileStats", "Identifier", "stat_files"]
 
 @dataclass(frozen=True)
 class FileStats:
-    """Every file's ``stat``, taken once for the call, and its memo key."""
+    """Every file's ``stat``, taken once for the call, and its file key."""
 
     stats: list
     started: float  # wall time before the first stat (see digest_trusted)
-    files: tuple  # memo keys
+    files: tuple  # file keys (see skcatdog._store.file_key)
 
 
 def stat_files(items):
@@ -45,7 +44,7 @@ def stat_files(items):
         sts = [stat(p) for p in items]
     except OSError:
         return None
-    return FileStats(sts, started, tuple(memo_keys(items, sts)))
+    return FileStats(sts, started, tuple(file_keys(items, sts)))
 
 
 def _all_usable(sts, cap):
@@ -64,7 +63,7 @@ class Identifier:
     store : CachedStore
     files : FileStats or None
     lookup_digests : callable, optional
-        ``stat keys -> digests`` from the store's memo; a caller that can
+        ``file keys -> digests`` from the store's memo; a caller that can
         fetch more in the same query (the mean of the views) passes its own.
     """
 
@@ -72,8 +71,7 @@ class Identifier:
         self.items = items
         self.store = store
         self.files = files
-        memo = store.digests
-        self.lookup_digests = lookup_digests or (memo.get_many if memo is not None else None)
+        self.lookup_digests = lookup_digests or store.digests.get_many
         self.did_io = False  # whether a file was read (threads help from then on)
 
     def identify(self, chunk):
@@ -81,30 +79,36 @@ class Identifier:
         digest comes from a memo where it can (no source is made: the hot path), else
         from reading the file (which gives its source)."""
         stats.add(items_identified=len(chunk))
-        memo = process.digests
-        items = self.items
         cap = setting("max_file_bytes")
-        memo_get, crop_digest = memo.get, _images.crop_digest
         started = time.time()  # before any stat: see digest_trusted
         digests, sources, reasons = {}, {}, {}
-        unknown = {}  # memo key -> rows
+        unknown = {}  # file key -> rows
         stats_of = {}
-        mkeys = None
         if self.files is not None:  # every file was stat-ed; a chunk with a bad one goes item by item
             started, sts = self.files.started, self.files.stats[chunk.start : chunk.stop]
             if _all_usable(sts, cap):
-                mkeys = self.files.files[chunk.start : chunk.stop]
-        if mkeys is not None:
-            found = [memo_get(k) for k in mkeys]
-            if None not in found:  # the repeated warm call: this process knows every digest
-                return dict(zip(chunk, found, strict=True)), sources, reasons
-            for i, mkey, st, digest in zip(chunk, mkeys, sts, found, strict=True):
-                if digest is None:
-                    unknown.setdefault(mkey, []).append(i)
-                    stats_of[mkey] = st
-                else:
-                    digests[i] = digest
-            chunk = ()  # identified
+                fkeys = self.files.files[chunk.start : chunk.stop]
+                found = self.lookup_digests(fkeys)
+                if None not in found:  # the warm call: the memo knows every file
+                    return dict(zip(chunk, found, strict=True)), sources, reasons
+                for i, fkey, st, digest in zip(chunk, fkeys, sts, found, strict=True):
+                    if digest is None:
+                        unknown.setdefault(fkey, []).append(i)
+                        stats_of[fkey] = st
+                    else:
+                        digests[i] = digest
+                chunk = ()  # identified
+        if chunk:
+            self._identify_items(chunk, digests, sources, reasons, unknown, stats_of)
+        if unknown:
+            self._read_unknown(unknown, stats_of, started, digests, sources, reasons)
+        return digests, sources, reasons
+
+    def _identify_items(self, chunk, digests, sources, reasons, unknown, stats_of):
+        """Item by item (crops, arrays, a chunk with a bad file): digests from the memo where
+        it knows the file; the files it does not know are added to ``unknown``."""
+        items, crop_digest = self.items, _images.crop_digest
+        files = {}  # file key -> rows
         for i in chunk:
             item = items[i]
             if isinstance(item, str):
@@ -125,50 +129,42 @@ class Identifier:
             except BadImage as exc:
                 reasons[i] = str(exc)
                 continue
-            mkey = memo_key(path, st)
-            digest = memo_get(mkey)
+            fkey = file_key(path, st)
+            files.setdefault(fkey, []).append(i)
+            stats_of[fkey] = st
+        fkeys = list(files)
+        for fkey, digest in zip(fkeys, self.lookup_digests(fkeys) if fkeys else (), strict=True):
             if digest is None:
-                unknown.setdefault(mkey, []).append(i)
-                stats_of[mkey] = st
-            elif item.__class__ is ImageCrop:
-                digests[i] = crop_digest(item.box, digest)
-            else:
-                digests[i] = digest
-        if not unknown:
-            return digests, sources, reasons
-        if self.lookup_digests is not None:
-            mkeys = list(unknown)
-            found = self.lookup_digests([stat_key(k[0], stats_of[k]) for k in mkeys])
-            known = [(mkey, digest) for mkey, digest in zip(mkeys, found, strict=True) if digest is not None]
-            memo.remember(known)
-            for mkey, digest in known:
-                for i in unknown.pop(mkey):
-                    item = items[i]
-                    digests[i] = crop_digest(item.box, digest) if isinstance(item, ImageCrop) else digest
+                unknown[fkey] = files[fkey]
+                continue
+            for i in files[fkey]:
+                item = items[i]
+                digests[i] = crop_digest(item.box, digest) if item.__class__ is ImageCrop else digest
+
+    def _read_unknown(self, unknown, stats_of, started, digests, sources, reasons):
+        """Read and digest the files no memo knows; the memo learns those that are no longer changing."""
+        self.did_io = True
         learned = []
-        if unknown:
-            self.did_io = True
-        for mkey, rows in unknown.items():
+        for fkey, rows in unknown.items():
             for i in rows:
                 try:
-                    src = sources[i] = _images.read_source(items[i])
+                    src = sources[i] = _images.read_source(self.items[i])
                 except BadImage as exc:
                     reasons[i] = str(exc)
                     continue
                 digests[i] = src.digest
-                if digest_trusted(stats_of[mkey], started):
-                    learned.append((mkey, src.file_digest))
-        memo.remember(learned)
-        if learned and self.store.digests is not None:
-            self.store.digests.put_many((stat_key(k[0], stats_of[k]), d) for k, d in learned)
-        return digests, sources, reasons
+                if digest_trusted(stats_of[fkey], started):
+                    learned.append((fkey, src.file_digest))
+        self.store.digests.put_many(learned)
 
     def source(self, i):
         """A source to decode row ``i`` from, for an item identified without reading it."""
         item = self.items[i]
         path = item.path if isinstance(item, ImageCrop) else os.fspath(item)
         try:
-            file_digest = process.digests[memo_key(path, os.stat(path))]
-        except (KeyError, OSError):  # changed since it was identified, or the memo was cleared
+            (file_digest,) = self.store.digests.get_many([file_key(path, os.stat(path))])
+        except OSError:  # gone since it was identified
+            file_digest = None
+        if file_digest is None:  # changed since it was identified, or the memo was cleared
             return _images.read_source(item)
         return _images.file_source(item, file_digest)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import setting
-from .._store import memory as process
+from .._store import memory_tag
 
 __all__ = ["CallMemory"]
 
@@ -47,14 +47,15 @@ class CallMemory:
     def __init__(self, request, store, files):
         self.key = None
         self.files = files
-        if files is None or request.keep is None or not store.keeps_rows:
+        if files is None or request.keep is None or not store.capabilities.keeps_rows:
             return
         # The tag holds the size cap: a remembered call is answered without checking its
         # files against the cap again.
-        tag = (
-            f"{store.name}/{request.fingerprint}/call({'+'.join(request.views)}, mean={request.mean})"
+        what = (
+            f"call({'+'.join(request.views)}, mean={request.mean})"
             f"[{request.cols[0]}:{request.cols[1]}] max_file_bytes={setting('max_file_bytes')}"
         )
+        tag = memory_tag(store.name, request.fingerprint, what)
         self.key = _CallKey(tag, files.files)
         self.store = store
 
@@ -62,7 +63,7 @@ class CallMemory:
         """Fill ``out`` from a remembered output; returns whether it did."""
         if self.key is None:
             return False
-        (kept,) = self.store.recall([self.key])
+        (kept,) = self.store.memory_get_many([self.key])
         if kept is None:
             return False  # the identify phase checks the files and names any bad ones
         # Every file has the stat it had in the remembered call, whose files were all
@@ -83,6 +84,5 @@ class CallMemory:
         """
         if self.key is None or not from_memory or out.nbytes > setting("memory_cache_bytes") // 8:
             return
-        memo = process.digests
-        if all(k in memo for k in self.files.files):
-            self.store.keep([(self.key, out.copy())])
+        if None not in self.store.digests.get_many(self.files.files):
+            self.store.memory_put_many([(self.key, out.copy())])

@@ -1,4 +1,10 @@
-"""Keys and fingerprints: pure functions, the one place where a stored row's name is made."""
+"""Keys and fingerprints: pure functions, the one place where a stored value's name is made.
+
+A store keeps three namespaces apart (see :class:`~skcatdog._store.spec.Store`):
+rows (:func:`row_key`), file digests (:func:`file_key`, and :func:`stat_key`, its
+text form) and measures (:func:`measure_key`). Process memory has keys of its own
+(:func:`memory_tag`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,13 @@ __all__ = [
     "CACHE_FORMAT_VERSION",
     "RACY_SECONDS",
     "digest_trusted",
-    "memo_key",
-    "memo_keys",
+    "file_key",
+    "file_keys",
+    "measure_key",
+    "memory_tag",
     "model_fingerprint",
     "row_key",
+    "row_prefix",
     "stat_key",
 ]
 
@@ -30,34 +39,47 @@ def model_fingerprint(**parts):
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
+def row_prefix(fingerprint, view):
+    """What every row of one model and view (or derived row's name) starts with:
+    ``row_prefix(f, v) + digest == row_key(f, v, digest)``."""
+    return f"{fingerprint}/{view}/"
+
+
 def row_key(fingerprint, view, digest):
     """The key of one row: the model, the view (or a derived row's name) and the content digest."""
     return f"{fingerprint}/{view}/{digest}"
 
 
-def stat_key(path, st):
-    """What identifies a file's content without reading it: path, device,
-    inode, size, mtime and ctime (nanoseconds)."""
-    return f"stat/{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
+def measure_key(kind, digest):
+    """The key of one measure row: what was measured (with its version, such as
+    ``"quality/1"``) and the content digest."""
+    return f"{kind}/{digest}"
 
 
-def memo_key(path, st):
-    """:func:`stat_key` as a tuple: the key of the in-process memo, which
-    is built per item on every warm call (a tuple costs less than a string)."""
+def file_key(path, st):
+    """What identifies a file's content without reading it: path, device, inode, size,
+    mtime and ctime (nanoseconds), as a tuple (a warm call builds one per item, and a
+    tuple costs less than a string). The key of the file-digest namespace."""
     return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def memo_keys(paths, sts):
-    """:func:`memo_key` of each path and its stat, inlined (a warm call builds thousands)."""
+def file_keys(paths, sts):
+    """:func:`file_key` of each path and its stat, inlined (a warm call builds thousands)."""
     return [
         (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for p, st in zip(paths, sts, strict=True)
     ]
 
 
-def stat_key_of(memo):
-    """:func:`stat_key` from a :func:`memo_key` tuple."""
-    path, dev, ino, size, mtime, ctime = memo
-    return f"stat/{dev}:{ino}:{size}:{mtime}:{ctime}:{path}"
+def stat_key(file):
+    """A :func:`file_key` as text, as a backend stores it."""
+    path, dev, ino, size, mtime, ctime = file
+    return f"{dev}:{ino}:{size}:{mtime}:{ctime}:{path}"
+
+
+def memory_tag(store_name, fingerprint, what):
+    """The name under which process memory keeps values derived for one store and model
+    (a mean of views, a whole call's output); the full key adds the content it is of."""
+    return f"{store_name}/{fingerprint}/{what}"
 
 
 def digest_trusted(st, started):

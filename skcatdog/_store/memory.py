@@ -1,5 +1,5 @@
-"""This process's memory in front of any backend: rows, file digests and
-whole call outputs, bounded by ``memory_cache_bytes``.
+"""This process's memory in front of any backend: rows, file digests, measures
+and whole call outputs, bounded by ``memory_cache_bytes``.
 
 The wrapper is what the engine holds (as fsspec wraps any file system in a
 caching one): repeated ``transform`` calls inside one GridSearchCV cost
@@ -11,7 +11,10 @@ from __future__ import annotations
 import collections
 import threading
 
+import numpy as np
+
 from .._config import setting
+from .spec import StoreBase
 
 __all__ = ["CachedStore", "MemoryRows", "ProcessDigests", "clear", "digests", "rows"]
 
@@ -80,29 +83,93 @@ def clear():
     digests.clear()
 
 
-class CachedStore:
-    """A backend (see :class:`~skcatdog._store.spec.Store`) with process memory in front.
+class _DigestsInMemory:
+    """The file-digest memo of a :class:`CachedStore`: this process's memo, then the backend's."""
+
+    def __init__(self, backend_memo):
+        self._backend = backend_memo
+
+    def get_many(self, files):
+        get = digests.get
+        found = [get(f) for f in files]
+        if None not in found:  # the repeated warm call: this process knows every file
+            return found
+        unknown = [j for j, d in enumerate(found) if d is None]
+        learned = []
+        for j, digest in zip(unknown, self._backend.get_many([files[j] for j in unknown]), strict=True):
+            if digest is not None:
+                found[j] = digest
+                learned.append((files[j], digest))
+        digests.remember(learned)
+        return found
+
+    def put_many(self, pairs):
+        pairs = list(pairs)
+        if pairs:
+            digests.remember(pairs)
+            self._backend.put_many(pairs)
+
+
+class _MeasuresInMemory:
+    """The measures table of a :class:`CachedStore`: process memory, then the backend's table."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def get_many(self, keys, width):
+        store = self._store
+        if not store.capabilities.keeps_rows:
+            return [None] * len(keys)
+        wanted = [(store.name, "measures", k, width) for k in keys]
+        found = rows.get_many(wanted)
+        absent = [j for j, row in enumerate(found) if row is None]
+        if absent:
+            new = []
+            for j, row in zip(absent, store.backend.measures.get_many([keys[j] for j in absent], width), strict=True):
+                if row is not None:
+                    found[j] = row
+                    new.append((wanted[j], row))
+            rows.put_many(new)
+        return found
+
+    def put_many(self, pairs):
+        store = self._store
+        if not store.capabilities.keeps_rows:
+            return
+        pairs = [(k, np.ascontiguousarray(row, dtype=np.float32)) for k, row in pairs]
+        store.backend.measures.put_many(pairs)
+        rows.put_many([((store.name, "measures", k, row.shape[-1]), row) for k, row in pairs])
+
+
+class CachedStore(StoreBase):
+    """A backend (see :class:`~skcatdog._store.spec.Store`) with process memory in front:
+    itself a store, with the same methods.
 
     Rows read are kept with the columns read; rows put are kept whole. A
-    backend that keeps no rows (``cache=None``) keeps none in memory either.
+    backend that keeps no rows (``cache=None``) keeps none in memory either;
+    file digests are remembered in any case (they describe files, not rows).
+
+    Parameters
+    ----------
+    backend : Store
     """
 
     def __init__(self, backend):
         self.backend = backend
         self.name = backend.name
         self.capabilities = backend.capabilities
-        self.keeps_rows = backend.capabilities.keeps_rows
-        self.digests = backend.digests
+        self.digests = _DigestsInMemory(backend.digests)
+        self.measures = _MeasuresInMemory(self)
 
     def __repr__(self):
         return f"CachedStore({self.backend!r})"
 
-    def lookup(self, keys, width, cols, remember=True):
+    def lookup(self, keys, width, cols=None, remember=True):
         """``(rows, all from memory)``: the ``cols`` of each key's row, process memory
         first, then one batched backend query; ``None`` for misses."""
-        if not self.keeps_rows:
+        if not self.capabilities.keeps_rows:
             return [None] * len(keys), False
-        name, (a, b) = self.name, cols
+        name, (a, b) = self.name, (0, width) if cols is None else cols
         wanted = [(name, k, a, b) for k in keys]
         found = rows.get_many(wanted)
         absent = [j for j, row in enumerate(found) if row is None]
@@ -123,30 +190,44 @@ class CachedStore:
         return found, False
 
     def get_many(self, keys, width, cols=None):
-        """The backend's rows, past process memory (derived rows, which memory keeps by tag)."""
-        return self.backend.get_many(keys, width, cols=cols)
+        """Rows for ``keys``: process memory first, then the backend (see :meth:`lookup`)."""
+        return self.lookup(keys, width, cols)[0]
 
-    def put_many(self, pairs, width):
+    def put_many(self, pairs):
         """Store whole rows in the backend and keep a copy of each in memory."""
-        if not self.keeps_rows:
+        if not self.capabilities.keeps_rows:
             return
         pairs = list(pairs)
         self.backend.put_many(pairs)
-        rows.put_many([((self.name, k, 0, width), row.copy()) for k, row in pairs])
+        name = self.name
+        rows.put_many([((name, k, 0, row.shape[-1]), row.copy()) for k, row in pairs])
 
-    def put_derived(self, pairs):
-        """Store derived rows (already kept in memory by their caller) in the backend."""
-        self.backend.put_many(pairs)
+    def get_many_by_file(self, files, prefix, width):
+        """Files this process knows: their digests, without reading rows; the others
+        from the backend in one pass (their digests are then remembered)."""
+        get = digests.get
+        found = [get(f) for f in files]
+        rows = [None] * len(found)
+        if None not in found:  # the repeated warm call
+            return found, rows
+        unknown = [j for j, d in enumerate(found) if d is None]
+        learned = []
+        got, got_rows = self.backend.get_many_by_file([files[j] for j in unknown], prefix, width)
+        for j, digest, row in zip(unknown, got, got_rows, strict=True):
+            found[j], rows[j] = digest, row
+            if digest is not None:
+                learned.append((files[j], digest))
+        digests.remember(learned)
+        return found, rows
 
     def flush(self):
         self.backend.flush()
 
-    @staticmethod
-    def recall(keys):
-        """Values this process keeps under ``keys`` (outputs, means), ``None`` where absent."""
+    def memory_get_many(self, keys):
+        """Values this process holds under ``keys`` (outputs, means), ``None`` where absent."""
         return rows.get_many(keys)
 
-    def keep(self, pairs):
-        """Keep ``(key, array)`` pairs in process memory (not in the backend)."""
-        if self.keeps_rows:
+    def memory_put_many(self, pairs):
+        """Hold ``(key, array)`` pairs in process memory (not in the backend)."""
+        if self.capabilities.keeps_rows:
             rows.put_many(pairs)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from .spec import Capabilities
+from .spec import Capabilities, StoreBase
 
 __all__ = ["NullStore"]
 
 
-class NullStore:
+class NullStore(StoreBase):
     """A :class:`~skcatdog._store.spec.Store` that finds nothing and keeps nothing."""
 
-    name = None
     capabilities = Capabilities(keeps_rows=False)
-    digests = None
 
     def __repr__(self):
         return "NullStore()"
@@ -21,7 +19,4 @@ class NullStore:
         return [None] * len(keys)
 
     def put_many(self, pairs):
-        pass
-
-    def flush(self):
         pass

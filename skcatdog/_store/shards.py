@@ -20,10 +20,15 @@ Why it is safe to share without locks:
   and :func:`compact` drops the copies.
 * Shards are never modified; :func:`compact` publishes a merged shard before
   deleting the ones it replaces, so a reader sees every row at every moment.
+* A shard that cannot be read whole (a copy cut short outside this package)
+  is skipped with a warning that names it: its rows are misses, computed
+  again and published in new shards. :func:`compact` moves it to
+  ``<url>/damaged/``.
 
 Reads never scan the shards per lookup: each host keeps a local read-through
-diskcache (:class:`~skcatdog._store.sqlite.SQLiteStore`) of the rows, plus the
-names of the shards already copied into it.  A lookup that misses locally
+copy (:class:`~skcatdog._store.sqlite.SQLiteStore`) of the rows, plus the
+names of the shards already copied into it. File digests (they describe this
+host's files) and measures are kept in that local copy only.  A lookup that misses locally
 lists ``shards/`` once per batch and copies only shards it has not seen.
 """
 
@@ -34,12 +39,13 @@ import io
 import os
 import threading
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .location import default_cache_dir, is_url
-from .spec import Capabilities
+from .spec import Capabilities, StoreBase
 from .sqlite import SQLiteStore
 
 __all__ = ["ShardStore", "compact", "publish_shard"]
@@ -77,7 +83,7 @@ def _table_bytes(table):
     return sink.getvalue()
 
 
-class ShardStore:
+class ShardStore(StoreBase):
     """Rows of float32 values in immutable Parquet shards at an fsspec URL.
 
     Parameters
@@ -115,18 +121,16 @@ class ShardStore:
             raise ValueError(f"cannot open the shared store {url!r}: {exc}") from exc
         self._root = root.rstrip("/")
         self._shards_dir = f"{self._root}/shards"
-        import diskcache
-
         local = _local_dir(self.url, local_cache)
         self.local_dir = local
-        self._local = SQLiteStore(local / "rows")
-        # Kept apart from the rows so that reading the set does not walk every row's key.
-        self._marks = diskcache.Cache(str(local / "loaded-shards"))
+        self._local = SQLiteStore(local / "rows", size_limit=0)  # a copy: bounded by the shared store
         # File digests are memoised per host (they describe local files), beside the rows.
         self.digests = self._local.digests
+        self.measures = self._local.measures
         self._lock = threading.RLock()
         self._buffer = {}  # key -> row bytes not yet published
         self._loaded = None  # names of shards copied into the local cache (read lazily)
+        self._damaged = set()  # names of shards found damaged in this process (warned once)
 
     def __reduce__(self):
         return (type(self), (self.url,))
@@ -189,7 +193,7 @@ class ShardStore:
 
     def _loaded_names(self):
         if self._loaded is None:
-            self._loaded = set(self._marks.iterkeys())
+            self._loaded = self._local.loaded_shards.names()
         return self._loaded
 
     def _list_shards(self):
@@ -197,19 +201,24 @@ class ShardStore:
 
     def _refresh(self):
         """Copy shards this host has not seen into the local cache; True if any were new."""
-        import pyarrow.parquet as pq
-
         with self._lock:
             seen = self._loaded_names()
             loaded_any = False
             for _ in range(2):
                 vanished = False
-                for name in [n for n in self._list_shards() if n not in seen]:
-                    try:
-                        with self._fs.open(f"{self._shards_dir}/{name}", "rb") as f:
-                            table = pq.read_table(f)
-                    except FileNotFoundError:
+                for name in [n for n in self._list_shards() if n not in seen and n not in self._damaged]:
+                    table = _read_shard(self._fs, f"{self._shards_dir}/{name}")
+                    if table is None:
                         vanished = True  # compacted away since the listing: its rows are in a merged shard
+                        continue
+                    if table is False:
+                        self._damaged.add(name)
+                        warnings.warn(
+                            f"skipped the damaged shard {self.url}/shards/{name} (it cannot be read whole): its "
+                            "rows are computed again; skcatdog.distributed.compact sets it aside",
+                            RuntimeWarning,
+                            stacklevel=5,
+                        )
                         continue
                     keys = table.column("key").to_pylist()
                     rows = (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())
@@ -221,9 +230,7 @@ class ShardStore:
             return loaded_any
 
     def _mark_loaded(self, names):
-        with self._marks.transact(retry=True):
-            for name in names:
-                self._marks.set(name, b"", retry=True)
+        self._local.loaded_shards.add(names)
         self._loaded_names().update(names)
 
     # -- writing ---------------------------------------------------------
@@ -272,6 +279,19 @@ class ShardStore:
         return self._list_shards()
 
 
+def _read_shard(fs, path, columns=None):
+    """The shard's table; ``None`` if it is gone (compacted away), ``False`` if it is damaged."""
+    import pyarrow.parquet as pq
+
+    try:
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f, columns=columns)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        return False
+
+
 def _list_shards(fs, shards_dir):
     try:
         # Listings may be cached by fsspec (s3fs, gcsfs); other hosts publish behind its back.
@@ -284,13 +304,8 @@ def _list_shards(fs, shards_dir):
 
 
 def _shard_keys(fs, path):
-    import pyarrow.parquet as pq
-
-    try:
-        with fs.open(path, "rb") as f:
-            return set(pq.read_table(f, columns=["key"]).column("key").to_pylist())
-    except FileNotFoundError:
-        return set()
+    table = _read_shard(fs, path, columns=["key"])
+    return set(table.column("key").to_pylist()) if table else set()
 
 
 def _is_posix(fs):
@@ -346,10 +361,11 @@ def compact(url, *, rows_per_shard=50_000, min_shards=2):
     Returns
     -------
     dict
-        ``{"shards_before", "shards_after", "rows", "duplicates_dropped"}``.
+        ``{"shards_before", "shards_after", "rows", "duplicates_dropped", "damaged_set_aside"}``:
+        the last lists the shards that could not be read whole, moved to
+        ``<url>/damaged/`` (their rows are computed again where they are missed).
     """
     import fsspec
-    import pyarrow.parquet as pq
 
     if not is_url(url):
         raise ValueError(f"compact needs a shared store's fsspec URL such as file:///dir, got {url!r}")
@@ -358,10 +374,13 @@ def compact(url, *, rows_per_shard=50_000, min_shards=2):
     names = _list_shards(fs, f"{root}/shards")
     if len(names) < min_shards:
         return {"shards_before": len(names), "shards_after": len(names), "rows": None, "duplicates_dropped": 0}
-    seen, pending, total = set(), [], 0
+    seen, pending, total, damaged = set(), [], 0, []
     for name in names:
-        with fs.open(f"{root}/shards/{name}", "rb") as f:
-            table = pq.read_table(f)
+        table = _read_shard(fs, f"{root}/shards/{name}")
+        if not table:
+            if table is False:
+                damaged.append(name)
+            continue
         total += table.num_rows
         for key, row in zip(table.column("key").to_pylist(), table.column("row").to_pylist(), strict=True):
             if key not in seen:
@@ -375,7 +394,11 @@ def compact(url, *, rows_per_shard=50_000, min_shards=2):
         pending = pending[rows_per_shard:]
     for name in names:
         try:
-            fs.rm(f"{root}/shards/{name}")
+            if name in damaged:
+                fs.makedirs(f"{root}/damaged", exist_ok=True)
+                fs.mv(f"{root}/shards/{name}", f"{root}/damaged/{name}")
+            else:
+                fs.rm(f"{root}/shards/{name}")
         except FileNotFoundError:
             pass  # another compact() got there first; its merged shard holds the same rows
     return {
@@ -383,4 +406,5 @@ def compact(url, *, rows_per_shard=50_000, min_shards=2):
         "shards_after": len(_list_shards(fs, f"{root}/shards")),
         "rows": len(seen),
         "duplicates_dropped": total - len(seen),
+        "damaged_set_aside": damaged,
     }

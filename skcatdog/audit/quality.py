@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _images
 from .._images import BadImage, ImageLoadError
+from .._store import measure_key
 
 __all__ = ["MEASURES", "measure", "measure_many"]
 
@@ -65,8 +66,8 @@ def _by_content(items, digests, indices, store, name, width, compute, n_jobs=-1)
     from joblib import effective_n_jobs
 
     indices = [i for i in dict.fromkeys(indices) if digests[i] is not None]
-    keys = {i: f"{name}/{digests[i]}" for i in indices}
-    rows, _ = store.lookup([keys[i] for i in indices], width, (0, width))
+    keys = {i: measure_key(name, digests[i]) for i in indices}
+    rows = store.measures.get_many([keys[i] for i in indices], width)
     found = {i: row for i, row in zip(indices, rows, strict=True) if row is not None}
 
     def one(i):
@@ -83,8 +84,7 @@ def _by_content(items, digests, indices, store, name, width, compute, n_jobs=-1)
             else:
                 found[i] = row
                 new.append((keys[i], row))
-    store.put_many(new, width)
-    store.flush()
+    store.measures.put_many(new)
     return found, problems
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .._store import digest_trusted
 
 __all__ = ["Backbone", "register_backbone", "get_backbone", "available_backbones", "PREPROCESSING"]
 
@@ -85,18 +88,28 @@ _DIGESTS: dict[tuple, str] = {}
 
 
 def _file_digest(path):
+    """The digest of a weights file, remembered by everything that identifies its content
+    without reading it. ctime is part of the key: a file rewritten in place may keep its
+    size and mtime (``os.utime``), but the kernel stamps its ctime on every write. A file
+    changed within the racy window is hashed again on every call (see
+    :func:`skcatdog._store.digest_trusted`: a write in the same timestamp tick as the read
+    would leave the same key)."""
+    started = time.time()  # before the stat
     try:
         st = os.stat(path)
     except OSError as exc:
         raise FileNotFoundError(f"weights file {path!r} does not exist") from exc
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
+    key = (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()[:32]
-    return _DIGESTS[key]
+        digest = h.hexdigest()[:32]
+        if digest_trusted(st, started):
+            _DIGESTS[key] = digest
+    return digest
 
 
 def _deterministic_init(model):
