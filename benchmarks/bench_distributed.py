@@ -3,7 +3,7 @@
 Runs the same photos through
 
 (a) the local engine in this process (``KerasEmbeddingTransformer.precompute``
-    with no client: ``embed_many`` into an empty diskcache directory);
+    with no client: ``embed_many`` into an empty local store);
 (b) ``LocalCluster``s of 1 and 2 worker processes (``threads_per_worker=1``,
     TensorFlow / LiteRT threads = cores / workers), each filling an empty
     ``file://`` ShardStore through ``precompute``;

