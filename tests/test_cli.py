@@ -300,6 +300,36 @@ def test_train_rejects_one_fold(tmp_path, capsys, folds):
     assert not (tmp_path / "m.joblib").exists()
 
 
+def test_the_decoder_option_reaches_the_model(tmp_path, monkeypatch):
+    # The decoder decides rows, so it is a parameter of the fitted model, not a process setting.
+    import skcatdog.recipe
+
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(6):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / label / f"{label}.{i}.png")
+    asked = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(**kwargs):
+        asked.update(kwargs)
+        raise Stop  # before anything is embedded
+
+    monkeypatch.setattr(skcatdog.recipe, "make_default_pipeline", capture)
+    with pytest.raises(Stop):
+        run("train", tmp_path, "--cv", 0, "--decoder", "pillow", "--out", tmp_path / "m.skops", "-q")
+    assert asked["decoder"] == "pillow"
+
+
+def test_an_unknown_decoder_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        run("audit", tmp_path, "--decoder", "nvjpeg")
+    assert info.value.code == 2
+    assert "invalid choice: 'nvjpeg'" in capsys.readouterr().err
+
+
 @needs_shared
 @pytest.mark.slow
 def test_train_prints_cv_scores_and_saves(trained):

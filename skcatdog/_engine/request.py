@@ -6,15 +6,13 @@ from dataclasses import dataclass
 
 from .. import _images
 from .._config import gpu_decoding_asked
+from .._defaults import DECODERS
 from .._store import row_key
 from ..backbones import get_backbone
 from .runner import fingerprint as model_fingerprint
 from .runner import gpu_available, resolve_precision
 
 __all__ = ["DECODERS", "Request", "pixels_id", "resolve_decoder"]
-
-#: What decodes photos: Pillow on the CPU, or nvImageCodec on the GPU ("auto": see resolve_decoder).
-DECODERS = ("auto", "pillow", "gpu")
 
 
 def resolve_decoder(decoder="auto"):

@@ -11,6 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
+from .._defaults import DECODERS
 from ..backbones import DEFAULT_BACKBONE
 
 SUB_EPILOG = "exit status: 0 success, 2 bad input (one line on stderr), 1 anything else."
@@ -43,6 +44,17 @@ def add_engine_options(parser):
         help="images per forward pass, or auto: 256 on a GPU, 64 elsewhere (default auto)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def add_decoder_option(parser):
+    """``--decoder``: what decodes the photos (it decides their rows, so a fitted model keeps its own)."""
+    parser.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default="auto",
+        help="what decodes photos: pillow (CPU), gpu (nvImageCodec), or auto: the GPU where the model runs on one "
+        "and GPU decoding is installed, else Pillow (default auto)",
+    )
 
 
 def add_backbone_option(parser, *, several=False, help=None):

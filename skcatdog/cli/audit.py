@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ._common import UsageError, add_backbone_option, add_engine_options, cache_setting, collect_images, load_labelled
+from ._common import (
+    UsageError,
+    add_backbone_option,
+    add_decoder_option,
+    add_engine_options,
+    cache_setting,
+    collect_images,
+    load_labelled,
+)
 
 HELP = "find copies, leaks, wrong labels, junk and poor photos"
 
@@ -40,6 +48,7 @@ def add_arguments(parser):
     parser.add_argument("--report", metavar="HTML", help="write the page to review")
     parser.add_argument("--decisions", metavar="CSV", help="write the proposed keep / drop / relabel decisions")
     add_engine_options(parser)
+    add_decoder_option(parser)
 
 
 def run(args, out):
@@ -63,6 +72,7 @@ def run(args, out):
             X_test=test,
             backbone=args.backbone,
             cache=cache_setting(args),
+            decoder=args.decoder,
             flag_fraction=args.flag_fraction,
             near_duplicate_distance=args.near_distance,
             verbose=int(not args.quiet),

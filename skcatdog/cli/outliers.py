@@ -6,7 +6,15 @@ import os
 
 from .._defaults import DEFAULT_TOP_K, DEFAULT_VOTE, VOTES
 from .._moves import MANIFEST
-from ._common import UsageError, add_backbone_option, add_engine_options, cache_setting, load_labelled, one_or_list
+from ._common import (
+    UsageError,
+    add_backbone_option,
+    add_decoder_option,
+    add_engine_options,
+    cache_setting,
+    load_labelled,
+    one_or_list,
+)
 
 HELP = "find photos whose ImageNet classes miss their label"
 
@@ -29,6 +37,7 @@ def add_arguments(parser):
     parser.add_argument("--move-to", metavar="DEST", help="move flagged photos here (undo: skcatdog restore DEST)")
     parser.add_argument("--report", metavar="HTML", help="write a self-contained contact sheet of the flagged photos")
     add_engine_options(parser)
+    add_decoder_option(parser)
 
 
 def run(args, out):
@@ -64,6 +73,7 @@ def _flag(args, paths, labels, out):
         vote=args.vote,
         cache=cache_setting(args),
         batch_size=args.batch_size,
+        decoder=args.decoder,
         verbose=int(not args.quiet),
     )
     try:

@@ -8,7 +8,15 @@ from .._defaults import DEFAULT_C, DEFAULT_TOP_K, DEFAULT_VIEWS
 from .._images import VIEWS
 from .._kaggle import KAGGLE_TOP10, REFERENCE
 from ..backbones import DEFAULT_BACKBONE
-from ._common import UsageError, add_backbone_option, add_engine_options, cache_setting, load_labelled, one_or_list
+from ._common import (
+    UsageError,
+    add_backbone_option,
+    add_decoder_option,
+    add_engine_options,
+    cache_setting,
+    load_labelled,
+    one_or_list,
+)
 
 HELP = "cross-validate and fit a pipeline"
 
@@ -70,6 +78,7 @@ def add_arguments(parser):
         "a .joblib name writes a pickle, which predict loads only with --allow-pickle",
     )
     add_engine_options(parser)
+    add_decoder_option(parser)
 
 
 def run(args, out):
@@ -118,6 +127,7 @@ def _pipeline(args, labels):
         drop_outliers=args.drop_outliers or None,
         cache=cache_setting(args),
         batch_size=args.batch_size,
+        decoder=args.decoder,
     )
 
 
