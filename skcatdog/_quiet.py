@@ -1,28 +1,39 @@
-"""Import Keras without TensorFlow's C++ start-up lines on stderr (for the command line)."""
+"""TensorFlow's native start-up lines kept off the terminal, unless the user asks for them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
+__all__ = ["native_start_up_hushed"]
 
-def import_keras_quietly():
-    """Import Keras (and TensorFlow) with file descriptor 2 closed.
+_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 
-    TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore a
-    TF_CPP_MIN_LOG_LEVEL set after the process started, and are not for users
-    of a command line tool. Python errors still surface: they are raised
-    after stderr is back.
+
+@contextlib.contextmanager
+def native_start_up_hushed():
+    """Run the block with file descriptor 2 closed, where TensorFlow's C++ lines would go.
+
+    TensorFlow writes its start-up lines (oneDNN, CUDA stubs, CPU features,
+    ``failed call to cuInit``) from C++ before its logging reads
+    ``TF_CPP_MIN_LOG_LEVEL``, so the variable alone cannot hold them back.
+    A user who set the variable below 1 asked to see them, and sees them; left
+    unset, it becomes 3 for the rest of the process, so later native lines
+    stay off the terminal as well. Python errors still surface: they are
+    raised after stderr is back.
     """
-    if "keras" in sys.modules:
+    asked = os.environ.get(_LEVEL)
+    if asked is None:
+        os.environ[_LEVEL] = "3"
+    elif not asked.strip().isdigit() or int(asked) < 1:
+        yield
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        from ._engine import gpu_available
-
-        gpu_available()  # the first device query logs CUDA stub errors on machines without a GPU
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -49,9 +49,9 @@ def _hardware():
     from . import _runtimes
     from ._cpu import cpu_bf16_flags, cpu_model
     from ._engine.processes import default_workers
-    from ._quiet import import_keras_quietly
+    from ._runtimes.keras import load as load_keras
 
-    import_keras_quietly()
+    load_keras()
     cores = default_workers()
     bf16 = ", ".join(cpu_bf16_flags()) or "none"
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
 
 __all__ = [
     "ID",
@@ -20,6 +21,7 @@ __all__ = [
     "dtype_policy",
     "gpu_available",
     "gpu_name",
+    "load",
     "rows_id",
 ]
 
@@ -34,11 +36,33 @@ def available():
     return importlib.util.find_spec("keras") is not None
 
 
-def backend():
-    """The Keras backend's name (``"tensorflow"``, ``"jax"``, ``"torch"``)."""
+def load():
+    """Keras, imported and its devices queried once per process without TensorFlow's native start-up lines.
+
+    Every path that builds or runs a model asks for the backend or the
+    devices first, so this is where Keras (and TensorFlow) first load.
+    """
+    if "keras" not in sys.modules:
+        from .._quiet import native_start_up_hushed
+
+        with native_start_up_hushed():
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                try:
+                    import tensorflow as tf
+
+                    tf.config.list_physical_devices("GPU")  # the first device query logs CUDA's absence
+                except Exception:  # noqa: BLE001 - gpu_available() asks again and decides
+                    pass
     import keras
 
-    return keras.backend.backend()
+    return keras
+
+
+def backend():
+    """The Keras backend's name (``"tensorflow"``, ``"jax"``, ``"torch"``)."""
+    return load().backend.backend()
 
 
 def rows_id(precision):

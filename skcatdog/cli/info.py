@@ -23,9 +23,9 @@ def run(args, out):
     """Print :func:`skcatdog.show_versions` for ``--backbone``."""
     import contextlib
 
-    from .._quiet import import_keras_quietly
+    from .._runtimes.keras import load as load_keras
 
-    import_keras_quietly()
+    load_keras()
     from .._show_versions import show_versions
 
     try:

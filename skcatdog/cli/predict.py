@@ -37,9 +37,9 @@ def add_arguments(parser):
 
 def run(args, out):
     """Load the model, predict every photo, write the CSV whole or not at all."""
-    from .._quiet import import_keras_quietly
+    from .._runtimes.keras import load as load_keras
 
-    import_keras_quietly()
+    load_keras()
     from .._atomic import atomic_write
     from .._kaggle import write_predictions
     from ..model_files import load_model

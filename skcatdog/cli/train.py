@@ -85,9 +85,9 @@ def run(args, out):
     """Print the photos' counts and the cross-validated scores, fit on all photos, save the model."""
     if args.cv == 1 or args.cv < 0:
         raise UsageError(f"--cv must be 0 (skip) or at least 2, got {args.cv}")
-    from .._quiet import import_keras_quietly
+    from .._runtimes.keras import load as load_keras
 
-    import_keras_quietly()
+    load_keras()
     import numpy as np
 
     from ..model_files import save_model
