@@ -158,6 +158,7 @@ def embed_many(
     outputs=("embeddings", "logits"),
     mean_views=False,
     decoder=None,
+    extras=None,
 ):
     """Rows of (embedding, logits) for ``items``, one :class:`Rows` per view,
     from the cache or one forward pass per (view, distinct content).
@@ -189,6 +190,10 @@ def embed_many(
         What turns the misses into batches of pixels (its ``id`` names its
         pixels in the rows' fingerprint); default: what
         ``skcatdog.set_config(decoder=...)`` says.
+    extras : Extras, optional
+        Computed from each photo this call decodes, in the same decode (see
+        :class:`~skcatdog._engine.decode.Extras`); photos whose rows are
+        found are not decoded, so a caller computes the rest itself.
 
     Returns
     -------
@@ -204,7 +209,7 @@ def embed_many(
     """
     threads = _threads(n_jobs)
     decoder_id, make_decoder = (decoder.id, lambda pool: decoder) if decoder is not None else _decoder_plan(threads)[:2]
-    request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder_id)
+    request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder_id, extras)
     items = list(items)
     store = open_store(cache)
     files = stat_files(items)

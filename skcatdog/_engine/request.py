@@ -26,6 +26,9 @@ class Request:
         that a row exists.
     mean : bool
         Whether the output is the mean of two or more views.
+    extras : Extras or None
+        What else to compute from each photo decoded (see
+        :class:`~skcatdog._engine.decode.Extras`); it does not change the rows.
     """
 
     backbone: object
@@ -35,9 +38,10 @@ class Request:
     keep: slice | None
     mean: bool
     fingerprint: str
+    extras: object = None
 
     @classmethod
-    def make(cls, backbone, weights, precision, views, outputs, mean_views, decoder_id=_images.DECODER_ID):
+    def make(cls, backbone, weights, precision, views, outputs, mean_views, decoder_id=_images.DECODER_ID, extras=None):
         views = tuple(views)
         if not views or any(v not in _images.VIEWS for v in views) or len(set(views)) != len(views):
             raise ValueError(f"views must be distinct names from {_images.VIEWS}, got {views!r}")
@@ -56,6 +60,7 @@ class Request:
             keep=keep,
             mean=bool(mean_views) and len(views) > 1,
             fingerprint=fingerprint(backbone, weights, precision, decoder_id),
+            extras=extras,
         )
 
     @property
