@@ -76,3 +76,8 @@ def digest_trusted(st, started):
     """
     newest = max(st.st_ctime_ns, st.st_mtime_ns) / 1e9
     return newest < started - RACY_SECONDS
+
+
+def measure_key(kind, digest):
+    """The key of a photo's audit measures of ``kind`` (quality measures, grey print)."""
+    return f"{kind}/{digest}"
