@@ -168,6 +168,8 @@ def register_check(check, *, replace=False):
     >>> "near_duplicate" in available_checks()
     True
     """
+    if isinstance(check, type) and issubclass(check, IssueCheck):
+        raise TypeError(f"expected an IssueCheck instance, got the class {check.__name__}: register {check.__name__}()")
     if not isinstance(check, IssueCheck):
         raise TypeError(f"expected an IssueCheck instance, got {type(check).__name__}")
     if not isinstance(check.name, str) or not check.name:

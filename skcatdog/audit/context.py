@@ -51,7 +51,7 @@ class PhotoSet:
         """``{index: (64, 64) float32 grey print}`` of the photos at ``indices``."""
         if self.pixels is None:
             raise ValueError("grey prints were not computed: a check that reads them must need 'grey_prints'")
-        return self.pixels.prints(list(indices), self.digests)
+        return self.pixels.prints(self.items, list(indices), self.digests)
 
 
 @dataclass
@@ -126,12 +126,8 @@ def _embed(items, options, extras):
     return embeddings, rows[views.index("full") if "full" in views else -1].logits
 
 
-def _photo_set(items, options, needs):
+def _photo_set(items, options, needs, pixels):
     """A :class:`PhotoSet`, its pixel values computed in the decode that embeds it where needed."""
-    pixels = None
-    if needs & {"pixel_measures", "grey_prints"}:
-        size = get_backbone(options["backbone"]).input_size
-        pixels = PixelPass(items, open_store(options["cache"]), size, options["n_jobs"])
     # Embedding first: it names every unreadable photo in one error (the digests come from its memo).
     embeddings, logits = _embed(items, options, pixels.extras() if pixels is not None else None)
     digests, problems = _engine.content_digests(items, options["cache"], options["n_jobs"])
@@ -140,14 +136,18 @@ def _photo_set(items, options, needs):
     names = [describe(item, i) for i, item in enumerate(items)]
     photos = PhotoSet(items, names, digests, embeddings, logits, pixels=pixels)
     if "pixel_measures" in needs:
-        photos.measures = pixels.measures(digests)
+        photos.measures = pixels.measures(items, digests)
     return photos
 
 
 def build_context(items, labels, test_items, needs, options, settings):
     """The :class:`AuditContext` of one audit, computing only what ``needs`` names."""
-    photos = _photo_set(items, options, needs)
+    pixels = None
+    if needs & {"pixel_measures", "grey_prints"}:
+        size = get_backbone(options["backbone"]).input_size
+        pixels = PixelPass(open_store(options["cache"]), size, options["n_jobs"])
+    photos = _photo_set(items, options, needs, pixels)
     test = None
     if test_items is not None and "test_set" in needs:
-        test = _photo_set(test_items, options, needs - {"pixel_measures"})
+        test = _photo_set(test_items, options, needs - {"pixel_measures"}, pixels)
     return AuditContext(photos=photos, labels=labels, test=test, settings=dict(settings))

@@ -157,12 +157,12 @@ def _measures_table(store):
 
 
 class PixelPass:
-    """Pixel measures and grey prints of a set of photos, computed in the engine's decode.
+    """Pixel measures and grey prints of an audit's photos, computed in the engine's decode.
+
+    One serves the photos and the test set: a content's values are computed once.
 
     Parameters
     ----------
-    items : list
-        The photos, as :func:`~skcatdog._engine.embed_many` takes them.
     store : CachedStore
         Where measures and prints are kept by content.
     size : int
@@ -171,8 +171,8 @@ class PixelPass:
         Threads that decode photos whose values are neither stored nor computed by the engine.
     """
 
-    def __init__(self, items, store, size, n_jobs=-1):
-        self.items, self.size, self.n_jobs = items, size, n_jobs
+    def __init__(self, store, size, n_jobs=-1):
+        self.size, self.n_jobs = size, n_jobs
         self.table = _measures_table(store)
         self.measure_kind, self.print_kind = _kinds(size)
         self.fresh = {}  # digest -> (measures, print), computed in this call
@@ -184,7 +184,7 @@ class PixelPass:
     def _keep(self, digest, value):
         self.fresh[digest] = value
 
-    def _decode(self, indices, digests):
+    def _decode(self, items, indices, digests):
         """Compute the values of ``indices`` (by content) through the decoder; names bad photos."""
         from joblib import effective_n_jobs
 
@@ -195,7 +195,7 @@ class PixelPass:
         problems, jobs = [], []
         for digest, i in todo.items():
             try:
-                source = _images.read_source(self.items[i])
+                source = _images.read_source(items[i])
                 _images.check_header(source)
                 source.data = None  # the decoder re-reads and re-checks the bytes
                 jobs.append(DecodeJob(digest, source, (), PixelValues(), (_VIEW,)))
@@ -207,9 +207,9 @@ class PixelPass:
                 for digest, value in batch.extras:
                     self.fresh[digest] = value
         if problems:
-            raise ImageLoadError([(_images.describe(self.items[i], i), reason) for i, reason in sorted(problems)])
+            raise ImageLoadError([(_images.describe(items[i], i), reason) for i, reason in sorted(problems)])
 
-    def measures(self, digests):
+    def measures(self, items, digests):
         """A :class:`pandas.DataFrame` of the :data:`MEASURES` of every photo, by position."""
         import pandas as pd
 
@@ -217,7 +217,7 @@ class PixelPass:
         keys = [measure_key(self.measure_kind, d) for d in unique]
         stored = dict(zip(unique, self.table.get_many(keys, len(MEASURES)), strict=True))
         missing = [i for i, d in enumerate(digests) if stored[d] is None]
-        self._decode(missing, digests)
+        self._decode(items, missing, digests)
         new = {}
         for d in unique:
             if stored[d] is None:
@@ -225,13 +225,13 @@ class PixelPass:
         self.table.put_many([(measure_key(self.measure_kind, d), row) for d, row in new.items()])
         return pd.DataFrame(np.stack([stored[d] for d in digests]) if digests else None, columns=list(MEASURES))
 
-    def prints(self, indices, digests):
+    def prints(self, items, indices, digests):
         """``{index: grey print}`` of ``indices``; the prints are stored for a later audit."""
         wanted = list(dict.fromkeys(digests[i] for i in indices))
         width = _STORED_PRINT * _STORED_PRINT
         keys = [measure_key(self.print_kind, d) for d in wanted]
         found = {d: row for d, row in zip(wanted, self.table.get_many(keys, width), strict=True) if row is not None}
-        self._decode([i for i in indices if digests[i] not in found], digests)
+        self._decode(items, [i for i in indices if digests[i] not in found], digests)
         new = {d: self.fresh[d][1] for d in wanted if d not in found}
         self.table.put_many([(measure_key(self.print_kind, d), p.astype(np.float32).ravel()) for d, p in new.items()])
         found.update(new)
