@@ -154,9 +154,9 @@ def find_issues(
     top_k : int, default=16
         A photo is off-topic when none of its ``top_k`` best ImageNet classes
         is of its label's kind (as :class:`~skcatdog.ImageNetOutlierFilter`
-        decides) and it is not a wrong label. A wrong label has a class of the
-        suggested label's kind there, or, for a photo that looks like the rest
-        of the set, ImageNet ranks the suggested kind above the given one.
+        decides) and it is not a wrong label. A label-error candidate that is
+        unlike the rest of the set is a wrong label only if a class of the
+        suggested label's kind is there; otherwise it is left to this check.
     class_synsets : dict, optional
         Labels to WordNet synsets, as :class:`~skcatdog.ImageNetOutlierFilter` takes them.
     thresholds : dict, optional

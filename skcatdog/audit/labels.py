@@ -8,13 +8,13 @@ al., "Confident learning", 2021, the confident joint's off-diagonal); the
 candidates are ranked by self-confidence, least first, and as many are
 reported as the calibrated confident joint estimates there are wrong labels.
 
-A confident classifier is not enough on a photo of neither class (a logo, a
-drawing): it must pick one. So a candidate is reported as a wrong label when
+A confident classifier wins for a photo that looks like the rest of the set
+(its nearest neighbours in embedding space are as close as nearly every
+photo's): it is reported as a wrong label whatever ImageNet's ranks. On a
+photo unlike the set (a logo, a drawing) a classifier must still pick a
+label, so there ImageNet decides: the candidate is a wrong label when
 ImageNet sees the suggested label's kind among the photo's ``top_k``
-classes, or when ImageNet ranks the suggested kind above the given one and
-the photo looks like the rest of the set (its nearest neighbours in embedding
-space are as close as nearly every photo's). Other candidates are left to the
-off-topic check.
+classes, and is otherwise left to the off-topic check.
 """
 
 from __future__ import annotations
@@ -98,8 +98,13 @@ def label_candidates(y, classes, proba):
 
 
 def estimated_error_count(y, classes, proba):
-    """Confident learning's estimate of the number of wrong labels: the off-diagonal sum of the
-    confident joint, each given label's row calibrated to that label's count of photos."""
+    """How many photos confident learning flags as wrong labels ("prune by noise rate").
+
+    The confident joint, each given label's row calibrated to that label's
+    count of photos, estimates how many photos of each label belong to each
+    other class; that many of the label's least self-confident photos are
+    flagged, less those whose most probable class is their own label.
+    """
     given = np.searchsorted(classes, y)
     k = len(classes)
     thresholds = np.array([proba[given == c, c].mean() for c in range(k)])
@@ -109,7 +114,14 @@ def estimated_error_count(y, classes, proba):
     np.add.at(joint, (given[above.any(axis=1)], confident[above.any(axis=1)]), 1.0)
     counts = np.bincount(given, minlength=k)
     calibrated = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1.0) * counts[:, None]
-    return int(round(calibrated.sum() - np.trace(calibrated)))
+    top = proba.argmax(axis=1)
+    total = 0
+    for c in range(k):
+        mine = np.flatnonzero(given == c)
+        n_off = int(np.round(np.delete(calibrated[c], c)).sum())
+        least = mine[np.argsort(proba[mine, c], kind="stable")[:n_off]]
+        total += int((top[least] != c).sum())
+    return total
 
 
 def neighbour_similarity(embeddings, rows, *, k=NEIGHBOURS, chunk=1024):
@@ -164,13 +176,13 @@ def label_triage(context):
     for i, s, p in zip(order.tolist(), suggested.tolist(), own.tolist(), strict=True):
         if len(wrong) >= count:
             break
-        mine, theirs = int(ranks[i, given[i]]), int(ranks[i, s])
+        theirs = int(ranks[i, s])
         if theirs <= top_k:
             reason = f"a {_plain(classes[s])} class at ImageNet rank {theirs}"
-        elif theirs < mine and typical[i]:
-            reason = f"ImageNet ranks a {_plain(classes[s])} class ({theirs}) above any {_plain(y[i])} class ({mine})"
+        elif typical[i]:
+            reason = f"a photo like the others of the set (a {_plain(classes[s])} class at ImageNet rank {theirs})"
         else:
-            continue  # neither the classifier's label nor the given one is what ImageNet sees: junk
+            continue  # unlike the set, and not what ImageNet sees: junk, left to the off-topic check
         wrong.append((i, s, p, reason))
     return LabelTriage(classes, given, ranks, wrong)
 
