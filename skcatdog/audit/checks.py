@@ -82,6 +82,7 @@ class IssueCheck(ABC):
         Parameters
         ----------
         context : AuditContext
+            What the audit computed, once, for every check.
 
         Returns
         -------
@@ -110,6 +111,7 @@ def issue_frame(index, score, *, group=None, given_label=None, suggested_label=N
     Returns
     -------
     pandas.DataFrame
+        With the columns of :data:`FIND_COLUMNS`.
 
     Examples
     --------
@@ -184,7 +186,18 @@ def register_check(check, *, replace=False):
 
 
 def unregister_check(name):
-    """Remove a registered check; the built-in ones included."""
+    """Remove a registered check; the built-in ones included.
+
+    Parameters
+    ----------
+    name : str
+        The check's name.
+
+    Raises
+    ------
+    ValueError
+        If no check has that name.
+    """
     if name not in _REGISTRY:
         raise ValueError(f"no check named {name!r} is registered; registered: {available_checks()}")
     del _REGISTRY[name]
@@ -192,6 +205,16 @@ def unregister_check(name):
 
 def get_check(name):
     """The registered check called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`available_checks`.
+
+    Returns
+    -------
+    IssueCheck
+        The check.
 
     Raises
     ------

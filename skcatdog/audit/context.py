@@ -19,7 +19,7 @@ __all__ = ["AuditContext", "PhotoSet", "build_context"]
 class PhotoSet:
     """One set of photos as the checks see it.
 
-    Attributes
+    Parameters
     ----------
     items : list
         The photos as given.
@@ -34,6 +34,9 @@ class PhotoSet:
     measures : pandas.DataFrame or None
         The :data:`~skcatdog.audit.pixels.MEASURES` of each photo, by
         position; ``None`` unless a selected check needs ``pixel_measures``.
+    pixels : PixelPass or None
+        Where grey prints come from; ``None`` unless a selected check needs
+        ``pixel_measures`` or ``grey_prints``.
     """
 
     items: list
@@ -48,7 +51,18 @@ class PhotoSet:
         return len(self.items)
 
     def grey_prints(self, indices):
-        """``{index: (64, 64) float32 grey print}`` of the photos at ``indices``."""
+        """The grey prints of some photos (see :func:`~skcatdog.audit.pixels.print_similarity`).
+
+        Parameters
+        ----------
+        indices : iterable of int
+            Positions in the set.
+
+        Returns
+        -------
+        dict
+            ``{index: (64, 64) float32 array}``.
+        """
         if self.pixels is None:
             raise ValueError("grey prints were not computed: a check that reads them must need 'grey_prints'")
         return self.pixels.prints(self.items, list(indices), self.digests)
@@ -58,7 +72,7 @@ class PhotoSet:
 class AuditContext:
     """Everything a :class:`~skcatdog.audit.IssueCheck` reads, built once per audit.
 
-    Attributes
+    Parameters
     ----------
     photos : PhotoSet
         The photos audited (``X``).
@@ -77,30 +91,48 @@ class AuditContext:
     labels: np.ndarray | None
     test: PhotoSet | None
     settings: dict
-    _shared: dict = field(default_factory=dict, repr=False)
+    _shared: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def names(self):
+        """The photos' names: ``photos.names``."""
         return self.photos.names
 
     @property
     def embeddings(self):
+        """The photos' embeddings: ``photos.embeddings``."""
         return self.photos.embeddings
 
     @property
     def logits(self):
+        """The photos' ImageNet logits: ``photos.logits``."""
         return self.photos.logits
 
     @property
     def measures(self):
+        """The photos' pixel measures: ``photos.measures``."""
         return self.photos.measures
 
     @property
     def digests(self):
+        """The photos' content digests: ``photos.digests``."""
         return self.photos.digests
 
     def shared(self, key, compute):
-        """``compute()``, run once per context: results that several checks read (the label triage)."""
+        """A result several checks read (the label triage), computed once per context.
+
+        Parameters
+        ----------
+        key : str
+            Names the result.
+        compute : callable
+            Computes it, without arguments, the first time ``key`` is asked for.
+
+        Returns
+        -------
+        object
+            What ``compute()`` returned.
+        """
         if key not in self._shared:
             self._shared[key] = compute()
         return self._shared[key]
