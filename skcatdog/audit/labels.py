@@ -33,6 +33,7 @@ __all__ = [
     "LabelErrors",
     "LabelTriage",
     "estimated_error_count",
+    "has_two_labels",
     "label_candidates",
     "label_triage",
     "neighbour_similarity",
