@@ -49,6 +49,22 @@ def test_near_copies_are_sets_found_without_a_square_matrix():
     assert duplicates.near_sets(len(emb), pairs + [(50, 7, 0.0)]) == [[0, 7, 50], [1, 51], [2, 52]]
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1024])
+def test_near_pairs_cross_every_block_boundary(chunk):
+    # Pairs far apart in the rows: a block must be compared with every later row, not only the next block.
+    rng = np.random.default_rng(1)
+    emb = rng.standard_normal((40, 8)).astype(np.float32)
+    for i, j in ((0, 39), (2, 17), (10, 11), (5, 30)):
+        emb[j] = emb[i] + 1e-3 * rng.standard_normal(8).astype(np.float32)
+    sim = duplicates.normalized(emb) @ duplicates.normalized(emb).T
+    expected = sorted((i, j) for i in range(40) for j in range(i + 1, 40) if sim[i, j] >= 1 - 0.01)
+    assert expected == [(0, 39), (2, 17), (5, 30), (10, 11)]
+    assert sorted((i, j) for i, j, _ in duplicates.near_pairs(emb, max_distance=0.01, chunk=chunk)) == expected
+    other = emb[[39, 17, 11]] + 1e-4
+    cross = duplicates.near_pairs(emb, other, max_distance=0.01, chunk=chunk)
+    assert sorted((i, k) for i, k, _ in cross) == [(0, 0), (2, 1), (10, 2), (11, 2), (17, 1), (39, 0)]
+
+
 def test_near_copies_of_a_test_set_are_leaks(isolated_cache):
     photos = _photos()
     test = [photos[3].copy(), random_images(1, seed=99, size=(80, 70))[0]]

@@ -162,6 +162,7 @@ def embed_many(
     outputs=("embeddings", "logits"),
     mean_views=False,
     decoder="auto",
+    extras=None,
 ):
     """Rows of (embedding, logits) for ``items``, one :class:`Rows` per view,
     from the cache or one forward pass per (view, distinct content).
@@ -194,6 +195,10 @@ def embed_many(
         :func:`resolve_decoder`), or a decoder object; its pixels are named
         in the rows' fingerprint. Pillow runs in threads or processes as
         ``skcatdog.set_config(decoder=...)`` says.
+    extras : Extras, optional
+        Computed from each photo this call decodes, in the same decode (see
+        :class:`~skcatdog._engine.decode.Extras`); photos whose rows are
+        found are not decoded, so a caller computes the rest itself.
 
     Returns
     -------
@@ -208,7 +213,7 @@ def embed_many(
         cached before it is raised; nothing is ever cached for a bad one.
     """
     threads = _threads(n_jobs)
-    request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder)
+    request = Request.make(backbone, weights, precision, views, outputs, mean_views, decoder, extras=extras)
     make_decoder = _decoder_plan(threads, request.decoder)[0]
     items = list(items)
     store = open_store(cache)

@@ -26,8 +26,11 @@ def batch_step(batch_size, n_samples):
     return min(batch_size, 1 << max(0, (n_samples - 1).bit_length()))
 
 
-def _jobs(misses):
-    return [DecodeJob(d, misses.sources[d], tuple(misses.views[d])) for d in misses.rows]
+def _jobs(misses, extras=None):
+    if extras is None:
+        return [DecodeJob(d, misses.sources[d], tuple(misses.views[d])) for d in misses.rows]
+    compute, views = extras.compute, tuple(extras.views)
+    return [DecodeJob(d, misses.sources[d], tuple(misses.views[d]), compute, views) for d in misses.rows]
 
 
 def check(misses, decoder, size, bad):
@@ -55,7 +58,9 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
     Rows are placed in the output by ``assembler`` and written to ``store`` a
     batch at a time (on a GPU by a thread one batch behind the forward
     passes); every batch has been finished, or its error raised here, when
-    this returns. ``bad(rows, reason)`` is told of items that fail to decode.
+    this returns. ``bad(rows, reason)`` is told of items that fail to decode. The
+    request's extras, if any, are computed in the same decode and handed to their
+    ``keep`` as batches arrive.
     """
     from tqdm.auto import tqdm
 
@@ -82,10 +87,12 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
     finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skcatdog-finish") if finishes_behind() else None
     finishing = None
     try:
-        for batch in decoder.batches(_jobs(misses), request.backbone.input_size, step):
+        for batch in decoder.batches(_jobs(misses, request.extras), request.backbone.input_size, step):
             for digest, reason in batch.bad:
                 bad(misses.rows[digest], reason)
                 bar.update(len(misses.views[digest]))
+            for digest, value in batch.extras:
+                request.extras.keep(digest, value)
             if not batch.slots:
                 continue
             rows = runner.forward(batch.pixels, len(batch.slots))

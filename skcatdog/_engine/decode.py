@@ -12,7 +12,7 @@ import collections
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -21,16 +21,47 @@ from .. import _images
 from .._images import BadImage
 from .stats import stats
 
-__all__ = ["Batch", "DecodeJob", "Decoder", "Prefetched", "ThreadDecoder", "fill_batches"]
+__all__ = ["Batch", "DecodeJob", "Decoder", "Extras", "Prefetched", "ThreadDecoder", "fill_batches"]
+
+
+@dataclass(frozen=True)
+class Extras:
+    """A computation on each decoded photo beside its views, in the pass that decodes it.
+
+    A caller that needs more of a photo than the model's rows (pixel
+    statistics, a small grey copy) gets it without decoding the photo again.
+
+    Attributes
+    ----------
+    compute : callable
+        ``compute(source, pixels)``, ``pixels`` being ``{view: (size, size, 3)
+        uint8}`` for the job's views and ``views``; returns any value. It runs
+        where the photo is decoded (a thread, a worker process): it must be
+        picklable and must not raise for a photo that decoded.
+    keep : callable
+        ``keep(digest, value)``, called in the calling thread as batches arrive.
+    views : tuple of str, default=("full",)
+        The views ``compute`` reads, cut from the same decode as the model's.
+    """
+
+    compute: object
+    keep: object
+    views: tuple = ("full",)
 
 
 @dataclass(frozen=True)
 class DecodeJob:
-    """One content to decode: ``key`` names it to the caller."""
+    """One content to decode: ``key`` names it to the caller.
+
+    ``extra`` is an :attr:`Extras.compute` to apply to the decoded photo (its
+    value comes back in :attr:`Batch.extras`), reading ``extra_views`` too.
+    """
 
     key: str
     source: _images.Source
     views: tuple
+    extra: object = None
+    extra_views: tuple = ()
 
 
 @dataclass
@@ -39,12 +70,15 @@ class Batch:
 
     ``slots[j]`` is ``(job key, view)`` of row ``j``; ``bad`` lists ``(job key,
     reason)`` for jobs found bad since the previous batch. The pixels may be
-    reused for the next batch once the consumer asks for it.
+    reused for the next batch once the consumer asks for it. ``extras`` lists
+    ``(job key, value)`` of the :attr:`DecodeJob.extra` of jobs decoded since
+    the previous batch.
     """
 
     pixels: object
     slots: list
     bad: list
+    extras: list = field(default_factory=list)
 
 
 class Decoder(Protocol):
@@ -66,34 +100,43 @@ class Decoder(Protocol):
 
 
 def decode_job(job, size):
-    """``(pixels by view, None)`` or ``(None, reason)``; never raises for a bad image."""
+    """``(pixels by view, None, extra value)`` or ``(None, reason, None)``; never raises for a
+    bad image. One decode serves the job's views and its :attr:`~DecodeJob.extra`."""
     t = time.perf_counter()
     try:
-        return _images.decode_views(job.source, size, job.views), None
+        if job.extra is None:
+            return _images.decode_views(job.source, size, job.views), None, None
+        wanted = tuple(dict.fromkeys(job.views + tuple(job.extra_views)))
+        pixels = _images.decode_views(job.source, size, wanted)
+        value = job.extra(job.source, pixels)
+        return {view: pixels[view] for view in job.views}, None, value
     except BadImage as exc:
-        return None, str(exc)
+        return None, str(exc), None
     finally:
         stats.add(seconds_decode=time.perf_counter() - t)
 
 
 def fill_batches(decoded, size, step):
     """:class:`Batch` objects filled from ``decoded``, an iterator of ``(key, pixels by view,
-    None)`` or ``(key, None, reason)`` in job order. An item's pixels are copied into the batch
-    before the next item is taken, so a decoder may reuse their memory from then on."""
+    None)`` or ``(key, None, reason)`` in job order, each optionally followed by the job's
+    extra value. An item's pixels are copied into the batch before the next item is taken,
+    so a decoder may reuse their memory from then on."""
     batch = np.zeros((step, size, size, 3), dtype=np.uint8)
-    slots, bad = [], []
-    for key, pixels, reason in decoded:
+    slots, bad, extras = [], [], []
+    for key, pixels, reason, *extra in decoded:
         if reason is not None:
             bad.append((key, reason))
             continue
+        if extra and extra[0] is not None:
+            extras.append((key, extra[0]))
         for view, arr in pixels.items():
             batch[len(slots)] = arr
             slots.append((key, view))
             if len(slots) == step:
-                yield Batch(batch, slots, bad)
-                slots, bad = [], []
-    if slots or bad:
-        yield Batch(batch, slots, bad)
+                yield Batch(batch, slots, bad, extras)
+                slots, bad, extras = [], [], []
+    if slots or bad or extras:
+        yield Batch(batch, slots, bad, extras)
 
 
 class ThreadDecoder:
@@ -181,7 +224,8 @@ class Prefetched:
             try:
                 inner = iter(self.decoder.batches(jobs, size, step))
                 for batch in inner:
-                    if not put(Batch(self.transfer(batch.pixels), list(batch.slots), list(batch.bad))):
+                    moved = Batch(self.transfer(batch.pixels), list(batch.slots), list(batch.bad), list(batch.extras))
+                    if not put(moved):
                         return
                 put(_DONE)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread

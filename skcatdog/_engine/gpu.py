@@ -215,8 +215,8 @@ class GPUDecoder:
         """``(bytes, stored pixels, DCT scale by base view)`` if the codec should decode the job,
         ``None`` if the CPU decoder should, or the :class:`BadImage` that rules it out."""
         source = job.source
-        if source.array is not None or source.box is not None or source.path is None:
-            return None
+        if source.array is not None or source.box is not None or source.path is None or job.extra is not None:
+            return None  # the CPU decoder takes it (and computes a job's extras in the same decode)
         try:
             data = _images.source_bytes(source)  # re-read and checked against the digest
             if not data.startswith(_JPEG_START) or not data.rstrip(b"\0").endswith(_JPEG_END):
@@ -282,7 +282,7 @@ class GPUDecoder:
         return slots, rows
 
     def _decode_chunk(self, chunk, size, step):
-        """``(slots, pixels, bad)`` for one chunk of jobs: the codec's share, then the CPU's."""
+        """``(slots, pixels, bad, extras)`` for one chunk of jobs: the codec's share, then the CPU's."""
         xp = self.xp
         t = time.perf_counter()
         plans = (
@@ -290,7 +290,7 @@ class GPUDecoder:
             if self.pool
             else (self._plan(j, size) for j in chunk)
         )
-        to_codec, to_cpu, bad = [], [], []
+        to_codec, to_cpu, bad, extras = [], [], [], []
         for job, plan in zip(chunk, plans, strict=True):
             if isinstance(plan, BadImage):
                 bad.append((job.key, str(plan)))
@@ -317,26 +317,29 @@ class GPUDecoder:
         stats.add(seconds_decode=time.perf_counter() - t)
         for cpu_batch in self.fallback.batches(to_cpu, size, step) if to_cpu else ():
             bad.extend(cpu_batch.bad)
+            extras.extend(cpu_batch.extras)
             n = len(cpu_batch.slots)
             if n:
                 parts.append(xp.asarray(cpu_batch.pixels[:n].copy(), device=self.device))
                 slots.extend(cpu_batch.slots)
-        return slots, (xp.concat(parts) if len(parts) > 1 else parts[0]) if parts else None, bad
+        return slots, (xp.concat(parts) if len(parts) > 1 else parts[0]) if parts else None, bad, extras
 
     def batches(self, jobs, size, step):
         xp = self.xp
-        pending_slots, pending, bad = [], [], []
+        pending_slots, pending, bad, extras = [], [], [], []
         for start in range(0, len(jobs), self.photos_per_decode):
-            slots, pixels, found_bad = self._decode_chunk(jobs[start : start + self.photos_per_decode], size, step)
+            chunk = jobs[start : start + self.photos_per_decode]
+            slots, pixels, found_bad, found_extras = self._decode_chunk(chunk, size, step)
             bad.extend(found_bad)
+            extras.extend(found_extras)
             if pixels is not None:
                 pending_slots.extend(slots)
                 pending.append(pixels)
             while len(pending_slots) >= step:
                 rows = xp.concat(pending) if len(pending) > 1 else pending[0]
-                yield Batch(_to_backend(rows[:step, ...]), pending_slots[:step], bad)
-                pending_slots, pending, bad = pending_slots[step:], [rows[step:, ...]], []
-        if pending_slots or bad:
+                yield Batch(_to_backend(rows[:step, ...]), pending_slots[:step], bad, extras)
+                pending_slots, pending, bad, extras = pending_slots[step:], [rows[step:, ...]], [], []
+        if pending_slots or bad or extras:
             rows = [p for p in pending if p.shape[0]]
             filler = xp.zeros((step - len(pending_slots), size, size, 3), dtype=xp.uint8, device=self.device)
-            yield Batch(_to_backend(xp.concat([*rows, filler])), pending_slots, bad)
+            yield Batch(_to_backend(xp.concat([*rows, filler])), pending_slots, bad, extras)

@@ -62,16 +62,16 @@ def _ring(path, shape):
 def _decode_task(path, shape, task, size):
     """Worker: decode each ``(job, rows)`` of ``task`` straight into its batch rows
     (``rows[k]`` is ``(buffer, row)`` of the job's ``k``-th view); returns
-    ``(reason or None, seconds)`` per job."""
+    ``(reason or None, seconds, extra value)`` per job."""
     out = []
     for job, rows in task:
         t = time.perf_counter()
-        pixels, reason = decode_job(job, size)
+        pixels, reason, extra = decode_job(job, size)
         if reason is None:
             ring = _ring(path, shape)
             for (buffer, row), view in zip(rows, job.views, strict=True):
                 ring[buffer, row] = pixels[view]
-        out.append((reason, time.perf_counter() - t))
+        out.append((reason, time.perf_counter() - t, extra))
     return out
 
 
@@ -128,7 +128,7 @@ class ProcessDecoder:
         retried = False
         submitted = done = 0  # jobs
         released = 0  # batches the consumer is done with
-        slots, bad, real = [], [], []  # of the batch being gathered: its (key, view), bad jobs, rows kept
+        slots, bad, real, extras = [], [], [], []  # of the batch being gathered: (key, view), bad jobs, rows, extras
 
         def submit(first, last):
             task = [
@@ -162,30 +162,32 @@ class ProcessDecoder:
                     tasks = collections.deque((a, b, submit(a, b)) for a, b, _ in tasks)
                     continue
                 tasks.popleft()
-                for i, (reason, seconds) in zip(range(first, last), results, strict=True):
+                for i, (reason, seconds, extra) in zip(range(first, last), results, strict=True):
                     stats.add(seconds_decode=seconds)
                     job = jobs[i]
                     if reason is not None:
                         bad.append((job.key, reason))
+                    elif extra is not None:
+                        extras.append((job.key, extra))
                     for p, view in zip(range(starts[i], starts[i + 1]), job.views, strict=True):
                         if reason is None:
                             slots.append((job.key, view))
                             real.append(p % step)
                         if p % step == step - 1:  # the batch's last row: hand it out
-                            yield self._handout(ring, batch_of(p) % n_ring, slots, real, bad)
+                            yield self._handout(ring, batch_of(p) % n_ring, slots, real, bad, extras)
                             released = batch_of(p) + 1
-                            slots, bad, real = [], [], []
+                            slots, bad, real, extras = [], [], [], []
                     done = i + 1
-            if slots or bad:
-                yield self._handout(ring, batch_of(starts[-1]) % n_ring, slots, real, bad)
+            if slots or bad or extras:
+                yield self._handout(ring, batch_of(starts[-1]) % n_ring, slots, real, bad, extras)
         finally:
             for _, _, future in tasks:
                 future.cancel()
 
     @staticmethod
-    def _handout(ring, buffer, slots, real, bad):
+    def _handout(ring, buffer, slots, real, bad, extras):
         pixels = ring[buffer]
         for target, row in enumerate(real):
             if row != target:  # rows after a bad job's move up: real rows come first
                 pixels[target] = pixels[row]
-        return Batch(pixels, slots, bad)
+        return Batch(pixels, slots, bad, extras)

@@ -78,6 +78,9 @@ class Request:
     decoder : str or Decoder
         What decodes the misses: ``"pillow"``, ``"gpu"``, or the decoder
         object the caller gave.
+    extras : Extras or None
+        What else to compute from each photo decoded (see
+        :class:`~skcatdog._engine.decode.Extras`); it does not change the rows.
     """
 
     backbone: object
@@ -88,9 +91,12 @@ class Request:
     keep: slice | None
     mean: bool
     fingerprint: str
+    extras: object = None
 
     @classmethod
-    def make(cls, backbone, weights, precision, views, outputs, mean_views, decoder="auto", fingerprint=None):
+    def make(
+        cls, backbone, weights, precision, views, outputs, mean_views, decoder="auto", fingerprint=None, extras=None
+    ):
         """The request for these arguments, ``"auto"`` resolved here.
 
         ``fingerprint`` names rows computed elsewhere (by a cluster's
@@ -116,6 +122,7 @@ class Request:
             keep=keep,
             mean=bool(mean_views) and len(views) > 1,
             fingerprint=fingerprint or model_fingerprint(backbone, weights, precision, pixels_id(decoder)),
+            extras=extras,
         )
 
     @property

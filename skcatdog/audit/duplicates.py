@@ -1,4 +1,4 @@
-"""Copies of a photo: exact (the same bytes) and near (embeddings a small cosine distance apart), as sets.
+"""Copies and leaks: exact (the same bytes) and near (embeddings a small cosine distance apart) copies, as sets.
 
 No n x n matrix is ever held: similarities are computed a block of rows at a
 time and only the pairs close enough are kept.
@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exact_sets", "near_pairs", "near_sets", "normalized"]
+from .checks import IssueCheck, issue_frame
+from .pixels import print_similarity
+
+__all__ = [
+    "MIN_PRINT_SIMILARITY",
+    "ExactDuplicates",
+    "Leaks",
+    "NearDuplicates",
+    "exact_sets",
+    "near_pairs",
+    "near_sets",
+    "normalized",
+]
 
 #: Rows multiplied at once: bounds the memory of one step to this many rows of similarities.
 CHUNK = 1024
@@ -72,3 +84,96 @@ def near_sets(n, pairs):
     for i in range(n):
         groups.setdefault(root(i), []).append(i)
     return [rows for rows in groups.values() if len(rows) > 1]
+
+
+#: Candidate near copies are confirmed when their grey prints correlate at least this well:
+#: embeddings alone put half-size copies further apart than different photos of similar cats.
+MIN_PRINT_SIMILARITY = 0.9
+
+
+def _confirmed(pairs, prints_a, prints_b):
+    return [(i, j, d) for i, j, d in pairs if print_similarity(prints_a[i], prints_b[j]) >= MIN_PRINT_SIMILARITY]
+
+
+class ExactDuplicates(IssueCheck):
+    """Photos holding the same bytes: one set per content, its first photo marked ``keep``."""
+
+    name = "exact_duplicate"
+    needs = frozenset()
+    description = "the same bytes (the content digest the cache already holds)"
+
+    def find(self, context):
+        names = context.names
+        index, group, detail = [], [], []
+        for g, rows in enumerate(exact_sets(context.digests)):
+            keep = rows[0]
+            for i in rows:
+                index.append(i)
+                group.append(f"exact-{g}")
+                detail.append("keep" if i == keep else f"the same bytes as {names[keep]}")
+        return issue_frame(index, np.ones(len(index)), group=group, detail=detail)
+
+
+class NearDuplicates(IssueCheck):
+    """Re-encoded, resized, cropped or brightened copies, as sets with the largest photo marked ``keep``."""
+
+    name = "near_duplicate"
+    needs = frozenset({"embeddings", "pixel_measures", "grey_prints"})
+    description = "embeddings a small cosine distance apart whose grey prints correlate"
+
+    def find(self, context):
+        photos, names = context.photos, context.names
+        in_exact = {i: g for g, rows in enumerate(exact_sets(context.digests)) for i in rows}
+        pairs = [
+            (i, j, d)
+            for i, j, d in near_pairs(photos.embeddings, max_distance=context.settings["near_duplicate_distance"])
+            if not (i in in_exact and in_exact.get(j) == in_exact[i])
+        ]
+        grey = photos.grey_prints(dict.fromkeys(k for i, j, _ in pairs for k in (i, j)))
+        pairs = _confirmed(pairs, grey, grey)
+        closest = {}
+        for i, j, d in pairs:
+            closest[i] = min(closest.get(i, 1.0), d)
+            closest[j] = min(closest.get(j, 1.0), d)
+        sizes = (photos.measures["width"] * photos.measures["height"]).fillna(0).to_numpy()
+        index, score, group, detail = [], [], [], []
+        for g, rows in enumerate(near_sets(len(names), pairs)):
+            keep = max(rows, key=lambda i: (sizes[i], -i))
+            for i in rows:
+                index.append(i)
+                score.append(1.0 - closest[i])
+                group.append(f"near-{g}")
+                detail.append("keep" if i == keep else f"a near copy of {names[keep]}")
+        return issue_frame(index, score, group=group, detail=detail)
+
+
+class Leaks(IssueCheck):
+    """Training photos with an exact or near copy in the test set."""
+
+    name = "leak"
+    needs = frozenset({"embeddings", "grey_prints", "test_set"})
+    description = "a training photo with an exact or near copy in the test set"
+
+    def find(self, context):
+        photos, test = context.photos, context.test
+        found = {}
+        test_of = {}
+        for k, d in enumerate(test.digests):
+            test_of.setdefault(d, k)
+        for i, d in enumerate(photos.digests):
+            if d in test_of:
+                found[i] = (1.0, f"the same bytes as {test.names[test_of[d]]} in the test set")
+        max_distance = context.settings["near_duplicate_distance"]
+        pairs = near_pairs(photos.embeddings, test.embeddings, max_distance=max_distance)
+        mine = photos.grey_prints(dict.fromkeys(i for i, _, _ in pairs))
+        theirs = test.grey_prints(dict.fromkeys(k for _, k, _ in pairs))
+        for i, k, d in _confirmed(pairs, mine, theirs):
+            if i not in found or found[i][0] < 1.0 - d:
+                found[i] = (1.0 - d, f"a near copy of {test.names[k]} in the test set")
+        rows = sorted(found)
+        return issue_frame(
+            rows,
+            [found[i][0] for i in rows],
+            group=[f"leak-{i}" for i in rows],
+            detail=[found[i][1] for i in rows],
+        )

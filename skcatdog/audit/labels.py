@@ -1,18 +1,51 @@
-"""Photos whose label looks wrong, ranked as confident learning does.
+"""Photos whose label looks wrong, ranked as confident learning does, told apart from junk by ImageNet.
 
 Out-of-fold predicted probabilities come from a classifier on the cached
 embeddings; each class's threshold is the mean probability its own photos
 get. A photo labelled ``i`` is a candidate when the probability of another
 class ``j`` reaches ``j``'s threshold and beats its own label's (Northcutt et
 al., "Confident learning", 2021, the confident joint's off-diagonal); the
-candidates are ranked by self-confidence, least first.
+candidates are ranked by self-confidence, least first, and as many are
+reported as the calibrated confident joint estimates there are wrong labels.
+
+A confident classifier wins for a photo that looks like the rest of the set
+(its nearest neighbours in embedding space are as close as those of 95% of
+the set's photos): it is reported as a wrong label whatever ImageNet's
+ranks. On a photo unlike the set (a logo, a drawing) a classifier must still
+pick a label, so there ImageNet decides: the candidate is a wrong label when
+ImageNet sees the suggested label's kind among the photo's ``top_k``
+classes, and is otherwise left to the off-topic check.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["label_candidates", "out_of_fold_proba"]
+from .. import _synsets
+from .checks import IssueCheck, issue_frame
+from .duplicates import normalized
+
+__all__ = [
+    "NEIGHBOURS",
+    "TYPICAL_PERCENTILE",
+    "LabelErrors",
+    "LabelTriage",
+    "estimated_error_count",
+    "has_two_labels",
+    "label_candidates",
+    "label_triage",
+    "neighbour_similarity",
+    "out_of_fold_proba",
+]
+
+#: Neighbours whose mean cosine similarity tells how typical of the set a photo is.
+NEIGHBOURS = 10
+#: A photo is typical of the set when its neighbour similarity is at least this percentile of
+#: the set's (estimated on up to 1,000 photos drawn with the audit's ``random_state``).
+TYPICAL_PERCENTILE = 5.0
+_SAMPLE = 1000
 
 
 def out_of_fold_proba(embeddings, y, *, n_splits=5, random_state=0):
@@ -63,3 +96,124 @@ def label_candidates(y, classes, proba):
     order = np.flatnonzero(off_diagonal | (top != given))
     order = order[np.argsort(own[order], kind="stable")]
     return order, best[order], own[order]
+
+
+def estimated_error_count(y, classes, proba):
+    """How many photos confident learning flags as wrong labels ("prune by noise rate").
+
+    The confident joint, each given label's row calibrated to that label's
+    count of photos, estimates how many photos of each label belong to each
+    other class; that many of the label's least self-confident photos are
+    flagged, less those whose most probable class is their own label.
+    """
+    given = np.searchsorted(classes, y)
+    k = len(classes)
+    thresholds = np.array([proba[given == c, c].mean() for c in range(k)])
+    above = proba >= thresholds
+    confident = np.where(above, proba, -1.0).argmax(axis=1)
+    joint = np.zeros((k, k))
+    np.add.at(joint, (given[above.any(axis=1)], confident[above.any(axis=1)]), 1.0)
+    counts = np.bincount(given, minlength=k)
+    calibrated = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1.0) * counts[:, None]
+    top = proba.argmax(axis=1)
+    total = 0
+    for c in range(k):
+        mine = np.flatnonzero(given == c)
+        n_off = int(np.round(np.delete(calibrated[c], c)).sum())
+        least = mine[np.argsort(proba[mine, c], kind="stable")[:n_off]]
+        total += int((top[least] != c).sum())
+    return total
+
+
+def neighbour_similarity(embeddings, rows, *, k=NEIGHBOURS, chunk=1024):
+    """The mean cosine similarity of each of ``rows`` to its ``k`` nearest other photos."""
+    a = normalized(embeddings)
+    rows = np.asarray(rows, dtype=np.int64)
+    k = max(1, min(k, len(a) - 1))
+    out = np.zeros(len(rows), np.float32)
+    for start in range(0, len(rows), chunk):
+        block = rows[start : start + chunk]
+        sim = a[block] @ a.T
+        sim[np.arange(len(block)), block] = -np.inf  # never a photo with itself
+        out[start : start + len(block)] = np.partition(sim, -k, axis=1)[:, -k:].mean(axis=1)
+    return out
+
+
+@dataclass
+class LabelTriage:
+    """What the label and off-topic checks share: ``wrong`` is ``[(index, suggested class
+    index, P(given label), reason)]``, least self-confident first; ``ranks[i, c]`` is where
+    the best ImageNet class of class ``c``'s kind stands among photo ``i``'s logits."""
+
+    classes: np.ndarray
+    given: np.ndarray
+    ranks: np.ndarray
+    wrong: list
+
+
+def _typical(embeddings, rows, random_state):
+    """Whether each of ``rows`` is typical of the set (see :data:`TYPICAL_PERCENTILE`)."""
+    from sklearn.utils import check_random_state
+
+    n = len(embeddings)
+    sample = check_random_state(random_state).permutation(n)[:_SAMPLE]
+    bound = np.percentile(neighbour_similarity(embeddings, sample), TYPICAL_PERCENTILE)
+    return dict(zip(np.asarray(rows).tolist(), neighbour_similarity(embeddings, rows) >= bound, strict=True))
+
+
+def label_triage(context):
+    """The :class:`LabelTriage` of an audit, computed once and shared by its label checks."""
+    settings, y = context.settings, context.labels
+    classes, proba = out_of_fold_proba(context.embeddings, y, random_state=settings["random_state"])
+    masks = _synsets.class_masks(classes, settings["class_synsets"])
+    logits = context.logits
+    ranks = np.stack([_synsets.best_rank(logits, np.broadcast_to(masks[c], logits.shape)) for c in classes], axis=1)
+    given = np.searchsorted(classes, y)
+    order, suggested, own = label_candidates(y, classes, proba)
+    budget = max(1, int(np.ceil(settings["label_fraction"] * len(y))))
+    count = min(budget, estimated_error_count(y, classes, proba))
+    typical = _typical(context.embeddings, order, settings["random_state"])
+    top_k, wrong = settings["top_k"], []
+    for i, s, p in zip(order.tolist(), suggested.tolist(), own.tolist(), strict=True):
+        if len(wrong) >= count:
+            break
+        theirs = int(ranks[i, s])
+        if theirs <= top_k:
+            reason = f"a {_plain(classes[s])} class at ImageNet rank {theirs}"
+        elif typical[i]:
+            reason = f"a photo like the others of the set (a {_plain(classes[s])} class at ImageNet rank {theirs})"
+        else:
+            continue  # unlike the set, and not what ImageNet sees: junk, left to the off-topic check
+        wrong.append((i, s, p, reason))
+    return LabelTriage(classes, given, ranks, wrong)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def has_two_labels(context):
+    """Whether the audit has labels and at least two distinct ones (else no label check runs)."""
+    return context.labels is not None and len(np.unique(context.labels)) >= 2
+
+
+class LabelErrors(IssueCheck):
+    """Photos whose label looks wrong, with the label they look like."""
+
+    name = "label_error"
+    needs = frozenset({"embeddings", "logits", "labels"})
+    description = "out-of-fold probabilities ranked as confident learning does, confirmed by ImageNet"
+
+    def find(self, context):
+        if not has_two_labels(context):
+            return issue_frame([], [])
+        triage = context.shared("labels", lambda: label_triage(context))
+        y, classes = context.labels, triage.classes
+        wrong = triage.wrong
+        return issue_frame(
+            [i for i, _, _, _ in wrong],
+            [1.0 - p for _, _, p, _ in wrong],
+            given_label=[_plain(y[i]) for i, _, _, _ in wrong],
+            suggested_label=[_plain(classes[s]) for _, s, _, _ in wrong],
+            detail=[f"P({_plain(y[i])}) = {p:.3f} out of fold; {reason}" for i, _, p, reason in wrong],
+        )

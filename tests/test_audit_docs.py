@@ -1,0 +1,35 @@
+"""What the audit page states comes from the code: defaults, bounds, the checks it lists."""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from skcatdog.audit import ISSUES, QUALITY_CHECKS, find_issues
+from skcatdog.audit.duplicates import CHUNK, MIN_PRINT_SIMILARITY
+
+PAGE = Path(__file__).resolve().parents[1] / "doc" / "user_guide" / "audit.rst"
+TEXT = " ".join(PAGE.read_text(encoding="utf-8").split())  # one line: statements may wrap
+DEFAULTS = {name: p.default for name, p in inspect.signature(find_issues).parameters.items()}
+STATED = re.findall(r"``(\w+)``[^`]{0,25}?default ([0-9][0-9.,]*)", TEXT)
+
+
+def test_the_page_states_some_defaults():
+    assert {name for name, _ in STATED} >= {"near_duplicate_distance", "label_fraction", "top_k", "flag_fraction"}
+
+
+@pytest.mark.parametrize(("name", "value"), STATED, ids=[name for name, _ in STATED])
+def test_each_stated_default_is_the_codes(name, value):
+    assert name in DEFAULTS, f"the audit page speaks of a parameter {name!r} that find_issues does not have"
+    assert float(value.replace(",", "")) == DEFAULTS[name], f"the page says {name} defaults to {value}"
+
+
+def test_the_page_lists_every_check_and_states_the_codes_bounds():
+    for issue in ISSUES:
+        assert f"``{issue}``" in TEXT, f"the audit page does not list {issue}"
+    assert f"correlate at {MIN_PRINT_SIMILARITY:g} or more" in TEXT
+    assert f"a block of {CHUNK:,} rows at a time" in TEXT
+    assert f"a side under {QUALITY_CHECKS['tiny'][2]:g} pixels" in TEXT
+    assert QUALITY_CHECKS["odd_aspect"][2] == 3.0 and "over three times the other" in TEXT
+    assert "projection" not in TEXT  # candidates come from exact block products only

@@ -1,0 +1,89 @@
+"""The label check: confident learning's count, a confident classifier over ImageNet's top k, junk left off-topic."""
+
+import re
+
+import numpy as np
+
+from skcatdog.audit import AuditContext, PhotoSet, get_check
+from skcatdog.audit.labels import estimated_error_count, label_candidates
+
+# With these synsets the cat kind is ImageNet class 281 (tabby) alone and the dog kind class 151 (Chihuahua).
+SYNSETS = {"cat": "n02123045", "dog": "n02085620"}
+CAT, DOG = 281, 151
+
+
+def _context(embeddings, labels, logits, **settings):
+    n = len(labels)
+    photos = PhotoSet(
+        items=list(range(n)),
+        names=[f"p{i}" for i in range(n)],
+        digests=[str(i) for i in range(n)],
+        embeddings=embeddings,
+        logits=logits,
+    )
+    defaults = {
+        "flag_fraction": 0.01,
+        "near_duplicate_distance": 0.2,
+        "label_fraction": 0.02,
+        "top_k": 16,
+        "class_synsets": SYNSETS,
+        "thresholds": {},
+        "random_state": 0,
+    }
+    return AuditContext(photos=photos, labels=np.asarray(labels), test=None, settings={**defaults, **settings})
+
+
+def _planted(rng):
+    """Two clusters of 150 photos, ImageNet seeing each photo's kind at rank 1; photo 5 (a dog
+    in the dog cluster) labelled cat, photo 7 (unlike any other photo) labelled cat."""
+    n, dim = 300, 32
+    truth = np.array(["cat"] * 150 + ["dog"] * 150)
+    centre = rng.standard_normal(dim)
+    embeddings = np.where((truth == "cat")[:, None], centre, -centre) + 0.6 * rng.standard_normal((n, dim))
+    logits = rng.standard_normal((n, 1000))
+    logits[np.arange(n), np.where(truth == "cat", CAT, DOG)] = 10.0
+    truth[5] = "dog"
+    embeddings[5] = -centre + 0.6 * rng.standard_normal(dim)
+    embeddings[7] = 5 * rng.standard_normal(dim) - 3 * centre  # a logo: nothing like the others
+    for i in (5, 7):  # ImageNet sees neither kind among its best classes
+        logits[i, [CAT, DOG]] = np.sort(logits[i])[[-500, -40]]
+    labels = truth.copy()
+    labels[[5, 7]] = "cat"
+    return embeddings.astype(np.float32), labels, logits.astype(np.float32)
+
+
+def test_a_confident_classifier_wins_over_imagenet_and_junk_stays_off_topic():
+    embeddings, labels, logits = _planted(np.random.default_rng(0))
+    context = _context(embeddings, labels, logits)
+    wrong = get_check("label_error").find(context)
+    off = get_check("off_topic").find(context)
+    assert 5 in set(wrong["index"]) and 7 not in set(wrong["index"])
+    row = wrong[wrong["index"] == 5].iloc[0]
+    assert (row.given_label, row.suggested_label) == ("cat", "dog")
+    assert "like the others of the set" in row.detail
+    assert int(re.search(r"ImageNet rank (\d+)", row.detail).group(1)) > 16  # beyond the top k: the classifier won
+    assert 7 in set(off["index"]) and 5 not in set(off["index"])
+
+
+def test_the_count_is_confident_learnings():
+    rng = np.random.default_rng(0)
+    y = np.array(["cat"] * 50 + ["dog"] * 50)
+    p_dog = np.clip(np.where(y == "dog", 0.85, 0.15) + rng.uniform(-0.1, 0.1, 100), 0, 1)
+    p_dog[[3, 4, 60]] = [0.97, 0.9, 0.02]  # three photos that look like the other label
+    proba = np.stack([1 - p_dog, p_dog], axis=1)
+    classes = np.array(["cat", "dog"])
+    assert estimated_error_count(y, classes, proba) == 3
+    order, _, _ = label_candidates(y, classes, proba)
+    assert set(order[:3].tolist()) == {3, 4, 60}
+    # No photo looks like another label: nothing to report.
+    clean = np.stack([np.where(y == "cat", 0.9, 0.1), np.where(y == "cat", 0.1, 0.9)], axis=1)
+    assert estimated_error_count(y, classes, clean) == 0
+
+
+def test_label_fraction_caps_the_count():
+    embeddings, labels, logits = _planted(np.random.default_rng(1))
+    labels[[20, 21, 22, 23]] = "dog"  # four more flips
+    many = get_check("label_error").find(_context(embeddings, labels, logits))
+    few = get_check("label_error").find(_context(embeddings, labels, logits, label_fraction=0.005))
+    assert len(many) >= 5 and len(few) == 2
+    assert list(few["index"]) == list(many["index"][:2])
