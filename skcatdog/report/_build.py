@@ -109,11 +109,11 @@ def _labels(items, y, cv):
         raise ValueError(f"y must be 1-D with one label per photo: {len(items)} photos, y of shape {y.shape}")
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
-        raise ValueError(f"every photo is labelled {classes[0]!r}: a report needs photos of at least two labels")
+        raise ValueError(f"every photo is labelled {classes[0].item()!r}: a report needs photos of at least two labels")
     n_splits = cv if isinstance(cv, numbers.Integral) else cv.get_n_splits()
     if counts.min() < n_splits:
         raise ValueError(
-            f"the label {classes[counts.argmin()]!r} has {counts.min()} photos, fewer than the {n_splits} folds"
+            f"the label {classes[counts.argmin()].item()!r} has {counts.min()} photos, fewer than the {n_splits} folds"
         )
     return y, classes
 

@@ -64,11 +64,17 @@ class PhotoTable(pd.DataFrame):
     ----------
     data : pandas.DataFrame or anything the DataFrame constructor takes
         The table.
+    index : Index or array-like, default=None
+        As for :class:`pandas.DataFrame`.
+    columns : Index or array-like, default=None
+        As for :class:`pandas.DataFrame`.
+    dtype : dtype, default=None
+        As for :class:`pandas.DataFrame`.
+    copy : bool, default=None
+        As for :class:`pandas.DataFrame`.
     images : sequence, default=None
         The photo of each row (a path or an ``HxWx3`` uint8 array), when the
         ``item`` column does not name a file (arrays are named ``"X[i] (array)"``).
-    **kwargs : dict
-        Passed to the DataFrame constructor.
 
     Examples
     --------
@@ -80,8 +86,8 @@ class PhotoTable(pd.DataFrame):
 
     _metadata = ["_skcatdog_photos"]
 
-    def __init__(self, data=None, *args, images=None, **kwargs):
-        super().__init__(data, *args, **kwargs)
+    def __init__(self, data=None, index=None, columns=None, dtype=None, copy=None, *, images=None):
+        super().__init__(data, index=index, columns=columns, dtype=dtype, copy=copy)
         if images is not None:
             self._skcatdog_photos = dict(zip(self["item"], images, strict=True))
         elif not hasattr(self, "_skcatdog_photos"):
@@ -198,12 +204,12 @@ class TrainingReport:
 
     @property
     def log_loss(self):
-        """float: The mean of the folds' log-loss, as ``cross_validate`` reports it."""
+        """The mean of the folds' log-loss, as ``cross_validate`` reports it (float)."""
         return float(self.fold_scores["log_loss"].mean())
 
     @property
     def accuracy(self):
-        """float: The mean of the folds' accuracy."""
+        """The mean of the folds' accuracy (float)."""
         return float(self.fold_scores["accuracy"].mean())
 
     def to_html(self):

@@ -219,7 +219,11 @@ def _score_table(scores):
     )
     mean = f"<tr><th>mean</th><td></td><th>{scores.log_loss.mean():.5f}</th><th>{scores.accuracy.mean():.4f}</th></tr>"
     head = "<tr><th>fold</th><th>photos</th><th>log-loss</th><th>accuracy</th></tr>"
-    return f'<table class="scores">{head}{rows}{mean}</table>'
+    lines = "".join(
+        f'<tr><td colspan="2">{what}</td><td>{value:.5f}</td><td></td></tr>'
+        for what, value in (("Kaggle top 10%", KAGGLE_TOP10), ("single Xception", REFERENCE))
+    )
+    return f'<table class="scores">{head}{rows}{mean}{lines}</table>'
 
 
 def training_body(report):
