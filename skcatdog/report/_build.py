@@ -94,6 +94,10 @@ def _verdicts(names, issues):
     return out
 
 
+def _now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _machine(backbone):
     from .._show_versions import show_versions
 
@@ -110,10 +114,9 @@ def _labels(items, y, cv):
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise ValueError(f"every photo is labelled {classes[0].item()!r}: a report needs photos of at least two labels")
-    n_splits = cv if isinstance(cv, numbers.Integral) else cv.get_n_splits()
-    if counts.min() < n_splits:
+    if isinstance(cv, numbers.Integral) and counts.min() < cv:  # what StratifiedKFold refuses, said plainly
         raise ValueError(
-            f"the label {classes[counts.argmin()].item()!r} has {counts.min()} photos, fewer than the {n_splits} folds"
+            f"the label {classes[counts.argmin()].item()!r} has {counts.min()} photos, fewer than the {cv} folds"
         )
     return y, classes
 
@@ -277,13 +280,14 @@ def training_report(model, X, y, *, cv=5, max_mistakes=100, audit=True, n_jobs=N
     start = time.perf_counter()
     items = as_items(X)
     y, classes = _labels(items, y, cv)
-    args = _engine_args(_embedder(model))
+    embedder = _embedder(model)
+    args = _engine_args(embedder)
     names = [describe(item, i) for i, item in enumerate(items)]
     # Before the cross-validation: the audit embeds every photo (naming every unreadable one in a single
     # error) and so fills the rows that the folds then read. Its label budget covers the mistakes shown.
     label_budget = min(1.0, max(0.01, max_mistakes / len(items)))
-    embedder = _embedder(model)
-    if audit and args["imagenet"]:
+    audit = audit and args["imagenet"]
+    if audit:
         issues = _audit(items, y, args, label_budget, verbose)
     else:
         issues = _audit(items, y, {**args, "imagenet": False}, label_budget, verbose)
@@ -297,8 +301,13 @@ def training_report(model, X, y, *, cv=5, max_mistakes=100, audit=True, n_jobs=N
         "photos": f"{len(items)}: " + ", ".join(f"{n} {c}" for c, n in counts),
         "cross-validation": repr(cv),
         "model": repr(model),
-        "audit": f"find_issues on {args['backbone']} rows, label budget {label_budget:.3g}" if audit else "off",
-        "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "audit": (
+            f"skcatdog.find_issues on {args['backbone']}'s rows: wrong labels (at most "
+            f"{int(np.ceil(label_budget * len(items)))} photos), off-topic and poor photos"
+            if audit
+            else "none (turned off, or the embedder's weights are not ImageNet's)"
+        ),
+        "written": _now(),
     }
     timings = {"audit": audited - start, "cross-validation": validated - audited}
     timings["mistakes"] = time.perf_counter() - validated
@@ -410,7 +419,7 @@ def prediction_report(model, X, *, max_photos=100, audit=True, title=None, verbo
         classes=classes,
         y_proba=proba,
         predictions=PhotoTable(table, images=[items[i] for i in order]),
-        settings={"photos": str(len(items)), "model": repr(model), "written": datetime.now(timezone.utc).isoformat()},
+        settings={"photos": str(len(items)), "model": repr(model), "written": _now()},
         machine=_machine(args["backbone"]),
         max_photos=max_photos,
         title=title or f"Predictions for {len(items)} photos, least confident first",

@@ -128,13 +128,17 @@ def calibration_figure(y_true, classes, proba):
     curve_ax, hist_ax = fig.subplots(2, 1, height_ratios=(3, 1.3), sharex=True)
     if len(classes) == 2:
         p, truth, what = proba[:, 1], y_true == classes[1], f"P({classes[1]})"
+        fraction = f"fraction labelled {classes[1]}"
     else:
         p, truth, what = proba.max(axis=1), classes[proba.argmax(axis=1)] == y_true, "top-class probability"
+        fraction = "fraction predicted right"
     CalibrationDisplay.from_predictions(truth, p, n_bins=10, ax=curve_ax, name="out of fold")
-    curve_ax.set(title="Calibration", xlabel="")
+    curve_ax.set(title="Calibration", xlabel="", ylabel=fraction)
     curve_ax.legend(fontsize=8, loc="upper left")
-    hist_ax.hist(p, bins=20, range=(0, 1), color="#4c72b0")
-    hist_ax.set(yscale="log", xlabel=f"predicted {what}", ylabel="photos")
+    counts, _, _ = hist_ax.hist(p, bins=20, range=(0, 1), color="#4c72b0")
+    if counts.max() > 50:  # most photos sit at either end: a log scale keeps the middle visible
+        hist_ax.set_yscale("log")
+    hist_ax.set(xlabel=f"predicted {what}", ylabel="photos")
     return png(fig)
 
 
@@ -148,6 +152,10 @@ def confusion_figure(y_true, classes, proba):
     ConfusionMatrixDisplay.from_predictions(y_true, predicted, labels=classes, ax=ax, colorbar=False, cmap="Blues")
     ax.set_title("Confusion matrix (out of fold)")
     return png(fig)
+
+
+def _photos(n):
+    return f"{n} photo" if n == 1 else f"{n} photos"
 
 
 def _short(name):
@@ -239,7 +247,7 @@ def training_body(report):
     body = f"""<h1>{esc(report.title)}</h1>
 <p>{len(scores)}-fold cross-validation on {n} photos: log-loss <b>{report.log_loss:.5f}</b>
 (&plusmn; {scores.log_loss.std(ddof=0):.5f}), accuracy <b>{report.accuracy:.4f}</b>;
-{len(mistakes)} photos predicted wrong out of fold{f" (the audit says: {said})" if said else ""}.</p>
+{_photos(len(mistakes))} predicted wrong out of fold{f" (the audit says: {said})" if said else ""}.</p>
 <h2>Scores per fold</h2><div class="figures">{fold_figure(scores)}{_score_table(scores)}</div>
 <h2>Calibration and confusion</h2><div class="figures">
 {calibration_figure(report.y_true, report.classes, report.y_proba)}
