@@ -309,8 +309,9 @@ def training_report(model, X, y, *, cv=5, max_mistakes=100, audit=True, n_jobs=N
         ),
         "written": _now(),
     }
+    machine = _machine(args["backbone"])
     timings = {"audit": audited - start, "cross-validation": validated - audited}
-    timings["mistakes"] = time.perf_counter() - validated
+    timings["mistakes and settings"] = time.perf_counter() - validated
     return TrainingReport(
         names=names,
         y_true=y,
@@ -322,7 +323,7 @@ def training_report(model, X, y, *, cv=5, max_mistakes=100, audit=True, n_jobs=N
         decisions=_decisions(mistakes, issues),
         issues=issues,
         settings=settings,
-        machine=_machine(args["backbone"]),
+        machine=machine,
         timings=timings,
         max_mistakes=max_mistakes,
         title=title or f"Where the model fails: {len(items)} photos",
