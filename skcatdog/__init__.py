@@ -39,6 +39,8 @@ _LOCATIONS = {
     "FitOnInliers": "skcatdog.novelty",
     "ImageNetOutlierFilter": "skcatdog.outlier_filter",
     "make_default_pipeline": "skcatdog.recipe",
+    "prediction_report": "skcatdog.report",
+    "training_report": "skcatdog.report",
     "show_versions": "skcatdog._show_versions",
 }
 
@@ -58,6 +60,7 @@ _SUBMODULES = (
     "novelty",
     "outlier_filter",
     "recipe",
+    "report",
 )
 
 __all__ = [
@@ -85,9 +88,11 @@ __all__ = [
     "make_novelty_scorer",
     "make_pipeline",
     "novelty_roc_auc_score",
+    "prediction_report",
     "register_backbone",
     "set_config",
     "show_versions",
+    "training_report",
 ]
 
 
@@ -122,3 +127,4 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .novelty import FitOnInliers
     from .outlier_filter import ImageNetOutlierFilter
     from .recipe import make_default_pipeline
+    from .report import prediction_report, training_report
