@@ -1,33 +1,29 @@
 """What ``training_report`` costs beyond a plain cross-validation, and whether it finds flipped labels.
 
-    python benchmarks/bench_report.py [--out-dir DIR]
+    python benchmarks/bench_report.py [--data FOLDER] [--out FOLDER] [--pages DIR]
 
-On the shared photos and a warm embedding cache (run ``examples/cross_validate.py``
-first), in one process and in this order: a plain ``cross_validate`` of
+On a folder of photos and a warm embedding cache (run ``examples/cross_validate.py``
+on it first), in one process and in this order: a plain ``cross_validate`` of
 ``make_default_pipeline()``, ``training_report`` on the same folds, the plain
 cross-validation again and the report again (the machine's load drifts: the
 pairs bracket it), then the report on a copy of the labels with 20 flipped
 (10 each way). Prints the times with the CPU model, and how many flips are
 among the page's first 40 mistakes marked as wrong labels with the right
-suggestion; writes both pages into ``--out-dir``.
+suggestion; writes ``report.csv`` and both pages into ``--pages``.
 """
 
-import argparse
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-from _machine import machine_line  # noqa: E402
-from sklearn.model_selection import StratifiedKFold, cross_validate  # noqa: E402
+import _common as bench
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, cross_validate
 
-from skcatdog import _engine, load_image_folder, make_default_pipeline  # noqa: E402
-from skcatdog.report import training_report  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ROOT.parent / "shared" / "data" / "dogs-vs-cats" / "train"
+from skcatdog import _engine, make_default_pipeline
+from skcatdog.report import training_report
 
 
 def flip(labels, n=20, seed=0):
@@ -58,12 +54,13 @@ def report_of(paths, labels):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out-dir", default=".", help="where the two pages go")
+    parser = bench.parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", default=".", help="where the two pages go")
     args = parser.parse_args()
-    out = Path(args.out_dir)
-    paths, labels = load_image_folder(TRAIN)
-    print(machine_line())
+    out = Path(args.pages)
+    paths, labels = bench.load_photos(bench.data_folder(args.data))
+    paths = np.asarray(paths)
+    print(bench.machine_line())
     times = {"cv": [], "report": []}
     for _ in range(2):
         wall, cpu, loss = timed(plain_cv, paths, labels)
@@ -95,6 +92,27 @@ def main():
     print(
         f"flipped labels: {len(found)} of 20 among the first 40 mistakes, {len(right)} marked as wrong labels "
         f"with the right suggestion ({seconds:.1f} s)"
+    )
+    rows = [
+        [f"pair {k + 1}", cv_wall, rep_wall, rep_wall / cv_wall, cv_cpu, rep_cpu, rep_cpu / cv_cpu]
+        for k, ((cv_wall, cv_cpu), (rep_wall, rep_cpu)) in enumerate(zip(times["cv"], times["report"], strict=True))
+    ]
+    bench.write_result(
+        "report",
+        [
+            "round",
+            "cross_validate s",
+            "training_report s",
+            "ratio",
+            "cross_validate CPU s",
+            "report CPU s",
+            "CPU ratio",
+        ],
+        rows,
+        title="training_report against a plain cross_validate (warm cache)",
+        what=f"{len(paths):,} photos, make_default_pipeline, 5 folds; flipped labels: {len(right)} of 20 among the "
+        "first 40 mistakes, marked as wrong labels with the right suggestion",
+        out=args.out,
     )
 
 
