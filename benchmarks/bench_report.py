@@ -58,6 +58,7 @@ def main():
     parser.add_argument("--pages", default=".", help="where the two pages go")
     args = parser.parse_args()
     out = Path(args.pages)
+    out.mkdir(parents=True, exist_ok=True)
     paths, labels = bench.load_photos(bench.data_folder(args.data))
     paths = np.asarray(paths)
     print(bench.machine_line())

@@ -50,7 +50,7 @@ def test_every_store_implements_the_protocol(store, tmp_path, fresh_memory):
     assert isinstance(store, Store)
     assert isinstance(store.capabilities, Capabilities)
     assert isinstance(store.digests, DigestMemo) and isinstance(store.measures, MeasureTable)
-    keeps = store.capabilities.keeps_rows
+    keeps = store.capabilities.stores_rows
     row = np.arange(6, dtype=np.float32)
     store.put_many([("k", row)])
     store.flush()
@@ -69,7 +69,7 @@ def test_every_store_implements_the_protocol(store, tmp_path, fresh_memory):
 
 
 def test_every_store_keeps_digests_and_measures_in_their_own_namespaces(store, tmp_path, fresh_memory):
-    keeps = store.capabilities.keeps_rows
+    keeps = store.capabilities.stores_rows
     photo, other = _file(tmp_path, "a.jpg"), _file(tmp_path, "b.jpg")
     digest = "d" * 40
     store.digests.put_many([(photo, digest)])
@@ -90,7 +90,7 @@ def test_every_store_keeps_digests_and_measures_in_their_own_namespaces(store, t
 
 
 def test_get_many_by_file_gives_each_file_digest_and_row(store, tmp_path, fresh_memory):
-    keeps = store.capabilities.keeps_rows
+    keeps = store.capabilities.stores_rows
     a, b, unknown = _file(tmp_path, "a.jpg"), _file(tmp_path, "b.jpg"), _file(tmp_path, "c.jpg")
     store.digests.put_many([(a, "da"), (b, "db")])
     prefix = row_prefix("fp", "mean(crop+full)[0:3]")
@@ -112,14 +112,14 @@ def test_process_memory_methods(store, fresh_memory):
     value = np.arange(3, dtype=np.float32)
     store.memory_put_many([(("tag", "d"), value)])
     (held,) = store.memory_get_many([("tag", "d")])
-    if isinstance(store, CachedStore) and store.capabilities.keeps_rows:
+    if isinstance(store, CachedStore) and store.capabilities.stores_rows:
         assert held is value
     else:
         assert held is None  # a backend holds nothing in process memory
 
 
 def test_the_factory_accepts_every_kind_of_cache_parameter(tmp_path):
-    assert not open_store(None).capabilities.keeps_rows
+    assert not open_store(None).capabilities.stores_rows
     assert open_store(False) is open_store(None)
     local = open_store(tmp_path / "a")
     assert local is open_store(str(tmp_path / "a")) and local.capabilities.local

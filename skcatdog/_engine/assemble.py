@@ -16,7 +16,7 @@ __all__ = ["MeanOfViews", "NoOutput", "PerView", "assembler_for"]
 class NoOutput:
     """``outputs=()``: rows are computed and stored; nothing is returned."""
 
-    keeps_view_rows = True  # rows read are kept in process memory one by one
+    remembers_view_rows = True  # rows read are kept in process memory one by one
     lookup_digests = None  # the store's own digest memo
     missed_memory = False  # whether a row was looked for past process memory
 
@@ -47,7 +47,7 @@ class PerView(NoOutput):
 
     def __init__(self, request, store, n_items):
         super().__init__(request, store, n_items)
-        self.keep = request.keep
+        self.columns = request.columns
         self.out = np.empty((self.n_views, n_items, request.n_kept), dtype=np.float32)
 
     def fill_warm(self, chunk, digests, rows, position):
@@ -63,7 +63,7 @@ class PerView(NoOutput):
                 self.out[v, i] = row
 
     def place_computed(self, rows_of_item, v, row):
-        self.out[v, rows_of_item] = row[self.keep]
+        self.out[v, rows_of_item] = row[self.columns]
 
     def outputs(self):
         return self.out
@@ -78,11 +78,11 @@ class MeanOfViews(PerView):
     file's digest.
     """
 
-    keeps_view_rows = False  # the mean itself is kept, not its parts
+    remembers_view_rows = False  # the mean itself is kept, not its parts
 
     def __init__(self, request, store, n_items):
         NoOutput.__init__(self, request, store, n_items)
-        self.keep = request.keep
+        self.columns = request.columns
         self.store = store
         self.cols = request.cols
         self.fingerprint = request.fingerprint
@@ -112,7 +112,7 @@ class MeanOfViews(PerView):
 
     def fill_from_means(self, chunk, digests):
         """Fill the chunk's output from known means; returns whether every row was found."""
-        if not self.store.capabilities.keeps_rows or len(digests) != len(chunk):
+        if not self.store.capabilities.stores_rows or len(digests) != len(chunk):
             return False
         tag = self.tag
         wanted = [(tag, digests[i]) for i in chunk]
@@ -154,7 +154,7 @@ class MeanOfViews(PerView):
             for v in range(2, n_views):
                 dest[k] += rows[first + v]
         dest /= np.float32(n_views)
-        if self.store.capabilities.keeps_rows:
+        if self.store.capabilities.stores_rows:
             # One copy for the chunk: the memory holds views of it, one per row.
             kept, tag = dest.copy(), self.tag
             self.store.memory_put_many([((tag, digests[i]), kept[k]) for k, i in enumerate(chunk)])
@@ -165,7 +165,7 @@ class MeanOfViews(PerView):
 
     def place_computed(self, rows_of_item, v, row):
         for i in rows_of_item:
-            self.parts[i][1][v] = row[self.keep]
+            self.parts[i][1][v] = row[self.columns]
 
     def finish(self):
         """The mean of the views for items whose rows were not all found at once."""
@@ -193,6 +193,6 @@ class MeanOfViews(PerView):
 
 def assembler_for(request, store, n_items):
     """The assembler of a call's output."""
-    if request.keep is None:
+    if request.columns is None:
         return NoOutput(request, store, n_items)
     return (MeanOfViews if request.mean else PerView)(request, store, n_items)

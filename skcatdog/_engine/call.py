@@ -220,7 +220,7 @@ def embed_many(
     files = stat_files(items)
     assembler = assembler_for(request, store, len(items))
     memory = CallMemory(request, store, files)
-    recalled = request.keep is not None and memory.recall(assembler.outputs())
+    recalled = request.columns is not None and memory.recall(assembler.outputs())
     if recalled:
         stats.add(calls_recalled=1)
     problems, misses = [], Misses()
@@ -254,12 +254,12 @@ def embed_many(
         assembler.finish()
         memory.remember(out, prober.from_memory)
     # ``out`` holds only the kept columns: embeddings first (if kept), then logits.
-    dim, keep = request.backbone.embedding_dim, request.keep
+    dim, columns = request.backbone.embedding_dim, request.columns
     outputs = tuple(outputs)
     return [
         Rows(
             embeddings=np.ascontiguousarray(o[:, :dim]) if "embeddings" in outputs else None,
-            logits=np.ascontiguousarray(o[:, dim - keep.start :]) if "logits" in outputs else None,
+            logits=np.ascontiguousarray(o[:, dim - columns.start :]) if "logits" in outputs else None,
         )
         for o in out
     ]

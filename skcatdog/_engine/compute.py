@@ -92,7 +92,7 @@ def compute(request, store, misses, assembler, decoder, batch_size, bad, verbose
                 bad(misses.rows[digest], reason)
                 bar.update(len(misses.views[digest]))
             for digest, value in batch.extras:
-                request.extras.keep(digest, value)
+                request.extras.deliver(digest, value)
             if not batch.slots:
                 continue
             rows = runner.forward(batch.pixels, len(batch.slots))

@@ -38,14 +38,14 @@ class Extras:
         uint8}`` for the job's views and ``views``; returns any value. It runs
         where the photo is decoded (a thread, a worker process): it must be
         picklable and must not raise for a photo that decoded.
-    keep : callable
-        ``keep(digest, value)``, called in the calling thread as batches arrive.
+    deliver : callable
+        ``deliver(digest, value)``, called in the calling thread as batches arrive.
     views : tuple of str, default=("full",)
         The views ``compute`` reads, cut from the same decode as the model's.
     """
 
     compute: object
-    keep: object
+    deliver: object
     views: tuple = ("full",)
 
 

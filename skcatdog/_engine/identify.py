@@ -25,9 +25,9 @@ __all__ = ["FileStats", "Identifier", "stat_files"]
 class FileStats:
     """Every file's ``stat``, taken once for the call, and its file key."""
 
-    stats: list
+    stat_results: list
     started: float  # wall time before the first stat (see digest_trusted)
-    files: tuple  # file keys (see skcatdog._store.file_key)
+    keys: tuple  # file keys (see skcatdog._store.file_key)
 
 
 def stat_files(items):
@@ -85,9 +85,9 @@ class Identifier:
         unknown = {}  # file key -> rows
         stats_of = {}
         if self.files is not None:  # every file was stat-ed; a chunk with a bad one goes item by item
-            started, sts = self.files.started, self.files.stats[chunk.start : chunk.stop]
+            started, sts = self.files.started, self.files.stat_results[chunk.start : chunk.stop]
             if _all_usable(sts, cap):
-                fkeys = self.files.files[chunk.start : chunk.stop]
+                fkeys = self.files.keys[chunk.start : chunk.stop]
                 found = self.lookup_digests(fkeys)
                 if None not in found:  # the warm call: the memo knows every file
                     return dict(zip(chunk, found, strict=True)), sources, reasons

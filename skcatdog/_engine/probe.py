@@ -91,7 +91,7 @@ class Prober:
         views, n_views = request.views, len(request.views)
         unique = list(dict.fromkeys(digests.values()))
         keys = [request.row_name(view, d) for d in unique for view in views]
-        rows, from_memory = self.store.lookup(keys, request.width, request.cols, remember=assembler.keeps_view_rows)
+        rows, from_memory = self.store.lookup(keys, request.width, request.cols, remember=assembler.remembers_view_rows)
         if not from_memory:
             self.read_store = True
         position = {d: k * n_views for k, d in enumerate(unique)}

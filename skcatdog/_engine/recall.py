@@ -47,7 +47,7 @@ class CallMemory:
     def __init__(self, request, store, files):
         self.key = None
         self.files = files
-        if files is None or request.keep is None or not store.capabilities.keeps_rows:
+        if files is None or request.columns is None or not store.capabilities.stores_rows:
             return
         # The tag holds the size cap: a remembered call is answered without checking its
         # files against the cap again.
@@ -56,7 +56,7 @@ class CallMemory:
             f"[{request.cols[0]}:{request.cols[1]}] max_file_bytes={setting('max_file_bytes')}"
         )
         tag = memory_tag(store.name, request.fingerprint, what)
-        self.key = _CallKey(tag, files.files)
+        self.key = _CallKey(tag, files.keys)
         self.store = store
 
     def recall(self, out):
@@ -84,5 +84,5 @@ class CallMemory:
         """
         if self.key is None or not from_memory or out.nbytes > setting("memory_cache_bytes") // 8:
             return
-        if None not in self.store.digests.get_many(self.files.files):
+        if None not in self.store.digests.get_many(self.files.keys):
             self.store.memory_put_many([(self.key, out.copy())])

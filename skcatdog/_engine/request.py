@@ -67,7 +67,7 @@ class Request:
 
     Attributes
     ----------
-    keep : slice or None
+    columns : slice or None
         The columns of a stored row the caller wants (``None``: none, the
         rows are only computed and stored).
     cols : (int, int)
@@ -88,7 +88,7 @@ class Request:
     precision: str
     decoder: object
     views: tuple
-    keep: slice | None
+    columns: slice | None
     mean: bool
     fingerprint: str
     extras: object = None
@@ -110,7 +110,9 @@ class Request:
         if set(outputs) - {"embeddings", "logits"}:
             raise ValueError(f"outputs must name 'embeddings' and/or 'logits', got {outputs!r}")
         dim = backbone.embedding_dim
-        keep = slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim) if outputs else None
+        columns = (
+            slice(0 if "embeddings" in outputs else dim, None if "logits" in outputs else dim) if outputs else None
+        )
         precision = resolve_precision(precision, backbone)
         decoder = resolve_decoder(decoder) if isinstance(decoder, str) else decoder
         return cls(
@@ -119,7 +121,7 @@ class Request:
             precision=precision,
             decoder=decoder,
             views=views,
-            keep=keep,
+            columns=columns,
             mean=bool(mean_views) and len(views) > 1,
             fingerprint=fingerprint or model_fingerprint(backbone, weights, precision, pixels_id(decoder)),
             extras=extras,
@@ -132,11 +134,11 @@ class Request:
 
     @property
     def cols(self):
-        return (0, 1) if self.keep is None else (self.keep.start, self.keep.stop or self.width)
+        return (0, 1) if self.columns is None else (self.columns.start, self.columns.stop or self.width)
 
     @property
     def n_kept(self):
-        return 0 if self.keep is None else len(range(self.width)[self.keep])
+        return 0 if self.columns is None else len(range(self.width)[self.columns])
 
     def row_name(self, view, digest):
         """The store key of a row of one view."""

@@ -118,7 +118,7 @@ class _MeasuresInMemory:
 
     def get_many(self, keys, width):
         store = self._store
-        if not store.capabilities.keeps_rows:
+        if not store.capabilities.stores_rows:
             return [None] * len(keys)
         wanted = [(store.name, "measures", k, width) for k in keys]
         found = rows.get_many(wanted)
@@ -134,7 +134,7 @@ class _MeasuresInMemory:
 
     def put_many(self, pairs):
         store = self._store
-        if not store.capabilities.keeps_rows:
+        if not store.capabilities.stores_rows:
             return
         pairs = [(k, np.ascontiguousarray(row, dtype=np.float32)) for k, row in pairs]
         store.backend.measures.put_many(pairs)
@@ -167,7 +167,7 @@ class CachedStore(StoreBase):
     def lookup(self, keys, width, cols=None, remember=True):
         """``(rows, all from memory)``: the ``cols`` of each key's row, process memory
         first, then one batched backend query; ``None`` for misses."""
-        if not self.capabilities.keeps_rows:
+        if not self.capabilities.stores_rows:
             return [None] * len(keys), False
         name, (a, b) = self.name, (0, width) if cols is None else cols
         wanted = [(name, k, a, b) for k in keys]
@@ -195,7 +195,7 @@ class CachedStore(StoreBase):
 
     def put_many(self, pairs):
         """Store whole rows in the backend and keep a copy of each in memory."""
-        if not self.capabilities.keeps_rows:
+        if not self.capabilities.stores_rows:
             return
         pairs = list(pairs)
         self.backend.put_many(pairs)
@@ -229,5 +229,5 @@ class CachedStore(StoreBase):
 
     def memory_put_many(self, pairs):
         """Hold ``(key, array)`` pairs in process memory (not in the backend)."""
-        if self.capabilities.keeps_rows:
+        if self.capabilities.stores_rows:
             rows.put_many(pairs)

@@ -10,7 +10,7 @@ __all__ = ["NullStore"]
 class NullStore(StoreBase):
     """A :class:`~skcatdog._store.spec.Store` that finds nothing and keeps nothing."""
 
-    capabilities = Capabilities(keeps_rows=False)
+    capabilities = Capabilities(stores_rows=False)
 
     def __repr__(self):
         return "NullStore()"

@@ -38,7 +38,7 @@ class Capabilities:
 
     Attributes
     ----------
-    keeps_rows : bool
+    stores_rows : bool
         Rows put are found again (``False`` only for the store of ``cache=None``).
     local : bool
         Lookups are cheap local reads that hold the GIL: threads would only
@@ -49,7 +49,7 @@ class Capabilities:
         per view.
     """
 
-    keeps_rows: bool = True
+    stores_rows: bool = True
     local: bool = True
     derived_rows: bool = False
 

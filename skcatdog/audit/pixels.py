@@ -116,8 +116,8 @@ def _crops(print_):
     img = Image.fromarray(np.asarray(print_, np.float32).astype(np.uint8), "L")
     side = img.size[0]
     out = []
-    for keep in PRINT_CROPS:
-        m = side * (1 - keep) / 2
+    for share in PRINT_CROPS:
+        m = side * (1 - share) / 2
         crop = img.resize((PRINT_SIDE, PRINT_SIDE), Image.BILINEAR, box=(m, m, side - m, side - m))
         v = np.asarray(crop, np.float32).ravel()
         v = v - v.mean()
@@ -154,9 +154,9 @@ class PixelPass:
 
     def extras(self):
         """What to hand the engine: the computation, and where its values go."""
-        return Extras(compute=PixelValues(), keep=self._keep, views=(_VIEW,))
+        return Extras(compute=PixelValues(), deliver=self._deliver, views=(_VIEW,))
 
-    def _keep(self, digest, value):
+    def _deliver(self, digest, value):
         self.fresh[digest] = value
 
     def _decode(self, items, indices, digests):
