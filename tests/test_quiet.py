@@ -15,7 +15,8 @@ from tests._helpers import TRAIN, needs_shared
 ROOT = Path(__file__).resolve().parents[1]
 # absl's "I0000 00:00:..." / "E0000 ..." prefix, its pre-initialisation warning, and the known start-up notes.
 NATIVE_LINE = re.compile(
-    r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cudart|cuInit|cpu_feature_guard|This TensorFlow binary", re.M
+    r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cudart|cuInit|cpu_feature_guard|This TensorFlow binary|TensorFlow Lite",
+    re.M,
 )
 
 

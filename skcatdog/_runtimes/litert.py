@@ -154,7 +154,11 @@ class Forward:
         interpreter = _interpreter_class()
         if interpreter is None:
             raise ImportError("no LiteRT interpreter: pip install ai-edge-litert")
-        self.interpreter = interpreter(model_content=self.flat, num_threads=n_threads)
+        from .._quiet import native_start_up_hushed
+
+        with native_start_up_hushed():  # LiteRT announces its XNNPACK delegate on stderr
+            self.interpreter = interpreter(model_content=self.flat, num_threads=n_threads)
+            self.interpreter.allocate_tensors()
         self.size = backbone.input_size
         self.input = self.interpreter.get_input_details()[0]["index"]
         outputs = self.interpreter.get_output_details()
