@@ -3,8 +3,9 @@ between the commits' packages in fresh processes, so drift hits both alike.
 
     python benchmarks/bench_commits.py BASE [HEAD] [--limit 3000] [--rounds 3] [--backbone efficientnet_lite0]
 
-Measures (the warm ones on one shared cache, filled first; both commits must
-give rows the same keys, which the script checks by counting forward passes):
+Measures (the warm ones on a cache per commit, each filled first by its own
+commit, so commits whose stores differ in layout compare too; the script checks
+that no warm call forwards a photo):
 
 * new process: one ``transform`` of the photos (default two views, mean);
 * repeated: the third identical call in that process;
@@ -58,16 +59,19 @@ def main():
         "data": str(bench.data_folder(opts.data)),
         "limit": opts.limit,
         "backbone": opts.backbone,
-        "cache": str(tmp / "cache"),
     }
+    caches = {name: str(tmp / f"cache-{name}") for name in revs}
     only = set(opts.only or ["warm", "grid", "cold"])
-    filled = run(dirs["head"], dict(common, what="fill")) if only & {"warm", "grid"} else {"forwarded": 0}
+    filled = {"forwarded": 0}
+    if only & {"warm", "grid"}:
+        for name in revs:
+            filled["forwarded"] += run(dirs[name], dict(common, what="fill", cache=caches[name]))["forwarded"]
     results = {name: {} for name in revs}
     for r in range(opts.rounds):
         order = ("base", "head") if r % 2 == 0 else ("head", "base")
         for name in order:
             for what in [w for w in ("warm", "grid") if w in only]:
-                got = run(dirs[name], dict(common, what=what))
+                got = run(dirs[name], dict(common, what=what, cache=caches[name]))
                 for k, v in got.items():
                     results[name].setdefault(k, []).append(v)
             if "cold" not in only:
@@ -75,6 +79,7 @@ def main():
             cold = dict(
                 common,
                 what="cold",
+                cache=caches[name],
                 cold_cache=str(tmp / f"cold-{name}-{r}"),
                 offset=(r * 2 + (name == "head")) * opts.n_cold % max(1, opts.limit - opts.n_cold),
                 n_cold=opts.n_cold,
