@@ -55,6 +55,7 @@ _SUBMODULES = (
     "imagenet",
     "metrics",
     "model_files",
+    "neighbours",
     "novelty",
     "outlier_filter",
     "recipe",

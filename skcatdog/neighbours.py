@@ -34,7 +34,7 @@ __all__ = ["BACKENDS", "CROSSOVER", "NeighbourIndex", "near_pairs"]
 
 #: Rows above which ``method="auto"`` searches with the approximate index: below it the exact
 #: product takes less time than building the index (see the user guide's table).
-CROSSOVER = 30_000
+CROSSOVER = 15_000
 
 #: The libraries an approximate search can run on, and the extra that installs each.
 BACKENDS = {"faiss": "ann", "usearch": "usearch"}
