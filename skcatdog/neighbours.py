@@ -39,6 +39,7 @@ CROSSOVER = 15_000
 #: The libraries an approximate search can run on, and the extra that installs each.
 BACKENDS = {"faiss": "ann", "usearch": "usearch"}
 _MODULES = {"faiss": faiss_ivf, "usearch": usearch_hnsw}
+_INDEXES = {"faiss": faiss_ivf.FaissIVF, "usearch": usearch_hnsw.UsearchHNSW}
 _FORMAT = 1
 #: Rows the projection is fitted on: enough for 128 stable components of 1,280 columns.
 _PCA_SAMPLE = 20_000
@@ -177,8 +178,7 @@ class NeighbourIndex(BaseEstimator):
         return "approximate"
 
     def _build(self):
-        x, lengths, module = self.embeddings_, self.norms_, _MODULES[self.backend]
-        cls = module.FaissIVF if self.backend == "faiss" else module.UsearchHNSW
+        x, lengths, cls = self.embeddings_, self.norms_, _INDEXES[self.backend]
         n = len(x)
         size = min(n, max(_PCA_SAMPLE, cls.sample_size(n)))
         picked = np.sort(np.random.default_rng(self.random_state).choice(n, size, replace=False))
@@ -277,8 +277,7 @@ class NeighbourIndex(BaseEstimator):
             self.method_, self.projection_, self.index_ = record["method"], None, None
             if self.method_ == "approximate":
                 self.projection_ = Projection(saved["mean"], saved["components"])
-                cls = _MODULES[self.backend].FaissIVF if self.backend == "faiss" else usearch_hnsw.UsearchHNSW
-                self.index_ = cls.from_bytes(saved["index"], n_probe=self.n_probe)
+                self.index_ = _INDEXES[self.backend].from_bytes(saved["index"], n_probe=self.n_probe)
         return self
 
     def _check_record(self, record, path):

@@ -43,6 +43,17 @@ class CandidateIndex(Protocol):
     #: The library's name, as ``backend=`` spells it.
     name: str
 
+    def __init__(self, dim: int, n: int, *, n_probe: int, index=None) -> None:
+        """An empty index for ``n`` rows of ``dim`` columns (or one wrapping a library ``index``)."""
+
+    @classmethod
+    def from_bytes(cls, data: np.ndarray, *, n_probe: int) -> CandidateIndex:
+        """The index :meth:`to_bytes` wrote."""
+
+    @staticmethod
+    def sample_size(n: int) -> int:
+        """Rows :meth:`train` needs for an index of ``n`` rows (0: it learns nothing)."""
+
     def train(self, sample: np.ndarray) -> None:
         """Learn what the index needs (cells, graph settings) from projected sample rows."""
 
