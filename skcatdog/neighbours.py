@@ -196,8 +196,8 @@ class NeighbourIndex(BaseEstimator):
 
         Parameters
         ----------
-        embeddings : array of shape (m, n_features_in_)
-            The new rows.
+        embeddings : array of shape (m, d)
+            The new rows, as wide as the indexed ones.
         max_distance : float, default=0.1
             The largest cosine distance (``1 - cosine similarity``) of a pair.
 
@@ -221,12 +221,14 @@ class NeighbourIndex(BaseEstimator):
         k = self.n_candidates + same  # within one set a row finds itself too
         for start in range(0, len(q), self.chunk):
             stop = min(start + self.chunk, len(q))
-            qi, j = self.index_.candidates(self.projection_(unit_block(q, q_norms, start, stop)), radius, k)
+            rows = unit_block(q, q_norms, start, stop)
+            qi, j = self.index_.candidates(self.projection_(rows), radius, k)
+            qi, j, d = refine(rows, x, lengths, qi, j, max_distance=max_distance)
             qi += start
             if same:  # either direction of a pair may be the one found: keep each once, as (low, high)
                 keep = qi != j
-                qi, j = np.minimum(qi[keep], j[keep]), np.maximum(qi[keep], j[keep])
-            found.append(refine(q, q_norms, x, lengths, qi, j, max_distance=max_distance))
+                qi, j, d = np.minimum(qi[keep], j[keep]), np.maximum(qi[keep], j[keep]), d[keep]
+            found.append((qi, j, d))
         i, j, d = concat(found)
         if same:
             i, first = np.unique(i * len(x) + j, return_index=True)

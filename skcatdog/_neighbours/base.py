@@ -126,13 +126,14 @@ def exact_pairs(a, a_norms, b, b_norms, *, max_distance, same, chunk=BLOCK):
     return concat(found)
 
 
-def refine(a, a_norms, b, b_norms, i, j, *, max_distance):
-    """Candidate pairs ``(i, j)`` re-checked on the full rows: those at most ``max_distance``
-    apart, with their exact cosine distance, as ``(i, j, distance)`` arrays."""
+def refine(rows, b, b_norms, i, j, *, max_distance):
+    """Candidate pairs ``(i, j)`` of unit ``rows`` and rows of ``b``, re-checked on the full rows:
+    those at most ``max_distance`` apart, with their exact cosine distance, as ``(i, j, distance)``
+    arrays. ``rows`` is a block already normalized, so only ``b``'s rows are gathered."""
     kept = []
     for start in range(0, len(i), PAIR_BLOCK):
         ii, jj = i[start : start + PAIR_BLOCK], j[start : start + PAIR_BLOCK]
-        sim = np.einsum("ij,ij->i", a[ii], b[jj]) / (a_norms[ii] * b_norms[jj])
+        sim = np.einsum("ij,ij->i", rows[ii], b[jj]) / b_norms[jj]
         dist = np.clip(1.0 - sim, 0.0, None)
         keep = dist <= max_distance
         kept.append((ii[keep], jj[keep], dist[keep]))
