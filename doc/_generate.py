@@ -199,6 +199,21 @@ def _rst_cell(text):
     return text if text else " "
 
 
+def _result_lines(path, meta, header, rows):
+    """One result file as reStructuredText: what it measured, the table, the machine, the command."""
+    lines = [meta["what"], ""] if "what" in meta else []
+    lines += [".. list-table::", "   :header-rows: 1", "   :class: skcatdog-results", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {_rst_cell(row[0])}")
+        lines += [f"     - {_rst_cell(cell)}" for cell in row[1:]]
+    lines += ["", f"**Machine:** {meta.get('machine', 'not recorded')}", ""]
+    if "command" in meta:
+        lines += ["**Reproduce:**", "", ".. code-block:: bash", "", f"   {meta['command']}", ""]
+    if "note" in meta:
+        lines += [meta["note"], ""]
+    return [*lines, f"*Source:* ``benchmarks/results/{path.name}``", ""]
+
+
 def write_performance_page(results_dir, target):
     """Write ``doc/_generated/performance.inc``, one section per result file, sorted by its ``order``."""
     out = Path(target).parent / GENERATED
@@ -211,25 +226,11 @@ def write_performance_page(results_dir, target):
         lines += [".. note::", "", "   No benchmark results are committed in ``benchmarks/results/``.", ""]
     for path, meta, header, rows in results:
         title = meta.get("title", path.stem)
-        lines += [title, "-" * len(title), ""]
-        if "what" in meta:
-            lines += [meta["what"], ""]
-        lines += [
-            ".. list-table::",
-            "   :header-rows: 1",
-            "   :class: skcatdog-results",
-            "",
-        ]
-        for row in [header, *rows]:
-            lines.append(f"   * - {_rst_cell(row[0])}")
-            lines += [f"     - {_rst_cell(cell)}" for cell in row[1:]]
-        lines.append("")
-        lines += [f"**Machine:** {meta.get('machine', 'not recorded')}", ""]
-        if "command" in meta:
-            lines += ["**Reproduce:**", "", ".. code-block:: bash", "", f"   {meta['command']}", ""]
-        if "note" in meta:
-            lines += [meta["note"], ""]
-        lines += [f"*Source:* ``benchmarks/results/{path.name}``", ""]
+        table = _result_lines(path, meta, header, rows)
+        lines += [title, "-" * len(title), "", *table]
+        # Each table on its own too, for the user guide's pages: ``.. include:: /_generated/results/<name>.inc``.
+        (out / "results").mkdir(exist_ok=True)
+        (out / "results" / f"{path.stem}.inc").write_text("\n".join(table) + "\n", encoding="utf-8")
     (out / "performance.inc").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out / "performance.inc"
 

@@ -57,6 +57,7 @@ _SUBMODULES = (
     "imagenet",
     "metrics",
     "model_files",
+    "neighbours",
     "novelty",
     "outlier_filter",
     "recipe",

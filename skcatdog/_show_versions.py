@@ -27,6 +27,8 @@ DEPENDENCIES = (
     "skops",
     "dask",
     "distributed",
+    "faiss-cpu",
+    "usearch",
 )
 
 
