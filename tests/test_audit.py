@@ -9,6 +9,7 @@ import pytest
 from skcatdog import ImageLoadError, find_issues
 from skcatdog.audit import COLUMNS, duplicates, labels
 from skcatdog.audit.report import default_decisions, read_decisions, render
+from skcatdog.neighbours import near_pairs
 from tests._helpers import random_images
 
 
@@ -44,7 +45,7 @@ def test_near_copies_are_sets_found_without_a_square_matrix():
     rng = np.random.default_rng(0)
     base = rng.standard_normal((50, 16)).astype(np.float32)
     emb = np.concatenate([base, base[:3] + 0.01 * rng.standard_normal((3, 16)).astype(np.float32)])
-    pairs = duplicates.near_pairs(emb, max_distance=0.01)
+    pairs = near_pairs(emb, max_distance=0.01)
     assert sorted((i, j) for i, j, _ in pairs) == [(0, 50), (1, 51), (2, 52)]
     assert duplicates.near_sets(len(emb), pairs + [(50, 7, 0.0)]) == [[0, 7, 50], [1, 51], [2, 52]]
 
@@ -59,9 +60,9 @@ def test_near_pairs_cross_every_block_boundary(chunk):
     sim = duplicates.normalized(emb) @ duplicates.normalized(emb).T
     expected = sorted((i, j) for i in range(40) for j in range(i + 1, 40) if sim[i, j] >= 1 - 0.01)
     assert expected == [(0, 39), (2, 17), (5, 30), (10, 11)]
-    assert sorted((i, j) for i, j, _ in duplicates.near_pairs(emb, max_distance=0.01, chunk=chunk)) == expected
+    assert sorted((i, j) for i, j, _ in near_pairs(emb, max_distance=0.01, chunk=chunk)) == expected
     other = emb[[39, 17, 11]] + 1e-4
-    cross = duplicates.near_pairs(emb, other, max_distance=0.01, chunk=chunk)
+    cross = near_pairs(emb, other, max_distance=0.01, chunk=chunk)
     assert sorted((i, k) for i, k, _ in cross) == [(0, 0), (2, 1), (10, 2), (11, 2), (17, 1), (39, 0)]
 
 

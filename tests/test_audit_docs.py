@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from skcatdog.audit import ISSUES, QUALITY_CHECKS, find_issues
-from skcatdog.audit.duplicates import CHUNK, MIN_PRINT_SIMILARITY
+from skcatdog.audit.duplicates import MIN_PRINT_SIMILARITY
+from skcatdog.neighbours import CROSSOVER
 
 PAGE = Path(__file__).resolve().parents[1] / "doc" / "user_guide" / "audit.rst"
 TEXT = " ".join(PAGE.read_text(encoding="utf-8").split())  # one line: statements may wrap
@@ -29,7 +30,6 @@ def test_the_page_lists_every_check_and_states_the_codes_bounds():
     for issue in ISSUES:
         assert f"``{issue}``" in TEXT, f"the audit page does not list {issue}"
     assert f"correlate at {MIN_PRINT_SIMILARITY:g} or more" in TEXT
-    assert f"a block of {CHUNK:,} rows at a time" in TEXT
+    assert f"up to {CROSSOVER:,} photos the embeddings are compared exactly" in TEXT
     assert f"a side under {QUALITY_CHECKS['tiny'][2]:g} pixels" in TEXT
     assert QUALITY_CHECKS["odd_aspect"][2] == 3.0 and "over three times the other" in TEXT
-    assert "projection" not in TEXT  # candidates come from exact block products only

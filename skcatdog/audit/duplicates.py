@@ -1,13 +1,15 @@
 """Copies and leaks: exact (the same bytes) and near (embeddings a small cosine distance apart) copies, as sets.
 
-No n x n matrix is ever held: similarities are computed a block of rows at a
-time and only the pairs close enough are kept.
+Near pairs come from :func:`skcatdog.neighbours.near_pairs`: exact block
+products for small sets, an approximate index past its crossover, every pair
+confirmed on the full rows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..neighbours import near_pairs
 from .checks import IssueCheck, issue_frame
 from .pixels import print_similarity
 
@@ -17,13 +19,9 @@ __all__ = [
     "Leaks",
     "NearDuplicates",
     "exact_sets",
-    "near_pairs",
     "near_sets",
     "normalized",
 ]
-
-#: Rows multiplied at once: bounds the memory of one step to this many rows of similarities.
-CHUNK = 1024
 
 
 def normalized(embeddings):
@@ -40,30 +38,6 @@ def exact_sets(digests):
         if d is not None:
             by_digest.setdefault(d, []).append(i)
     return [rows for rows in by_digest.values() if len(rows) > 1]
-
-
-def near_pairs(emb, other=None, *, max_distance=0.1, chunk=CHUNK):
-    """Pairs ``(i, j, cosine distance)`` of rows of ``emb`` (or of ``emb`` and ``other``) at most
-    ``max_distance`` apart; within ``emb`` alone, each pair once with ``i < j``.
-
-    Exact: unit rows are multiplied ``chunk`` at a time against the others (within
-    ``emb``, only those after them: half the work), so memory stays at ``chunk x n``
-    floats whatever ``n``; the products run on the BLAS's threads.
-    """
-    a = normalized(emb)
-    b = a if other is None else normalized(other)
-    limit = np.float32(1.0 - max_distance)  # cosine similarity at least this
-    pairs = []
-    for start in range(0, len(a), chunk):
-        stop = min(start + chunk, len(a))
-        first = start if other is None else 0
-        sim = a[start:stop] @ b[first:].T
-        if other is None:
-            sim[np.tril_indices(stop - start, 0, sim.shape[1])] = -2.0  # each pair once, never a row with itself
-        rows, cols = np.nonzero(sim >= limit)
-        dist = np.clip(1.0 - sim[rows, cols], 0.0, None)
-        pairs += zip((rows + start).tolist(), (cols + first).tolist(), dist.tolist(), strict=True)
-    return pairs
 
 
 def near_sets(n, pairs):
