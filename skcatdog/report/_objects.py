@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_write
+from .._html import document, fragment
 from ..audit.report import write_decisions
 from . import _page
 
-__all__ = ["PhotoTable", "PredictionReport", "TrainingReport", "check_report_path"]
+__all__ = ["PredictionReport", "TrainingReport", "check_report_path"]
 
 
 def check_report_path(path):
@@ -51,59 +52,6 @@ def check_report_path(path):
     if path.is_dir():
         raise ValueError(f"cannot write the report {os.fspath(path)!r}: it is a folder")
     return path
-
-
-class PhotoTable(pd.DataFrame):
-    """A DataFrame of photos (an ``item`` column) that a notebook shows with thumbnails.
-
-    Its contents and columns are those of an ordinary DataFrame; only its
-    HTML representation differs: a thumbnail before each row, every file
-    name escaped. Slices and copies keep the photos.
-
-    Parameters
-    ----------
-    data : pandas.DataFrame or anything the DataFrame constructor takes
-        The table.
-    index : Index or array-like, default=None
-        As for :class:`pandas.DataFrame`.
-    columns : Index or array-like, default=None
-        As for :class:`pandas.DataFrame`.
-    dtype : dtype, default=None
-        As for :class:`pandas.DataFrame`.
-    copy : bool, default=None
-        As for :class:`pandas.DataFrame`.
-    images : sequence, default=None
-        The photo of each row (a path or an ``HxWx3`` uint8 array), when the
-        ``item`` column does not name a file (arrays are named ``"X[i] (array)"``).
-
-    Examples
-    --------
-    >>> from skcatdog.report import PhotoTable
-    >>> table = PhotoTable({"item": ["cat.1.jpg"], "audit": ["none"]})
-    >>> table.shape, list(table.columns)
-    ((1, 2), ['item', 'audit'])
-    """
-
-    _metadata = ["_skcatdog_photos"]
-
-    def __init__(self, data=None, index=None, columns=None, dtype=None, copy=None, *, images=None):
-        super().__init__(data, index=index, columns=columns, dtype=dtype, copy=copy)
-        if images is not None:
-            self._skcatdog_photos = dict(zip(self["item"], images, strict=True))
-        elif not hasattr(self, "_skcatdog_photos"):
-            self._skcatdog_photos = getattr(data, "_skcatdog_photos", {})
-
-    @property
-    def _constructor(self):
-        return PhotoTable
-
-    def _repr_html_(self):
-        if "item" not in self.columns:
-            return super()._repr_html_()
-        return _page.photo_table(self, self._photo)
-
-    def _photo(self, name):
-        return getattr(self, "_skcatdog_photos", {}).get(name, name)
 
 
 def _write_page(report, path):
@@ -220,7 +168,7 @@ class TrainingReport:
         str
             The page: figures and thumbnails embedded, nothing to fetch.
         """
-        return _page.document(self.title, _page.training_body(self))
+        return document(self.title, *_page.training_body(self))
 
     def write(self, path):
         """Write the page.
@@ -256,7 +204,7 @@ class TrainingReport:
         return path
 
     def _repr_html_(self):
-        return _page.training_body(self)
+        return fragment(*_page.training_body(self))
 
     def __repr__(self):
         return (
@@ -323,7 +271,7 @@ class PredictionReport:
         str
             The page: figures and thumbnails embedded, nothing to fetch.
         """
-        return _page.document(self.title, _page.prediction_body(self))
+        return document(self.title, *_page.prediction_body(self))
 
     def write(self, path):
         """Write the page.
@@ -341,7 +289,7 @@ class PredictionReport:
         return _write_page(self, path)
 
     def _repr_html_(self):
-        return _page.prediction_body(self)
+        return fragment(*_page.prediction_body(self))
 
     def __repr__(self):
         least = self.predictions["confidence"].min() if len(self.predictions) else float("nan")
