@@ -54,14 +54,42 @@ def check_report_path(path):
     return path
 
 
-def _write_page(report, path):
-    path = check_report_path(path)
-    with atomic_write(path, encoding="utf-8") as f:
-        f.write(report.to_html())
-    return path
+class _Page:
+    """What a report does with its page: render it, write it, show it in a notebook (``_body(self)`` makes it)."""
+
+    def to_html(self):
+        """Render the report as one self-contained HTML page.
+
+        Returns
+        -------
+        str
+            The page: figures and thumbnails embedded, nothing to fetch.
+        """
+        return document(self.title, *self._body())
+
+    def write(self, path):
+        """Write the page.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The HTML file; its folder must exist.
+
+        Returns
+        -------
+        pathlib.Path
+            Where it was written.
+        """
+        path = check_report_path(path)
+        with atomic_write(path, encoding="utf-8") as f:
+            f.write(self.to_html())
+        return path
+
+    def _repr_html_(self):
+        return fragment(*self._body())
 
 
-class TrainingReport:
+class TrainingReport(_Page):
     """Where a photo classifier fails, from one cross-validation; see :func:`training_report`.
 
     Parameters
@@ -160,31 +188,6 @@ class TrainingReport:
         """The mean of the folds' accuracy (float)."""
         return float(self.fold_scores["accuracy"].mean())
 
-    def to_html(self):
-        """Render the report as one self-contained HTML page.
-
-        Returns
-        -------
-        str
-            The page: figures and thumbnails embedded, nothing to fetch.
-        """
-        return document(self.title, *_page.training_body(self))
-
-    def write(self, path):
-        """Write the page.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The HTML file; its folder must exist.
-
-        Returns
-        -------
-        pathlib.Path
-            Where it was written.
-        """
-        return _write_page(self, path)
-
     def write_decisions(self, path):
         """Write the proposed keep / drop / relabel choice for each mistake, for ``skcatdog train --decisions``.
 
@@ -203,8 +206,7 @@ class TrainingReport:
             write_decisions(f, self.decisions)
         return path
 
-    def _repr_html_(self):
-        return fragment(*_page.training_body(self))
+    _body = _page.training_body
 
     def __repr__(self):
         return (
@@ -213,7 +215,7 @@ class TrainingReport:
         )
 
 
-class PredictionReport:
+class PredictionReport(_Page):
     """New photos' predictions, least confident first; see :func:`prediction_report`.
 
     Parameters
@@ -263,33 +265,7 @@ class PredictionReport:
         self.max_photos = max_photos
         self.title = title
 
-    def to_html(self):
-        """Render the report as one self-contained HTML page.
-
-        Returns
-        -------
-        str
-            The page: figures and thumbnails embedded, nothing to fetch.
-        """
-        return document(self.title, *_page.prediction_body(self))
-
-    def write(self, path):
-        """Write the page.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The HTML file; its folder must exist.
-
-        Returns
-        -------
-        pathlib.Path
-            Where it was written.
-        """
-        return _write_page(self, path)
-
-    def _repr_html_(self):
-        return fragment(*_page.prediction_body(self))
+    _body = _page.prediction_body
 
     def __repr__(self):
         least = self.predictions["confidence"].min() if len(self.predictions) else float("nan")
