@@ -919,7 +919,7 @@ def tiny_folder(tmp_path):
     root = tmp_path / "photos"
     for label, seed, scale in (("cat", 1, 3), ("dog", 2, 1)):
         (root / label).mkdir(parents=True)
-        for i, arr in enumerate(random_images(8, seed=seed, size=(48, 40))):
+        for i, arr in enumerate(random_images(8, seed=seed, size=(96, 80))):
             Image.fromarray(arr // scale).save(root / label / (ODD if (label, i) == ("dog", 7) else f"{label}.{i}.png"))
     return root
 
@@ -1060,3 +1060,25 @@ def test_predict_report_refuses_bad_input_in_one_line(tmp_path, tiny_model, caps
     line = error_line(capsys, "predict")
     assert ("absent" in line and "does not exist" in line) if case == "missing folder" else "7.jpg" in line
     assert not (tmp_path / "s.csv").exists() and not report.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "audit"])
+def test_the_pages_render_their_photos_in_chromium(tiny_folder, tiny_model, tmp_path, command):
+    # CI runs this where Chromium is installed, as it checks the contact sheet and the docs.
+    tool = load_tool()
+    if tool.find_chromium() is None:
+        pytest.skip("no chromium on PATH: cannot render the pages (apt-get install chromium)")
+    for i in (0, 1):  # two bright photos filed as cats: mistakes for the report to show
+        shutil.move(tiny_folder / "dog" / f"dog.{i}.png", tiny_folder / "cat" / f"dog.{i}.png")
+    page = tmp_path / f"{command}.html"
+    if command == "train":
+        status, out = train_tiny(tiny_folder, "--cv", 2, "--out", tmp_path / "m.skops", "--report", page)
+    elif command == "predict":
+        status, out = run("predict", tiny_model[0], tiny_model[1], "--out", tmp_path / "s.csv", "--report", page, "-q")
+    else:
+        status, out = run(
+            "audit", tiny_folder, "--backbone", "tiny_test", "--near-distance", 1e-6, "--report", page, "-q"
+        )
+    assert status == 0, out
+    ok, message = tool.check(page, window=(1200, 2400), what=f"the {command} page's pictures")
+    assert ok, message
