@@ -234,7 +234,7 @@ def training_report(model, X, y, *, cv=5, max_mistakes=100, audit=True, n_jobs=N
         random_state=0)``, the folds of ``skcatdog train``'s estimate.
     max_mistakes : int, default=100
         The most mistakes shown on the page and in a notebook, worst first;
-        the report's ``mistakes`` table holds them all.
+        ``TrainingReport.mistakes`` holds them all.
     audit : bool, default=True
         Run :func:`skcatdog.find_issues` for wrong labels, off-topic and poor
         photos. Without it (or with an embedder whose weights are not
@@ -355,7 +355,7 @@ def prediction_report(model, X, *, max_photos=100, audit=True, title=None, verbo
         The new photos.
     max_photos : int, default=100
         The most photos shown on the page and in a notebook, least confident
-        first; the report's ``predictions`` table holds them all.
+        first; ``PredictionReport.predictions`` holds them all.
     audit : bool, default=True
         Check the photos with :func:`skcatdog.find_issues` (poor photos).
     title : str, default=None
