@@ -127,11 +127,12 @@ def test_top_level_help_reads_like_a_man_page(capsys):
                 "--cache",
                 "--batch-size",
                 "--quiet",
+                "--report",
                 "0.06127",
                 "0.04156",
             ],
         ),
-        ("predict", ["MODEL", "IMAGES", "--out", "submission.csv", "id,label", "P(dog)", "--cache"]),
+        ("predict", ["MODEL", "IMAGES", "--out", "submission.csv", "id,label", "P(dog)", "--cache", "--report"]),
         (
             "outliers",
             [
@@ -903,3 +904,181 @@ def test_outliers_label_without_synsets(tmp_path, capsys):
     assert status == 2
     assert "'horse'" in error_line(capsys, "outliers")
     assert not (tmp_path / "r.html").exists()
+
+
+# --------------------------------------------------------------------------- --report (tiny backbone, fast)
+
+ODD = "<b>odd.png"
+
+
+@pytest.fixture
+def tiny_folder(tmp_path):
+    """Eight dark "cats" and eight bright "dogs" in cat/ and dog/, one named like markup."""
+    from tests._helpers import random_images
+
+    root = tmp_path / "photos"
+    for label, seed, scale in (("cat", 1, 3), ("dog", 2, 1)):
+        (root / label).mkdir(parents=True)
+        for i, arr in enumerate(random_images(8, seed=seed, size=(96, 80))):
+            Image.fromarray(arr // scale).save(root / label / (ODD if (label, i) == ("dog", 7) else f"{label}.{i}.png"))
+    return root
+
+
+def train_tiny(folder, *options):
+    return run("train", folder, "--backbone", "tiny_test", "--C", 1, "-q", *options)
+
+
+def cards(page):
+    """The photo names the page's decisions export would write (one per card with choices)."""
+    return [html.unescape(name) for name in re.findall(r'<figure class="card" data-item="([^"]*)"', page)]
+
+
+def test_train_report_comes_from_the_one_cross_validation(tiny_folder, tmp_path, monkeypatch, forward_count):
+    import sklearn.model_selection
+
+    plain_status, plain = train_tiny(tiny_folder, "--cv", 2, "--out", tmp_path / "plain.skops")
+    assert plain_status == 0, plain
+    forwarded = forward_count()
+    assert forwarded == 2 * 16  # each photo once per view (crop and full)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("`train --report` ran a second cross-validation")
+
+    monkeypatch.setattr(sklearn.model_selection, "cross_validate", refuse)
+    report, model = tmp_path / "report.html", tmp_path / "model.skops"
+    status, out = train_tiny(tiny_folder, "--cv", 2, "--out", model, "--report", report)
+    assert status == 0, out
+    assert forward_count() == forwarded  # the report reads the rows the first run cached: no forward pass
+    # The printed estimate is cross_validate's, on the same folds, and it is what the model file keeps.
+    lines = [line for line in out.splitlines() if "log-loss" in line or "accuracy" in line]
+    assert lines == [line for line in plain.splitlines() if "log-loss" in line or "accuracy" in line]
+    printed = float(re.search(r"log-loss\s+([0-9.]+)", out).group(1))
+    assert abs(load_model(model)["cv"]["log_loss"] - printed) < 1e-5
+    assert f"wrote the report {report}" in out
+    page = report.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 3
+    assert "<b>odd" not in page  # shown escaped where it is a mistake
+    # Each card names a photo as `train --decisions` reads it: its path in the folder.
+    paths = {os.fspath(p) for p in tiny_folder.rglob("*.png")}
+    assert set(cards(page)) <= paths and "Export decisions" in page
+
+
+def test_the_exported_decisions_close_the_loop(tiny_folder, tmp_path):
+    report = tmp_path / "report.html"
+    assert train_tiny(tiny_folder, "--cv", 2, "--out", tmp_path / "m.skops", "--report", report)[0] == 0
+    # What the export button writes, for the page's first card: drop it.
+    first = cards(report.read_text(encoding="utf-8"))[:1] or [os.fspath(tiny_folder / "cat" / "cat.0.png")]
+    decisions = tmp_path / "decisions.csv"
+    with open(decisions, "w", newline="") as f:
+        csv.writer(f).writerows([["item", "action", "label"], [first[0], "drop", ""]])
+    status, out = train_tiny(tiny_folder, "--cv", 0, "--out", tmp_path / "m2.skops", "--decisions", decisions)
+    assert status == 0 and "1 photos dropped" in out and "15 photos in" in out, out
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("cv 0", "--report shows the cross-validation: it cannot go with --cv 0"),
+        ("missing folder", "does not exist"),
+        ("one class", "one class only"),
+        ("unreadable photo", "bad image(s)"),
+    ],
+)
+def test_train_report_refuses_bad_input_in_one_line(tiny_folder, tmp_path, capsys, case, message):
+    report, model, cv = tmp_path / "report.html", tmp_path / "model.skops", 2
+    if case == "cv 0":
+        cv = 0
+    elif case == "missing folder":
+        report = tmp_path / "absent" / "report.html"
+    elif case == "one class":
+        shutil.rmtree(tiny_folder / "dog")
+    else:
+        (tiny_folder / "cat" / "broken.png").write_text("not a photo")
+    status, out = train_tiny(tiny_folder, "--cv", cv, "--out", model, "--report", report)
+    assert status == 2
+    line = error_line(capsys, "train")
+    assert message in line
+    if case == "missing folder":
+        assert "absent" in line
+    if case == "unreadable photo":
+        assert "broken.png" in line and "cat.0.png" not in line
+    assert not report.exists() and not model.exists()
+
+
+def test_predict_report_writes_the_csv_from_the_same_probabilities(tiny_model, tmp_path, monkeypatch):
+    from imblearn.pipeline import Pipeline
+
+    model, photos = tiny_model
+    plain = tmp_path / "plain.csv"
+    assert run("predict", model, photos, "--out", plain, "-q")[0] == 0
+    calls = []
+    real = Pipeline.predict_proba
+
+    def counted(self, X, **params):
+        calls.append(len(X))
+        return real(self, X, **params)
+
+    monkeypatch.setattr(Pipeline, "predict_proba", counted)
+    submission, report = tmp_path / "s.csv", tmp_path / "predictions.html"
+    status, out = run("predict", model, photos, "--out", submission, "--report", report, "-q")
+    assert status == 0, out
+    assert calls == [6]  # predicted once, for the CSV and the page
+    assert read_csv(submission) == read_csv(plain)
+    page = report.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count('<figure class="card">') == 6
+    assert f"wrote the report {report}" in out
+
+
+@pytest.mark.parametrize("report", [False, True], ids=["no-report", "report"])
+def test_predict_refuses_a_model_not_fitted_on_photos(tmp_path, tiny_model, capsys, report):
+    from sklearn.linear_model import LogisticRegression
+
+    from skcatdog.model_files import save_model
+
+    model = tmp_path / "numbers.skops"
+    save_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), model, classes=["cat", "dog"])
+    options = ["--report", tmp_path / "r.html"] if report else []
+    status, out = run("predict", model, tiny_model[1], "--out", tmp_path / "s.csv", "-q", *options)
+    assert status == 2 and out == ""
+    line = error_line(capsys, "predict")
+    assert "numbers.skops holds a LogisticRegression, not a model of photos" in line
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("case", ["missing folder", "unreadable photo"])
+def test_predict_report_refuses_bad_input_in_one_line(tmp_path, tiny_model, capsys, case):
+    model, photos = tiny_model
+    report = tmp_path / "r.html"
+    if case == "missing folder":
+        report = tmp_path / "absent" / "r.html"
+    else:
+        photos = tmp_path / "photos"
+        shutil.copytree(tiny_model[1], photos)
+        (photos / "7.jpg").write_text("this is text, not a JPEG\n")
+    status, out = run("predict", model, photos, "--out", tmp_path / "s.csv", "--report", report, "-q")
+    assert status == 2 and out == ""
+    line = error_line(capsys, "predict")
+    assert ("absent" in line and "does not exist" in line) if case == "missing folder" else "7.jpg" in line
+    assert not (tmp_path / "s.csv").exists() and not report.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "audit"])
+def test_the_pages_render_their_photos_in_chromium(tiny_folder, tiny_model, tmp_path, command):
+    # CI runs this where Chromium is installed, as it checks the contact sheet and the docs.
+    tool = load_tool()
+    if tool.find_chromium() is None:
+        pytest.skip("no chromium on PATH: cannot render the pages (apt-get install chromium)")
+    for i in (0, 1):  # two bright photos filed as cats: mistakes for the report to show
+        shutil.move(tiny_folder / "dog" / f"dog.{i}.png", tiny_folder / "cat" / f"dog.{i}.png")
+    page = tmp_path / f"{command}.html"
+    if command == "train":
+        status, out = train_tiny(tiny_folder, "--cv", 2, "--out", tmp_path / "m.skops", "--report", page)
+    elif command == "predict":
+        status, out = run("predict", tiny_model[0], tiny_model[1], "--out", tmp_path / "s.csv", "--report", page, "-q")
+    else:
+        status, out = run(
+            "audit", tiny_folder, "--backbone", "tiny_test", "--near-distance", 1e-6, "--report", page, "-q"
+        )
+    assert status == 0, out
+    ok, message = tool.check(page, window=(1200, 2400), what=f"the {command} page's pictures")
+    assert ok, message

@@ -1,16 +1,17 @@
 """Check that the built documentation renders in headless Chromium.
 
-Opens the site's index and one gallery page, as a reader's browser would:
+Opens the site's index and two gallery pages, as a reader's browser would:
 
 * the index must run the theme's JavaScript (it sets ``data-theme`` on the page)
   and show its navigation and text;
-* the gallery page's figure (the outlier contact sheet, a grid of photos) must
-  appear as solid blocks of many colours, the test that
-  ``tools/check_report_renders.py`` applies to the CLI's contact sheet.
+* the gallery pages' figures (the outlier contact sheet and the training
+  report's mistakes, grids of photos) must appear as solid blocks of many
+  colours, the test that ``tools/check_report_renders.py`` applies to the
+  CLI's pages.
 
     python tools/check_docs_render.py [doc/_build/html]
 
-Exit status: 0 both render, 1 one does not, 2 the check could not run (no
+Exit status: 0 all render, 1 one does not, 2 the check could not run (no
 Chromium, no built site).
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_report_renders import check, find_chromium, screenshot  # noqa: E402
 
-GALLERY_PAGE = "auto_examples/plot_outlier_contact_sheet.html"
+GALLERY_PAGES = ("auto_examples/plot_outlier_contact_sheet.html", "auto_examples/plot_training_report.html")
 #: Text and navigation of the index page give tens of thousands of dark pixels; a
 #: blank or unstyled error page gives few.
 MIN_INK_PIXELS = 5000
@@ -73,9 +74,9 @@ def check_index(site, chromium):
     return not problems, f"{index}: {verdict} ({ink} dark pixels)"
 
 
-def check_gallery(site, chromium):
+def check_gallery(site, chromium, page):
     return check(
-        site / GALLERY_PAGE,
+        site / page,
         chromium=chromium,
         window=GALLERY_WINDOW,
         min_pixels=MIN_GALLERY_PIXELS,
@@ -93,12 +94,15 @@ def main(argv=None):
     if chromium is None:
         print("check_docs_render: cannot check: no chromium on PATH", file=sys.stderr)
         return 2
-    for page in ("index.html", GALLERY_PAGE):
+    for page in ("index.html", *GALLERY_PAGES):
         if not (site / page).is_file():
             print(f"check_docs_render: cannot check: no {site / page} (build the docs first)", file=sys.stderr)
             return 2
     status = 0
-    for page_check in (check_index, check_gallery):
+    checks = [check_index] + [
+        lambda site, chromium, page=page: check_gallery(site, chromium, page) for page in GALLERY_PAGES
+    ]
+    for page_check in checks:
         try:
             ok, message = page_check(site, chromium)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .. import _engine
+from .._html import PhotoTable
 from .._images import as_items
 from .._validation import Interval, StrOptions, validate_params
 from ..backbones import DEFAULT_BACKBONE
@@ -182,8 +183,9 @@ def find_issues(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per (photo, issue), with columns :data:`COLUMNS`: ``score``
+    skcatdog.report.PhotoTable
+        A :class:`pandas.DataFrame` that a notebook shows with each photo's
+        thumbnail; one row per (photo, issue), with columns :data:`COLUMNS`: ``score``
         (higher is worse), ``group`` (the set of copies a duplicate or leak
         belongs to), ``given_label`` and ``suggested_label`` (label errors),
         and ``detail`` (which photo to keep in a set of copies, the measure
@@ -239,7 +241,9 @@ def find_issues(
     frames = [_as_rows(check, check.find(context), context.names) for check in selected]
     frame = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
     if frame is None:
-        return pd.DataFrame({c: pd.Series(dtype=float if c == "score" else object) for c in COLUMNS})
+        return PhotoTable({c: pd.Series(dtype=float if c == "score" else object) for c in COLUMNS})
     order = {issue: k for k, issue in enumerate(available_checks())}
     frame = frame.sort_values(["issue", "score"], key=lambda s: s.map(order) if s.name == "issue" else -s)
-    return frame.reset_index(drop=True)
+    # Arrays are named "X[i] (array)": the table keeps each row's photo so that a notebook can show it.
+    photos = dict(zip(context.names, items, strict=True))
+    return PhotoTable(frame.reset_index(drop=True), images=[photos[name] for name in frame["item"]])

@@ -21,6 +21,16 @@ class UsageError(Exception):
     """Bad input: reported in one line, exit status 2."""
 
 
+def check_report_path(path):
+    """Refuse a report that could not be written (its folder missing, or a folder), before any work."""
+    from ..report import check_report_path as check
+
+    try:
+        check(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def batch_size(text):
     """``--batch-size``: a positive integer or ``"auto"``."""
     if text == "auto":

@@ -14,6 +14,7 @@ from ._common import (
     add_decoder_option,
     add_engine_options,
     cache_setting,
+    check_report_path,
     load_labelled,
     one_or_list,
 )
@@ -72,6 +73,13 @@ def add_arguments(parser):
     )
     parser.add_argument("--cv", type=int, default=5, help="folds for the printed estimate; 0 skips it (default 5)")
     parser.add_argument(
+        "--report",
+        metavar="HTML",
+        help="also write a page of where the model fails, from the same cross-validation: scores per fold, "
+        "calibration, confusion, the most confident mistakes with what the audit says of them and "
+        "keep / drop / relabel choices to export for --decisions",
+    )
+    parser.add_argument(
         "--out",
         default="model.skops",
         help="where to save the fitted pipeline: a skops file (default model.skops); "
@@ -85,6 +93,10 @@ def run(args, out):
     """Print the photos' counts and the cross-validated scores, fit on all photos, save the model."""
     if args.cv == 1 or args.cv < 0:
         raise UsageError(f"--cv must be 0 (skip) or at least 2, got {args.cv}")
+    if args.report:
+        if args.cv == 0:
+            raise UsageError("--report shows the cross-validation: it cannot go with --cv 0")
+        check_report_path(args.report)
     from .._runtimes.keras import load as load_keras
 
     load_keras()
@@ -100,11 +112,20 @@ def run(args, out):
     print(f"{len(paths)} photos in {args.data}: {counted}", file=out)
     pipe = _pipeline(args, labels)
     _warm_cache(pipe, paths, args.quiet)
-    cv_scores = _cross_validate(pipe, paths, labels, args.cv, out) if args.cv else {}
+    report = None
+    if args.report:
+        report = _training_report(pipe, paths, labels, args)
+        scores, std = {"log_loss": report.log_loss, "accuracy": report.accuracy}, report.fold_scores["log_loss"]
+        cv_scores = _print_scores(scores, float(std.std(ddof=0)), args.cv, out)
+    else:
+        cv_scores = _cross_validate(pipe, paths, labels, args.cv, out) if args.cv else {}
     pipe.fit(paths, labels)
     clf = pipe[-1].estimator_ if hasattr(pipe[-1], "estimator_") else pipe[-1]
     save_model(pipe, args.out, classes=[str(c) for c in pipe.classes_], data=os.fspath(args.data), cv=cv_scores)
     print(f"fitted on all {len(paths)} photos (C = {clf.best_params_['C']:g}); saved {args.out}", file=out)
+    if report is not None:
+        report.write(args.report)
+        print(f"wrote the report {args.report}: {len(report.mistakes)} mistakes, the most confident first", file=out)
 
 
 def _pipeline(args, labels):
@@ -153,7 +174,24 @@ def _cross_validate(pipe, paths, labels, folds, out):
     cv = StratifiedKFold(folds, shuffle=True, random_state=0)
     res = cross_validate(pipe, paths, labels, cv=cv, scoring=["neg_log_loss", "accuracy"])
     scores = {"log_loss": float(-res["test_neg_log_loss"].mean()), "accuracy": float(res["test_accuracy"].mean())}
-    std = res["test_neg_log_loss"].std()
+    return _print_scores(scores, float(res["test_neg_log_loss"].std()), folds, out)
+
+
+def _training_report(pipe, paths, labels, args):
+    """The report's one cross-validation (on the folds of the printed estimate), the audit's verdicts with it."""
+    from .._images import ImageLoadError
+    from ..report import training_report
+
+    try:
+        return training_report(pipe, paths, labels, cv=args.cv, verbose=int(not args.quiet))
+    except ImageLoadError:
+        raise  # the command names every unreadable photo
+    except ValueError as exc:  # a label with fewer photos than folds
+        raise UsageError(str(exc)) from exc
+
+
+def _print_scores(scores, std, folds, out):
+    """Print the cross-validated scores beside the targets; return them for the model file."""
     print(f"{folds}-fold cross-validation:", file=out)
     print(f"  log-loss  {scores['log_loss']:.5f} (± {std:.5f})", file=out)
     print(f"  accuracy  {scores['accuracy']:.4f}", file=out)

@@ -8,8 +8,9 @@ write one self-contained HTML page and show themselves in Jupyter with the
 photos' thumbnails.
 """
 
+from .._html import PhotoTable
 from ._build import prediction_report, training_report
-from ._objects import PhotoTable, PredictionReport, TrainingReport, check_report_path
+from ._objects import PredictionReport, TrainingReport, check_report_path
 
 __all__ = [
     "PhotoTable",

@@ -11,12 +11,13 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .. import _engine
+from .._html import PhotoTable
 from .._images import as_items, describe
 from .._validation import HasMethods, Interval, validate_params
 from ..audit import QUALITY_CHECKS, find_issues
 from ..audit.report import default_decisions
 from ..embedding import KerasEmbeddingTransformer
-from ._objects import PhotoTable, PredictionReport, TrainingReport
+from ._objects import PredictionReport, TrainingReport
 
 __all__ = ["prediction_report", "training_report"]
 

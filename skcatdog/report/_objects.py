@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_write
+from .._html import document, fragment
 from ..audit.report import write_decisions
 from . import _page
 
-__all__ = ["PhotoTable", "PredictionReport", "TrainingReport", "check_report_path"]
+__all__ = ["PredictionReport", "TrainingReport", "check_report_path"]
 
 
 def check_report_path(path):
@@ -53,67 +54,42 @@ def check_report_path(path):
     return path
 
 
-class PhotoTable(pd.DataFrame):
-    """A DataFrame of photos (an ``item`` column) that a notebook shows with thumbnails.
+class _Page:
+    """What a report does with its page: render it, write it, show it in a notebook (``_body(self)`` makes it)."""
 
-    Its contents and columns are those of an ordinary DataFrame; only its
-    HTML representation differs: a thumbnail before each row, every file
-    name escaped. Slices and copies keep the photos.
+    def to_html(self):
+        """Render the report as one self-contained HTML page.
 
-    Parameters
-    ----------
-    data : pandas.DataFrame or anything the DataFrame constructor takes
-        The table.
-    index : Index or array-like, default=None
-        As for :class:`pandas.DataFrame`.
-    columns : Index or array-like, default=None
-        As for :class:`pandas.DataFrame`.
-    dtype : dtype, default=None
-        As for :class:`pandas.DataFrame`.
-    copy : bool, default=None
-        As for :class:`pandas.DataFrame`.
-    images : sequence, default=None
-        The photo of each row (a path or an ``HxWx3`` uint8 array), when the
-        ``item`` column does not name a file (arrays are named ``"X[i] (array)"``).
+        Returns
+        -------
+        str
+            The page: figures and thumbnails embedded, nothing to fetch.
+        """
+        return document(self.title, *self._body())
 
-    Examples
-    --------
-    >>> from skcatdog.report import PhotoTable
-    >>> table = PhotoTable({"item": ["cat.1.jpg"], "audit": ["none"]})
-    >>> table.shape, list(table.columns)
-    ((1, 2), ['item', 'audit'])
-    """
+    def write(self, path):
+        """Write the page.
 
-    _metadata = ["_skcatdog_photos"]
+        Parameters
+        ----------
+        path : str or path-like
+            The HTML file; its folder must exist.
 
-    def __init__(self, data=None, index=None, columns=None, dtype=None, copy=None, *, images=None):
-        super().__init__(data, index=index, columns=columns, dtype=dtype, copy=copy)
-        if images is not None:
-            self._skcatdog_photos = dict(zip(self["item"], images, strict=True))
-        elif not hasattr(self, "_skcatdog_photos"):
-            self._skcatdog_photos = getattr(data, "_skcatdog_photos", {})
-
-    @property
-    def _constructor(self):
-        return PhotoTable
+        Returns
+        -------
+        pathlib.Path
+            Where it was written.
+        """
+        path = check_report_path(path)
+        with atomic_write(path, encoding="utf-8") as f:
+            f.write(self.to_html())
+        return path
 
     def _repr_html_(self):
-        if "item" not in self.columns:
-            return super()._repr_html_()
-        return _page.photo_table(self, self._photo)
-
-    def _photo(self, name):
-        return getattr(self, "_skcatdog_photos", {}).get(name, name)
+        return fragment(*self._body())
 
 
-def _write_page(report, path):
-    path = check_report_path(path)
-    with atomic_write(path, encoding="utf-8") as f:
-        f.write(report.to_html())
-    return path
-
-
-class TrainingReport:
+class TrainingReport(_Page):
     """Where a photo classifier fails, from one cross-validation; see :func:`training_report`.
 
     Parameters
@@ -212,31 +188,6 @@ class TrainingReport:
         """The mean of the folds' accuracy (float)."""
         return float(self.fold_scores["accuracy"].mean())
 
-    def to_html(self):
-        """Render the report as one self-contained HTML page.
-
-        Returns
-        -------
-        str
-            The page: figures and thumbnails embedded, nothing to fetch.
-        """
-        return _page.document(self.title, _page.training_body(self))
-
-    def write(self, path):
-        """Write the page.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The HTML file; its folder must exist.
-
-        Returns
-        -------
-        pathlib.Path
-            Where it was written.
-        """
-        return _write_page(self, path)
-
     def write_decisions(self, path):
         """Write the proposed keep / drop / relabel choice for each mistake, for ``skcatdog train --decisions``.
 
@@ -255,8 +206,7 @@ class TrainingReport:
             write_decisions(f, self.decisions)
         return path
 
-    def _repr_html_(self):
-        return _page.training_body(self)
+    _body = _page.training_body
 
     def __repr__(self):
         return (
@@ -265,7 +215,7 @@ class TrainingReport:
         )
 
 
-class PredictionReport:
+class PredictionReport(_Page):
     """New photos' predictions, least confident first; see :func:`prediction_report`.
 
     Parameters
@@ -315,33 +265,7 @@ class PredictionReport:
         self.max_photos = max_photos
         self.title = title
 
-    def to_html(self):
-        """Render the report as one self-contained HTML page.
-
-        Returns
-        -------
-        str
-            The page: figures and thumbnails embedded, nothing to fetch.
-        """
-        return _page.document(self.title, _page.prediction_body(self))
-
-    def write(self, path):
-        """Write the page.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The HTML file; its folder must exist.
-
-        Returns
-        -------
-        pathlib.Path
-            Where it was written.
-        """
-        return _write_page(self, path)
-
-    def _repr_html_(self):
-        return _page.prediction_body(self)
+    _body = _page.prediction_body
 
     def __repr__(self):
         least = self.predictions["confidence"].min() if len(self.predictions) else float("nan")

@@ -8,80 +8,10 @@ classes, the model's repr) goes through :func:`html.escape`: a file named
 from __future__ import annotations
 
 import base64
-import html
 import io
-import json
-import os
-import uuid
 
-import numpy as np
-
-from .. import _html
+from .._html import EXPORT_SCRIPT, card, decision_controls, esc, export_button, thumbnail, top_list
 from .._kaggle import KAGGLE_TOP10, REFERENCE
-from ..audit.report import DECISIONS
-
-STYLE = """
-.skr { font: 14px/1.35 system-ui, sans-serif; color: #222; }
-.skr h2 { margin: 1.2em 0 0.4em; font-size: 18px; }
-.skr table.scores td, .skr table.scores th { padding: 2px 10px; text-align: right; }
-.skr .figures { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
-.skr .figures img { max-width: 100%; }
-.skr .sheet { display: flex; flex-wrap: wrap; gap: 12px; }
-.skr .card { width: 208px; margin: 0; padding: 8px; border: 1px solid #ccc; border-radius: 6px; }
-.skr .card img { display: block; max-width: 192px; max-height: 192px; margin: auto; }
-.skr .missing { height: 96px; background: #eee; text-align: center; }
-.skr .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.skr .verdict { font-weight: 600; }
-.skr .v-wrong-label { color: #b00; } .skr .v-off-topic { color: #a50; } .skr .v-poor-photo { color: #555; }
-.skr .detail, .skr ol { font-size: 12px; color: #555; }
-.skr ol { margin: 4px 0; padding-left: 1.4em; }
-.skr pre { font-size: 12px; background: #f6f6f6; padding: 8px; overflow-x: auto; white-space: pre-wrap; }
-.skr table.photos td { vertical-align: top; padding: 2px 6px; }
-.skr table.photos img { max-width: 96px; max-height: 96px; }
-"""
-
-#: The export button's script; ``ROOT`` is the report's element id, so two reports in one notebook stay apart.
-SCRIPT = """
-(function () {
-  const root = document.getElementById(ROOT);
-  const button = root && root.querySelector(".export");
-  if (!button) return;
-  function quote(s) { return /[",\\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; }
-  button.addEventListener("click", () => {
-    const lines = [HEADER];
-    root.querySelectorAll(".card[data-item]").forEach(c => {
-      const action = c.querySelector(".action").value, label = c.querySelector(".label").value;
-      lines.push([c.dataset.item, action, action === "relabel" ? label : ""].map(quote).join(","));
-    });
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(new Blob([lines.join("\\n") + "\\n"], {type: "text/csv"}));
-    a.download = "decisions.csv";
-    a.click();
-  });
-})();
-"""
-
-
-def esc(value):
-    return html.escape(str(value))
-
-
-def thumbnail(photo):
-    """A data URI for a path or an ``HxWx3`` uint8 array; ``""`` if it cannot be shown."""
-    if isinstance(photo, np.ndarray):
-        from PIL import Image
-
-        try:
-            img = Image.fromarray(photo).convert("RGB")
-        except (TypeError, ValueError):
-            return ""
-        img.thumbnail((_html.THUMBNAIL, _html.THUMBNAIL))
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=80)
-        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    if isinstance(photo, (str, os.PathLike)):
-        return _html.thumbnail(photo)
-    return ""
 
 
 def png(fig):
@@ -158,10 +88,6 @@ def _photos(n):
     return f"{n} photo" if n == 1 else f"{n} photos"
 
 
-def _short(name):
-    return name.replace("\\", "/").rsplit("/", 1)[-1]
-
-
 def _verdict(row):
     if row.audit == "none":
         return '<div class="verdict">audit: nothing to say</div>'
@@ -172,52 +98,24 @@ def _verdict(row):
 
 
 def _top(text):
-    return "<ol>" + "".join(f"<li>{esc(entry)}</li>" for entry in text.split(", ") if entry) + "</ol>" if text else ""
-
-
-def _image(src, name):
-    return f'<img src="{src}" alt="{esc(name)}">' if src else '<div class="missing">no preview</div>'
+    return top_list(text.split(", ")) if text else ""
 
 
 def mistake_card(row, photo, decision):
-    name = str(row.item)
-    action, label = decision
-    options = "".join(
-        f'<option value="{a}"{" selected" if a == action else ""}>{a}</option>' for a in ("keep", "drop", "relabel")
-    )
-    return (
-        f'<figure class="card" data-item="{esc(name)}">{_image(thumbnail(photo), name)}<figcaption>'
-        f'<div class="name" title="{esc(name)}">{esc(_short(name))}</div>'
-        f"<div>label <b>{esc(row.given_label)}</b>, P = {row.proba_given:.4f} (fold {row.fold + 1})</div>"
-        f"{_verdict(row)}{_top(row.top_imagenet)}"
-        f'<select class="action">{options}</select> '
-        f'<input class="label" value="{esc(label)}" placeholder="new label" size="8">'
-        "</figcaption></figure>"
+    given = f"<div>label <b>{esc(row.given_label)}</b>, P = {row.proba_given:.4f} (fold {row.fold + 1})</div>"
+    return card(
+        thumbnail(photo), row.item, [given, _verdict(row), _top(row.top_imagenet)], decision_controls(*decision)
     )
 
 
 def prediction_card(row, photo):
-    name = str(row.item)
-    return (
-        f'<figure class="card">{_image(thumbnail(photo), name)}<figcaption>'
-        f'<div class="name" title="{esc(name)}">{esc(_short(name))}</div>'
-        f"<div><b>{esc(row.predicted_label)}</b>, confidence {row.confidence:.4f}</div>"
-        f"{_verdict(row)}{_top(row.top_imagenet)}</figcaption></figure>"
-    )
+    predicted = f"<div><b>{esc(row.predicted_label)}</b>, confidence {row.confidence:.4f}</div>"
+    return card(thumbnail(photo), row.item, [predicted, _verdict(row), _top(row.top_imagenet)])
 
 
 def _settings(settings, machine):
     rows = "".join(f"<tr><th>{esc(k)}</th><td><pre>{esc(v)}</pre></td></tr>" for k, v in settings.items())
     return f"<h2>Settings</h2><table>{rows}</table><h2>Machine</h2><pre>{esc(machine)}</pre>"
-
-
-def _wrap(body, with_script=False):
-    root = f"skr-{uuid.uuid4().hex[:12]}"
-    script = ""
-    if with_script:
-        code = SCRIPT.replace("ROOT", json.dumps(root)).replace("HEADER", json.dumps(",".join(DECISIONS)))
-        script = f"<script>{code}</script>"
-    return f'<style>{STYLE}</style><div class="skr" id="{root}">{body}</div>{script}'
 
 
 def _score_table(scores):
@@ -235,11 +133,11 @@ def _score_table(scores):
 
 
 def training_body(report):
-    """The training report's content, as a page's body and a notebook's output."""
+    """The training report's body and script, for a page or a notebook's output."""
     mistakes = report.mistakes
     shown = mistakes.head(report.max_mistakes)
     decided = dict(zip(mistakes["item"], ((a, label) for _, a, label in report.decisions), strict=True))
-    cards = "".join(mistake_card(r, mistakes._photo(r.item), decided[r.item]) for r in shown.itertuples(index=False))
+    cards = "".join(mistake_card(r, mistakes.photo_of(r.item), decided[r.item]) for r in shown.itertuples(index=False))
     counts = mistakes["audit"].value_counts()
     said = ", ".join(f"{counts[v]} {v}" for v in ("wrong label", "off-topic", "poor photo") if v in counts)
     scores = report.fold_scores
@@ -256,17 +154,17 @@ def training_body(report):
 <p>The {len(shown)} photos whose given label got the lowest out-of-fold probability, worst first, of
 {len(mistakes)} mistakes. Each shows its given label and that probability, its top ImageNet classes and what
 the audit says of it. Choose keep, drop or relabel, then
-<button class="export">Export decisions</button> (a CSV for <code>skcatdog train --decisions</code>).</p>
+{export_button()}.</p>
 <div class="sheet">{cards or "<p>No mistake.</p>"}</div>
 {_settings(report.settings, report.machine)}"""
-    return _wrap(body, with_script=True)
+    return body, EXPORT_SCRIPT
 
 
 def prediction_body(report):
-    """The prediction report's content, as a page's body and a notebook's output."""
+    """The prediction report's body and (no) script, for a page or a notebook's output."""
     table = report.predictions
     shown = table.head(report.max_photos)
-    cards = "".join(prediction_card(r, table._photo(r.item)) for r in shown.itertuples(index=False))
+    cards = "".join(prediction_card(r, table.photo_of(r.item)) for r in shown.itertuples(index=False))
     fig = _figure(figsize=(5, 2.6), layout="constrained")
     ax = fig.subplots()
     ax.hist(table["confidence"], bins=20, range=(1 / max(len(report.classes), 1), 1), color="#4c72b0")
@@ -278,37 +176,4 @@ def prediction_body(report):
 <h2>The least confident predictions</h2><p>{len(shown)} of {len(table)} photos, least confident first.</p>
 <div class="sheet">{cards or "<p>No photo.</p>"}</div>
 {_settings(report.settings, report.machine)}"""
-    return _wrap(body)
-
-
-def photo_table(table, photo, max_rows=None):
-    """A notebook's view of a table of photos: a thumbnail before each row, the other cells escaped."""
-    import pandas as pd
-
-    max_rows = max_rows or pd.get_option("display.max_rows") or 60
-    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
-    rows = []
-    for index, row in zip(table.index[:max_rows], table.head(max_rows).itertuples(index=False), strict=True):
-        src = thumbnail(photo(row.item))
-        cells = "".join(f"<td>{esc(_cell(v))}</td>" for v in row)
-        rows.append(f"<tr><th>{esc(index)}</th><td>{_image(src, row.item)}</td>{cells}</tr>")
-    more = f"<p>&hellip; and {len(table) - max_rows} more rows</p>" if len(table) > max_rows else ""
-    shape = f"<p>{len(table)} rows &times; {len(table.columns)} columns</p>"
-    return (
-        f'<style>{STYLE}</style><div class="skr"><table class="photos"><tr><th></th><th>photo</th>{head}</tr>'
-        f"{''.join(rows)}</table>{more}{shape}</div>"
-    )
-
-
-def _cell(value):
-    if isinstance(value, float | np.floating):
-        return f"{value:.4g}"
-    return "" if value is None else value
-
-
-def document(title, body):
-    """A whole page around a report's body."""
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-        f"<style>body {{ margin: 1.5em; }}</style></head>\n<body>{body}</body></html>\n"
-    )
+    return body, ""
