@@ -125,6 +125,28 @@ class _LoadedShards:
         self._db.write("INSERT OR IGNORE INTO loaded_shards (name) VALUES (?)", [(n,) for n in names])
 
 
+def _use_wal(con, path, timeout=60.0):
+    """Put the database in WAL mode (kept by the file: its creator sets it once).
+
+    Switching needs the database to itself, and SQLite answers "locked" at
+    once instead of waiting, so processes creating the same store together
+    (the workers of one host) retry until one of them has switched it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if con.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(
+                f"could not put the cache database {path} in WAL mode: another process keeps it locked"
+            )
+        time.sleep(0.02)
+
+
 class Database:
     """The store's SQLite database: one connection per thread, created with its schema on
     first use, set aside (with a warning) if SQLite reports it damaged.
@@ -158,7 +180,7 @@ class Database:
                 f"the cache database {self.path} has schema version {version}, newer than this skcatdog "
                 f"reads ({SCHEMA_VERSION}): upgrade skcatdog or use another cache directory"
             )
-        con.execute("PRAGMA journal_mode = WAL")  # kept by the file: set once, by its creator
+        _use_wal(con, self.path)
         con.execute("BEGIN IMMEDIATE")  # concurrent creators wait for each other
         try:
             for statement in _TABLES:
