@@ -53,9 +53,6 @@ def add_arguments(parser):
 
 def run(args, out):
     """Print how many photos have each issue; write the page to review and the decisions if asked."""
-    from .._runtimes.keras import load as load_keras
-
-    load_keras()
     import pandas as pd
 
     from .._atomic import atomic_write

@@ -23,9 +23,6 @@ def run(args, out):
     """Print :func:`skcatdog.show_versions` for ``--backbone``."""
     import contextlib
 
-    from .._runtimes.keras import load as load_keras
-
-    load_keras()
     from .._show_versions import show_versions
 
     try:

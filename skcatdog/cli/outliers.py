@@ -42,9 +42,6 @@ def add_arguments(parser):
 
 def run(args, out):
     """Print the flagged photos; write the contact sheet and move the photos aside if asked."""
-    from .._runtimes.keras import load as load_keras
-
-    load_keras()
     from .._moves import MoveRefused, move_aside, plan_moves
 
     paths, labels = load_labelled(args.data)

@@ -45,9 +45,6 @@ def run(args, out):
     """Load the model, predict every photo, write the CSV whole or not at all (and the report page)."""
     if args.report:
         check_report_path(args.report)
-    from .._runtimes.keras import load as load_keras
-
-    load_keras()
     from .._atomic import atomic_write
     from .._kaggle import write_predictions
     from ..model_files import load_model

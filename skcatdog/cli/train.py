@@ -97,9 +97,6 @@ def run(args, out):
         if args.cv == 0:
             raise UsageError("--report shows the cross-validation: it cannot go with --cv 0")
         check_report_path(args.report)
-    from .._runtimes.keras import load as load_keras
-
-    load_keras()
     import numpy as np
 
     from ..model_files import save_model
