@@ -69,3 +69,13 @@ def test_the_main_example_prints_no_native_line(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "5-fold CV log-loss" in done.stdout
     assert not NATIVE_LINE.search(done.stderr), done.stderr
+
+
+def test_the_command_line_prints_no_native_line():
+    # `skcatdog info` builds nothing but asks for the backend and the devices, as every command does first.
+    done = subprocess.run(
+        [sys.executable, "-m", "skcatdog", "info"], env=_quiet_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "precision" in done.stdout
+    assert not NATIVE_LINE.search(done.stderr), done.stderr
