@@ -135,9 +135,10 @@ def test_only_new_shards_are_read(url, tmp_path, monkeypatch):
     real_open = reader._fs.open
     monkeypatch.setattr(reader._fs, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
     np.testing.assert_array_equal(reader.get("new", 6), row(2))
-    assert len(opened) == 1 and opened[0].endswith(new_shard)
+    # Its key column (the index), then its rows: the new shard alone.
+    assert len(opened) == 2 and all(path.endswith(new_shard) for path in opened)
     assert reader.get("still-absent", 6) is None
-    assert len(opened) == 1  # a listing with nothing new reads nothing
+    assert len(opened) == 2  # a listing with nothing new reads nothing
 
 
 def test_the_local_copy_survives_a_restart_without_rereading(tmp_path, monkeypatch):
