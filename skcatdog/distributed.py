@@ -5,7 +5,12 @@ parameters, with a cluster or without: the precision and decoder of every
 row (``"auto"`` resolved by the processes that compute them, so their rows
 share one fingerprint), then the store's misses, one item per missing content
 (so each unique (backbone, view, content) is forwarded once per run, whichever
-worker gets it), split into tasks. Each task runs the ordinary engine with
+worker gets it), split into tasks. On a cluster the misses are found in two
+phases: the workers each read, digest and look up a slice of the items (the
+digest memo of their host spares the reading of files it knows, and the
+store's key index the reading of rows) and return one small record per
+missing content; this process, which only lists the items, merges the records
+by digest and hands out the tasks. Each task runs the ordinary engine with
 ``outputs=()``: it computes, writes the rows to the shared store and returns
 counts, never rows or models. The engine keeps one model per worker process,
 built by the first task and reused by the next ones; nothing heavy crosses the
@@ -335,40 +340,115 @@ def _cluster_infos(client, cache, require_gpu):
     return infos, gpu_cluster
 
 
-def _plan(request, choice, n_workers, partition_size):
-    """The plan for ``request`` as ``choice`` resolves it: the store probed on this host (as the engine
-    does), each backbone's misses split into tasks (``n_workers=None``: this process alone, one task)."""
-    plan = PrecomputePlan(**request, **{key: choice[key] for key in ("precision", "decoder", "fingerprints")})
-    for name in plan.names:
-        found = _engine.find_missing(
-            plan.items,
-            name,
-            plan.engine["weights"],
-            views=plan.views,
-            cache=plan.engine["cache"],
-            n_jobs=plan.engine["n_jobs"],
-            precision=plan.precision[name],
-            decoder=plan.decoder,
-            fingerprint=plan.fingerprints[name],
+#: Items per planning task at most: each task's records stay small, and a lost worker's
+#: retried task redoes little.
+PROBE_ITEMS = 20_000
+
+
+def _plan(request, choice):
+    """The plan for ``request`` as ``choice`` resolves it, before the store is probed."""
+    return PrecomputePlan(**request, **{key: choice[key] for key in ("precision", "decoder", "fingerprints")})
+
+
+def _probe_requests(plan):
+    """Backbone -> :func:`skcatdog._engine.find_missing`'s keyword arguments."""
+    return {
+        name: {
+            "weights": plan.engine["weights"],
+            "views": plan.views,
+            "cache": plan.engine["cache"],
+            "n_jobs": plan.engine["n_jobs"],
+            "precision": plan.precision[name],
+            "decoder": plan.decoder,
+            "fingerprint": plan.fingerprints[name],
+        }
+        for name in plan.names
+    }
+
+
+def _probe(items, start, requests):
+    """What the store lacks for ``items`` (item ``start`` onwards), as small records:
+    ``{"problems": [(index, reason)], "missing": {backbone: [(digest, views it lacks,
+    indices of the items holding it)]}}``. The photos are read and digested here (or their
+    digests come from this host's memo), never by the caller."""
+    problems, missing = {}, {}
+    for name, request in requests.items():
+        found = _engine.find_missing(items, name, **request)
+        for i, reason in found.problems:
+            problems.setdefault(start + i, reason)
+        missing[name] = [
+            (digest, tuple(found.views[digest]), [start + i for i in rows]) for digest, rows in found.rows.items()
+        ]
+    return {"problems": sorted(problems.items()), "missing": missing}
+
+
+def _probe_on_worker(items, start, requests, threads_by_host):
+    """One planning task on a worker: :func:`_probe`, with the worker's share of its host's cores."""
+    requests = {name: _worker_request(request, threads_by_host) for name, request in requests.items()}
+    with parallel_config(backend="threading"), config_context(decoder="threads"):
+        return _probe(items, start, requests)
+
+
+def _probe_on_cluster(client, plan, n_workers, threads_by_host):
+    """The workers probe the store, each for a slice of the items; their records, in item order."""
+    n = len(plan.items)
+    size = max(1, min(PROBE_ITEMS, math.ceil(n / (4 * n_workers))))
+    requests = _probe_requests(plan)
+    futures = [
+        client.submit(
+            _probe_on_worker,
+            plan.items[s : s + size],
+            s,
+            requests,
+            threads_by_host,
+            pure=False,
+            key=f"skcatdog-probe-{s}-{os.urandom(4).hex()}",
         )
-        plan.problems.update(found.problems)
-        plan.digests.update((i, d) for d, rows in found.rows.items() for i in rows)
-        plan.missing += sum(len(views) for views in found.views.values())
-        todo = [rows[0] for rows in found.rows.values()]
-        if not todo:
+        for s in range(0, n, size)
+    ]
+    return client.gather(futures)
+
+
+def _add_tasks(plan, probes, n_workers, partition_size):
+    """Merge the probes' records into ``plan``: each missing content once (the first item
+    that holds it, whichever probe saw it), split into tasks (``n_workers=None``: this
+    process alone, one task per backbone)."""
+    todo = {name: [] for name in plan.names}
+    seen = set()
+    for probe in probes:
+        for i, reason in probe["problems"]:
+            plan.problems.setdefault(i, reason)
+        for name, records in probe["missing"].items():
+            for digest, views, rows in records:
+                plan.digests.update(dict.fromkeys(rows, digest))
+                if (name, digest) not in seen:
+                    seen.add((name, digest))
+                    todo[name].append(rows[0])
+                    plan.missing += len(views)
+    for name in plan.names:
+        if not todo[name]:
             continue
         if partition_size:
             size = partition_size
         elif n_workers is None:
-            size = len(todo)
+            size = len(todo[name])
         else:
             # A whole number of rounds over the workers (no worker left finishing a task alone),
             # up to 4 (retries after a lost worker redo less), each task at least a full batch.
             batch = _engine.resolve_batch_size(plan.engine["batch_size"])
-            rounds = max(1, min(4, len(todo) // (batch * n_workers)))
-            size = math.ceil(len(todo) / (rounds * n_workers))
-        plan.partitions += [(name, todo[s : s + size]) for s in range(0, len(todo), size)]
+            rounds = max(1, min(4, len(todo[name]) // (batch * n_workers)))
+            size = math.ceil(len(todo[name]) / (rounds * n_workers))
+        plan.partitions += [(name, todo[name][s : s + size]) for s in range(0, len(todo[name]), size)]
     return plan
+
+
+def _worker_request(request, threads_by_host):
+    if request["n_jobs"] == -1 and threads_by_host:
+        # "All cores" means this worker's share of its host's cores: several
+        # worker processes on one host would otherwise each start a decode
+        # thread per core and crowd out each other's forward passes.
+        return dict(request, n_jobs=threads_by_host.get(socket.gethostname(), -1))
+    return request
 
 
 def _compute(items, name, request):
@@ -397,11 +477,7 @@ def _embed_partition(items, name, request, require_gpu, threads_by_host):
     """One task on a worker: :func:`_compute`, with the worker's share of its host's cores."""
     if require_gpu and not _engine.gpu_available():
         raise RuntimeError(_no_gpu_message(_worker_info()))
-    if request["n_jobs"] == -1 and threads_by_host:
-        # "All cores" means this worker's share of its host's cores: several
-        # worker processes on one host would otherwise each start a decode
-        # thread per core and crowd out each other's forward passes.
-        request = dict(request, n_jobs=threads_by_host.get(socket.gethostname(), -1))
+    request = _worker_request(request, threads_by_host)
     # joblib's default backend refuses to count cores inside a daemonic Dask worker (and
     # warns); a worker is already one process among several, so Pillow decodes in its threads.
     with parallel_config(backend="threading"), config_context(decoder="threads"):
@@ -412,11 +488,15 @@ def _run_here(plan):
     return [_compute([plan.items[i] for i in part], name, plan.request(name)) for name, part in plan.partitions]
 
 
-def _run_on_cluster(client, plan, infos, gpu_cluster):
+def _threads_by_host(infos):
+    """Host -> each worker's share of its cores."""
     per_host = {}
     for info in infos.values():
         per_host.setdefault(info["host"], []).append(info["cores"])
-    threads_by_host = {host: max(1, min(cores) // len(cores)) for host, cores in per_host.items()}
+    return {host: max(1, min(cores) // len(cores)) for host, cores in per_host.items()}
+
+
+def _run_on_cluster(client, plan, gpu_cluster, threads_by_host):
     requests = {name: dict(plan.request(name), verbose=0) for name in plan.names}
     futures = [
         client.submit(
@@ -500,14 +580,18 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     started = time.perf_counter()
     here = _choose(request["names"], request["engine"]["weights"], precision, decoder)
     if client is None:
-        plan = _plan(request, here, None, partition_size)
+        plan = _plan(request, here)
+        _add_tasks(plan, [_probe(plan.items, 0, _probe_requests(plan))], None, partition_size)
     else:
+        # The workers read, digest and look up the photos; this process only lists them,
+        # merges the workers' small records and hands out the contents to compute.
         infos, gpu_cluster = _cluster_infos(client, request["engine"]["cache"], require_gpu)
-        plan = _plan(
-            request, _choose_on_cluster(client, request, precision, decoder, infos), len(infos), partition_size
-        )
+        threads_by_host = _threads_by_host(infos)
+        plan = _plan(request, _choose_on_cluster(client, request, precision, decoder, infos))
         _warn_if_here_differs(plan, here, request["engine"]["weights"])
+        probes = _probe_on_cluster(client, plan, len(infos), threads_by_host)
+        _add_tasks(plan, probes, len(infos), partition_size)
     planned = time.perf_counter()
-    outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, infos, gpu_cluster)
+    outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, gpu_cluster, threads_by_host)
     done = time.perf_counter()
     return _result(plan, outcomes, {"plan": planned - started, "compute": done - planned, "total": done - started})

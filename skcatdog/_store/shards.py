@@ -324,7 +324,10 @@ class _HostCopy:
                 where = self._index.shards_of(keys)
                 if len(where) < len(keys) and self.refresh():
                     where = self._index.shards_of(keys)
-                copied, vanished = self._copy(sorted(set(where.values()) - self._copied_names()))
+                needed = set(where.values()) - self._copied_names()
+                if needed:  # another process of this host may have copied them since
+                    self._copied_names().update(self._local.loaded_shards.names())
+                copied, vanished = self._copy(sorted(needed - self._copied_names()))
                 copied_any = copied_any or copied
                 if not vanished:  # else: compacted away since indexed; its rows are in a merged shard
                     break
@@ -369,6 +372,7 @@ class _HostCopy:
         """Index the keys of the shards this host has not seen; True if any were new."""
         with self._lock:
             seen = self._indexed_names()
+            seen.update(self._index.names())  # indexed since by another process of this host
             indexed_any = False
             for _ in range(2):
                 vanished = False
