@@ -122,6 +122,49 @@ def test_rows_equal_the_single_process_engine_and_each_content_is_forwarded_once
     assert forwarded_on_workers(client) == 46
 
 
+def _files_read():
+    return _engine.stats.files_read
+
+
+def _chdir(path):
+    previous = os.getcwd()
+    os.chdir(path)
+    return previous
+
+
+def test_the_client_only_lists_the_items_and_the_workers_read_them(client, tmp_path):
+    # Relative paths that name photos in the workers' working directory, not in this one:
+    # a client that stat-ed, read or digested a photo would find nothing there.
+    paths = make_photos(tmp_path / "photos", 12)
+    names = [os.path.basename(p) for p in paths]
+    names += names[:3]  # copies in other probe slices than their originals: forwarded once
+    assert not any(os.path.exists(n) for n in names)
+    before = client.run(_chdir, str(tmp_path / "photos"))
+    try:
+        url = f"file://{tmp_path}/store"
+        report = transformer(url).precompute(names, client=client)
+        assert report["unique_missing"] == 12 and report["forwarded"] == forwarded_on_workers(client) == 24
+    finally:
+        for worker, cwd in before.items():
+            client.run(_chdir, cwd, workers=[worker])
+    for view in VIEWS:
+        np.testing.assert_allclose(
+            np.stack(stored_rows(url, paths, view, tmp_path)), single_process_rows(paths, view), atol=1e-6
+        )
+
+
+def test_a_warm_second_precompute_reads_no_photo_and_forwards_nothing(client, tmp_path):
+    paths = make_photos(tmp_path / "photos", 30)
+    time.sleep(2.1)  # photos whose digests the hosts' memos may keep (see skcatdog._store.digest_trusted)
+    url = f"file://{tmp_path}/store"
+    first = transformer(url).precompute(paths, client=client)
+    assert first["forwarded"] == 60 and sum(client.run(_files_read).values()) > 0
+    skdist.reset_worker_stats(client)
+    second = transformer(url).precompute(paths, client=client)
+    assert second["forwarded"] == second["missing"] == second["tasks"] == 0
+    assert sum(client.run(_files_read).values()) == 0
+
+
 def test_transform_here_reads_the_rows_the_cluster_stored(client, tmp_path, forward_count):
     paths = make_photos(tmp_path / "photos", 10)
     url = f"file://{tmp_path}/store"
