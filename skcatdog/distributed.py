@@ -37,15 +37,24 @@ from . import _engine
 from ._config import config_context
 from ._engine_params import PRECOMPUTE_PARAMS
 from ._images import ImageLoadError, as_items, describe
-from ._store import is_url
+from ._store import is_url, open_store
 from ._store.shards import ShardStore, compact
+from .backbones import get_backbone
 
 try:  # a module-level base class so that Dask accepts the plugin; Dask itself stays optional
     from distributed import WorkerPlugin as _WorkerPlugin
 except ImportError:  # pragma: no cover - exercised only without distributed
     _WorkerPlugin = object
 
-__all__ = ["ShardStore", "WorkerSetup", "compact", "precompute", "reset_worker_stats", "worker_stats"]
+__all__ = [
+    "ShardStore",
+    "WorkerSetup",
+    "compact",
+    "precompute",
+    "precompute_audit",
+    "reset_worker_stats",
+    "worker_stats",
+]
 
 
 class WorkerSetup(_WorkerPlugin):
@@ -199,6 +208,9 @@ class PrecomputePlan:
         Item index -> why it is unusable.
     missing : int
         Rows the store lacks.
+    task : callable or None
+        ``task(items, backbone, engine arguments)`` computes and stores one
+        task's rows (and whatever else it keeps); ``None``: the engine alone.
     """
 
     items: list
@@ -212,6 +224,7 @@ class PrecomputePlan:
     digests: dict = field(default_factory=dict)
     problems: dict = field(default_factory=dict)
     missing: int = 0
+    task: object = None
 
     def request(self, name):
         """The engine's keyword arguments for ``name``'s tasks."""
@@ -345,9 +358,10 @@ def _cluster_infos(client, cache, require_gpu):
 PROBE_ITEMS = 20_000
 
 
-def _plan(request, choice):
+def _plan(request, choice, task=None):
     """The plan for ``request`` as ``choice`` resolves it, before the store is probed."""
-    return PrecomputePlan(**request, **{key: choice[key] for key in ("precision", "decoder", "fingerprints")})
+    chosen = {key: choice[key] for key in ("precision", "decoder", "fingerprints")}
+    return PrecomputePlan(**request, **chosen, task=task)
 
 
 def _probe_requests(plan):
@@ -451,13 +465,17 @@ def _worker_request(request, threads_by_host):
     return request
 
 
-def _compute(items, name, request):
-    """Compute and store the rows of ``items`` in this process; return counts, never rows."""
+def _compute(items, name, request, task=None):
+    """Compute and store the rows of ``items`` in this process (through ``task`` if given);
+    return counts, never rows."""
     before = _engine.stats.snapshot()
     start = time.perf_counter()
     problems = []
     try:
-        _engine.embed_many(items, name, outputs=(), **request)
+        if task is None:
+            _engine.embed_many(items, name, outputs=(), **request)
+        else:
+            task(items, name, request)
     except ImageLoadError as exc:
         problems = exc.problems
     after = _engine.stats.snapshot()
@@ -473,7 +491,7 @@ def _compute(items, name, request):
     }
 
 
-def _embed_partition(items, name, request, require_gpu, threads_by_host):
+def _embed_partition(items, name, request, require_gpu, threads_by_host, task=None):
     """One task on a worker: :func:`_compute`, with the worker's share of its host's cores."""
     if require_gpu and not _engine.gpu_available():
         raise RuntimeError(_no_gpu_message(_worker_info()))
@@ -481,11 +499,13 @@ def _embed_partition(items, name, request, require_gpu, threads_by_host):
     # joblib's default backend refuses to count cores inside a daemonic Dask worker (and
     # warns); a worker is already one process among several, so Pillow decodes in its threads.
     with parallel_config(backend="threading"), config_context(decoder="threads"):
-        return _compute(items, name, request)
+        return _compute(items, name, request, task)
 
 
 def _run_here(plan):
-    return [_compute([plan.items[i] for i in part], name, plan.request(name)) for name, part in plan.partitions]
+    return [
+        _compute([plan.items[i] for i in part], name, plan.request(name), plan.task) for name, part in plan.partitions
+    ]
 
 
 def _threads_by_host(infos):
@@ -506,6 +526,7 @@ def _run_on_cluster(client, plan, gpu_cluster, threads_by_host):
             requests[name],
             gpu_cluster,
             threads_by_host,
+            plan.task,
             pure=False,
             key=f"skcatdog-embed-{name}-{n}-{os.urandom(4).hex()}",
         )
@@ -575,19 +596,24 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     """
     est._validate_once()
     request, precision, decoder = _asked(est, X)
+    return _precompute(request, precision, decoder, client, partition_size, require_gpu)
+
+
+def _precompute(request, precision, decoder, client, partition_size, require_gpu, task=None):
+    """:func:`precompute` of a request (see :func:`_asked`), each task run by ``task``."""
     if client is None:
         client = _default_client()
     started = time.perf_counter()
     here = _choose(request["names"], request["engine"]["weights"], precision, decoder)
     if client is None:
-        plan = _plan(request, here)
+        plan = _plan(request, here, task)
         _add_tasks(plan, [_probe(plan.items, 0, _probe_requests(plan))], None, partition_size)
     else:
         # The workers read, digest and look up the photos; this process only lists them,
         # merges the workers' small records and hands out the contents to compute.
         infos, gpu_cluster = _cluster_infos(client, request["engine"]["cache"], require_gpu)
         threads_by_host = _threads_by_host(infos)
-        plan = _plan(request, _choose_on_cluster(client, request, precision, decoder, infos))
+        plan = _plan(request, _choose_on_cluster(client, request, precision, decoder, infos), task)
         _warn_if_here_differs(plan, here, request["engine"]["weights"])
         probes = _probe_on_cluster(client, plan, len(infos), threads_by_host)
         _add_tasks(plan, probes, len(infos), partition_size)
@@ -595,3 +621,111 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, gpu_cluster, threads_by_host)
     done = time.perf_counter()
     return _result(plan, outcomes, {"plan": planned - started, "compute": done - planned, "total": done - started})
+
+
+@dataclass(frozen=True)
+class _MeasuredRows:
+    """A task that also takes the audit's pixel measures of each photo it decodes, in that
+    decode, and publishes them in the store beside the rows."""
+
+    def __call__(self, items, name, request):
+        from .audit.pixels import PixelPass
+
+        store = open_store(request["cache"])
+        pixels = PixelPass(store, get_backbone(name).input_size, request["n_jobs"])
+        try:
+            _engine.embed_many(items, name, outputs=(), extras=pixels.extras(), **request)
+        finally:
+            pixels.store_measured()
+            store.flush()
+
+
+def _measure_rest(items, cache, size, n_jobs, threads_by_host):
+    """On a worker: the measures of the photos among ``items`` whose measures the store lacks
+    (their rows were stored earlier, so the engine did not decode them); none read otherwise."""
+    from .audit.pixels import PixelPass
+
+    n_jobs = _worker_request({"n_jobs": n_jobs}, threads_by_host)["n_jobs"]
+    with parallel_config(backend="threading"), config_context(decoder="threads"):
+        store = open_store(cache)
+        digests, problems = _engine.content_digests(items, cache, n_jobs)
+        if problems:
+            raise ImageLoadError([(describe(items[i], i), reason) for i, reason in problems])
+        PixelPass(store, size, n_jobs).measures(items, digests)
+        store.flush()
+    return len(items)
+
+
+def precompute_audit(
+    X, *, client, backbone, views=("crop", "full"), cache, n_jobs=-1, precision="auto", decoder="auto", measures=True
+):
+    """Fill a shared store with what :func:`skcatdog.find_issues` reads, on a Dask cluster.
+
+    The workers compute each missing content's rows (embeddings and logits of
+    every view) and, with ``measures=True``, the audit's pixel measures in the
+    decode that embeds it, and publish both in the store; a photo whose rows
+    were already stored but not its measures is decoded for them alone. The
+    client only lists the photos, as :func:`precompute` does. An audit of the
+    same photos with the same store then reads everything from it:
+    ``find_issues(..., client=client)`` calls this function first.
+
+    Parameters
+    ----------
+    X : sequence of str, path-like or ndarray
+        The photos; paths must be readable by the workers.
+    client : distributed.Client
+        The cluster to compute on.
+    backbone : str
+        The audit's backbone.
+    views : tuple of str, default=("crop", "full")
+        The audit's views.
+    cache : str
+        A shared store's fsspec URL, which every worker reaches.
+    n_jobs : int, default=-1
+        Read and decode threads per worker (-1: its share of its host's cores).
+    precision : {"auto", "float32", "mixed", "bfloat16"}, default="auto"
+        As for :func:`skcatdog.find_issues`.
+    decoder : {"auto", "pillow", "gpu"}, default="auto"
+        As for :func:`skcatdog.find_issues`.
+    measures : bool, default=True
+        Also compute and store the pixel measures of every photo.
+
+    Returns
+    -------
+    dict
+        The counts :func:`precompute` returns, for the rows.
+
+    Raises
+    ------
+    skcatdog.ImageLoadError
+        Naming every unreadable photo, after the good ones' rows and measures are stored.
+    """
+    if not (isinstance(cache, str) and is_url(cache)):
+        raise ValueError(
+            f"an audit on a Dask cluster needs a store every worker reaches, an fsspec URL such as "
+            f"'file:///shared/dir' or 's3://bucket/prefix', as cache; got {cache!r}"
+        )
+    from ._engine_params import backbone_names, view_names
+
+    engine = {"weights": "imagenet", "batch_size": "auto", "cache": cache, "n_jobs": n_jobs, "verbose": 0}
+    request = {"items": as_items(X), "names": backbone_names(backbone), "views": view_names(views), "engine": engine}
+    report = _precompute(request, precision, decoder, client, None, None, _MeasuredRows() if measures else None)
+    if measures:
+        items, threads_by_host = request["items"], _threads_by_host(client.run(_worker_info))
+        size = max(1, min(PROBE_ITEMS, math.ceil(len(items) / (4 * len(threads_by_host)))))
+        futures = [
+            client.submit(
+                _measure_rest,
+                items[s : s + size],
+                cache,
+                get_backbone(name).input_size,
+                n_jobs,
+                threads_by_host,
+                pure=False,
+                key=f"skcatdog-measure-{s}-{os.urandom(4).hex()}",
+            )
+            for name in request["names"]
+            for s in range(0, len(items), size)
+        ]
+        client.gather(futures)
+    return report

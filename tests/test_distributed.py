@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 import skcatdog.distributed as skdist
 from skcatdog import ImageLoadError, _engine, get_backbone
 from skcatdog.distributed import ShardStore
-from tests._helpers import tiny_transformer
+from tests._helpers import TRAIN, needs_shared, tiny_transformer
 
 VIEWS = ("crop", "full")
 
@@ -124,6 +124,10 @@ def test_rows_equal_the_single_process_engine_and_each_content_is_forwarded_once
 
 def _files_read():
     return _engine.stats.files_read
+
+
+def _default_cache_dir():
+    return os.environ["SKCATDOG_CACHE_DIR"]
 
 
 def _chdir(path):
@@ -448,3 +452,38 @@ def test_precision_auto_is_float32_where_the_workers_disagree(client, tmp_path, 
     calls = [call for worker in client.run(_real_engine).values() for call in worker]
     assert report["precision"] == {"tiny_test": "float32"}
     assert calls and {call["precision"] for call in calls} == {"float32"}
+
+
+@needs_shared
+def test_an_audit_on_the_cluster_gives_the_local_result_from_what_the_store_holds(
+    client, tmp_path, forward_count, monkeypatch
+):
+    import pandas as pd
+
+    from skcatdog import find_issues
+
+    # This process on the workers' host: it shares their digest memo, as a client beside its workers does.
+    monkeypatch.setenv("SKCATDOG_CACHE_DIR", next(iter(client.run(_default_cache_dir).values())))
+    photos = [str(p) for label in ("cat", "dog") for p in sorted((TRAIN / label).glob("*.jpg"))[:30]]
+    planted = tmp_path / "planted-copy.jpg"
+    shutil.copy(photos[3], planted)
+    time.sleep(2.1)  # a file the memo may keep (see skcatdog._store.digest_trusted)
+    X = photos + [str(planted)]
+    y = ["cat"] * 30 + ["dog"] * 31  # the copy of a cat, filed as a dog
+    url = f"file://{tmp_path}/store"
+    remote = find_issues(X, y, backbone="tiny_fixed", cache=url, client=client)
+    # Embeddings, logits and measures came from the store: no forward pass here, no photo read to digest it.
+    assert forward_count() == 0 and _engine.stats.files_read == 0
+    assert forwarded_on_workers(client) == 2 * len(photos)
+    local = find_issues(X, y, backbone="tiny_fixed", cache=str(tmp_path / "local"))
+    assert forward_count() == 2 * len(photos)
+    assert {"exact_duplicate"} <= set(local["issue"])
+    pd.testing.assert_frame_equal(pd.DataFrame(remote), pd.DataFrame(local), check_exact=False, rtol=1e-5)
+
+
+def test_an_audit_on_the_cluster_needs_a_shared_store(client, tmp_path):
+    from skcatdog import find_issues
+
+    with pytest.raises(ValueError, match="client=.*shared store's fsspec URL"):
+        find_issues(make_photos(tmp_path / "photos", 2), backbone="tiny_test", cache=str(tmp_path), client=client)
+    assert forwarded_on_workers(client) == 0

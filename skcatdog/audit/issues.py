@@ -14,6 +14,7 @@ import numpy as np
 from .. import _engine
 from .._html import PhotoTable
 from .._images import as_items
+from .._store import is_url
 from .._validation import Interval, StrOptions, validate_params
 from ..backbones import DEFAULT_BACKBONE
 from .checks import FIND_COLUMNS, available_checks, get_check, register_check
@@ -95,6 +96,7 @@ def _as_rows(check, found, names):
         "decoder": [StrOptions(set(_engine.DECODERS))],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "client": "no_validation",
     },
     prefer_skip_nested_validation=True,
 )
@@ -118,6 +120,7 @@ def find_issues(
     decoder="auto",
     verbose=0,
     random_state=0,
+    client=None,
 ):
     """Find copies, leaks, wrong labels, junk and poor photos in an image dataset.
 
@@ -180,6 +183,13 @@ def find_issues(
         ``1`` shows progress bars while embedding.
     random_state : int, RandomState instance or None, default=0
         The cross-validation folds of the label check.
+    client : distributed.Client, optional
+        A Dask cluster that computes the embeddings, logits and pixel measures
+        on its workers, in one decode per photo, into ``cache``, which must
+        then be a shared store's URL (``"file:///shared/dir"``,
+        ``"s3://bucket/prefix"``); the checks then run here on what the store
+        holds (see :func:`skcatdog.distributed.precompute_audit`). The result
+        is the one without a cluster.
 
     Returns
     -------
@@ -209,6 +219,11 @@ def find_issues(
     """
     import pandas as pd
 
+    if client is not None and not (isinstance(cache, str) and is_url(cache)):
+        raise ValueError(
+            "find_issues(client=...) computes on the Dask workers, which must all reach the cache: give cache a "
+            f"shared store's fsspec URL such as 'file:///shared/dir' or 's3://bucket/prefix', not {cache!r}"
+        )
     items = as_items(X)
     selected = _selected(checks)
     y_arr = None
@@ -227,6 +242,7 @@ def find_issues(
         "verbose": verbose,
         "precision": precision,
         "decoder": decoder,
+        "client": client,
     }
     settings = {
         "flag_fraction": flag_fraction,

@@ -184,6 +184,11 @@ class PixelPass:
         if problems:
             raise ImageLoadError([(_images.describe(items[i], i), reason) for i, reason in sorted(problems)])
 
+    def store_measured(self):
+        """Store the measures of every photo decoded so far (a worker that embeds photos for a
+        later audit keeps them for it; the prints are kept only for the call)."""
+        self.table.put_many([(measure_key(self.measure_kind, d), value[0]) for d, value in self.fresh.items()])
+
     def measures(self, items, digests):
         """A :class:`pandas.DataFrame` of the :data:`MEASURES` of every photo, by position."""
         import pandas as pd
