@@ -126,8 +126,13 @@ def _files_read():
     return _engine.stats.files_read
 
 
-def _default_cache_dir():
-    return os.environ["SKCATDOG_CACHE_DIR"]
+def _set_default_cache_dir(path):
+    previous = os.environ.get("SKCATDOG_CACHE_DIR")
+    if path is None:
+        os.environ.pop("SKCATDOG_CACHE_DIR", None)
+    else:
+        os.environ["SKCATDOG_CACHE_DIR"] = path
+    return previous
 
 
 def _chdir(path):
@@ -463,7 +468,9 @@ def test_an_audit_on_the_cluster_gives_the_local_result_from_what_the_store_hold
     from skcatdog import find_issues
 
     # This process on the workers' host: it shares their digest memo, as a client beside its workers does.
-    monkeypatch.setenv("SKCATDOG_CACHE_DIR", next(iter(client.run(_default_cache_dir).values())))
+    host_dir = str(tmp_path / "host-cache")
+    monkeypatch.setenv("SKCATDOG_CACHE_DIR", host_dir)
+    before = client.run(_set_default_cache_dir, host_dir)
     photos = [str(p) for label in ("cat", "dog") for p in sorted((TRAIN / label).glob("*.jpg"))[:30]]
     planted = tmp_path / "planted-copy.jpg"
     shutil.copy(photos[3], planted)
@@ -471,7 +478,11 @@ def test_an_audit_on_the_cluster_gives_the_local_result_from_what_the_store_hold
     X = photos + [str(planted)]
     y = ["cat"] * 30 + ["dog"] * 31  # the copy of a cat, filed as a dog
     url = f"file://{tmp_path}/store"
-    remote = find_issues(X, y, backbone="tiny_fixed", cache=url, client=client)
+    try:
+        remote = find_issues(X, y, backbone="tiny_fixed", cache=url, client=client)
+    finally:
+        for worker, previous in before.items():
+            client.run(_set_default_cache_dir, previous, workers=[worker])
     # Embeddings, logits and measures came from the store: no forward pass here, no photo read to digest it.
     assert forward_count() == 0 and _engine.stats.files_read == 0
     assert forwarded_on_workers(client) == 2 * len(photos)

@@ -199,6 +199,7 @@ class ShardStore(StoreBase):
         Returns
         -------
         list of bool
+            ``True`` where the store holds the key (published, or buffered by this process).
         """
         keys = list(keys)
         found = self._local.contains_many(keys, width)
