@@ -390,9 +390,11 @@ def _probe(items, start, requests):
         found = _engine.find_missing(items, name, **request)
         for i, reason in found.problems:
             problems.setdefault(start + i, reason)
-        missing[name] = [
-            (digest, tuple(found.views[digest]), [start + i for i in rows]) for digest, rows in found.rows.items()
-        ]
+        shared = {}  # one tuple per set of views: pickled once, however many records hold it
+        missing[name] = records = []
+        for digest, rows in found.rows.items():
+            views = tuple(found.views[digest])
+            records.append((digest, shared.setdefault(views, views), [start + i for i in rows]))
     return {"problems": sorted(problems.items()), "missing": missing}
 
 
@@ -428,15 +430,16 @@ def _add_tasks(plan, probes, n_workers, partition_size):
     that holds it, whichever probe saw it), split into tasks (``n_workers=None``: this
     process alone, one task per backbone)."""
     todo = {name: [] for name in plan.names}
-    seen = set()
-    for probe in probes:
+    seen = {name: set() for name in plan.names}  # digests already given a task
+    while probes:
+        probe = probes.pop(0)  # each probe's records are dropped once merged
         for i, reason in probe["problems"]:
             plan.problems.setdefault(i, reason)
         for name, records in probe["missing"].items():
             for digest, views, rows in records:
                 plan.digests.update(dict.fromkeys(rows, digest))
-                if (name, digest) not in seen:
-                    seen.add((name, digest))
+                if digest not in seen[name]:
+                    seen[name].add(digest)
                     todo[name].append(rows[0])
                     plan.missing += len(views)
     for name in plan.names:
@@ -615,8 +618,7 @@ def _precompute(request, precision, decoder, client, partition_size, require_gpu
         threads_by_host = _threads_by_host(infos)
         plan = _plan(request, _choose_on_cluster(client, request, precision, decoder, infos), task)
         _warn_if_here_differs(plan, here, request["engine"]["weights"])
-        probes = _probe_on_cluster(client, plan, len(infos), threads_by_host)
-        _add_tasks(plan, probes, len(infos), partition_size)
+        _add_tasks(plan, _probe_on_cluster(client, plan, len(infos), threads_by_host), len(infos), partition_size)
     planned = time.perf_counter()
     outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, gpu_cluster, threads_by_host)
     done = time.perf_counter()
