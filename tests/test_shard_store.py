@@ -345,3 +345,25 @@ def test_measures_are_shared_with_every_host_apart_from_the_rows(url, tmp_path):
     np.testing.assert_array_equal(reader.measures.get_many([key], 3)[0], row(1, width=3))
     assert reader.measures.get_many([key], 4) == [None]
     assert reader.get_many([key], 3) == [None]  # not a model row
+
+
+def test_a_host_copy_of_an_older_schema_keeps_its_rows_and_gains_the_key_index(tmp_path):
+    import sqlite3
+
+    url = f"file://{tmp_path}/store"
+    writer = ShardStore(url, local_cache=tmp_path / "w")
+    writer.put_many([("k", row(1))])
+    writer.flush()
+    ShardStore(url, local_cache=tmp_path / "old").get("k", 6)
+    # As an earlier version left it: rows and loaded shards, no index.
+    con = sqlite3.connect(tmp_path / "old" / "rows" / "store.sqlite3")
+    con.execute("DROP TABLE shard_keys")
+    con.execute("DROP TABLE indexed_shards")
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    again = ShardStore(url, local_cache=tmp_path / "old")
+    np.testing.assert_array_equal(again.get("k", 6), row(1))
+    writer.put_many([("k2", row(2))])
+    writer.flush()
+    assert again.contains_many(["k", "k2", "absent"], 6) == [True, True, False]
