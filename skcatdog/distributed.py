@@ -634,7 +634,8 @@ class _MeasuredRows:
         from .audit.pixels import PixelPass
 
         store = open_store(request["cache"])
-        pixels = PixelPass(store, get_backbone(name).input_size, request["n_jobs"])
+        # Prints are not stored (a near-copy candidate's is made when the audit asks for it): none is kept.
+        pixels = PixelPass(store, get_backbone(name).input_size, request["n_jobs"], keep_prints=False)
         try:
             _engine.embed_many(items, name, outputs=(), extras=pixels.extras(), **request)
         finally:
@@ -713,8 +714,9 @@ def precompute_audit(
     request = {"items": as_items(X), "names": backbone_names(backbone), "views": view_names(views), "engine": engine}
     report = _precompute(request, precision, decoder, client, None, None, _MeasuredRows() if measures else None)
     if measures:
-        items, threads_by_host = request["items"], _threads_by_host(client.run(_worker_info))
-        size = max(1, min(PROBE_ITEMS, math.ceil(len(items) / (4 * len(threads_by_host)))))
+        items, infos = request["items"], client.run(_worker_info)
+        threads_by_host = _threads_by_host(infos)
+        size = max(1, min(PROBE_ITEMS, math.ceil(len(items) / (4 * len(infos)))))
         futures = [
             client.submit(
                 _measure_rest,
