@@ -209,7 +209,7 @@ class _Typical:
         self.embeddings, n = embeddings, len(embeddings)
         rng = check_random_state(random_state)
         self.sample = rng.permutation(n)[:_SAMPLE]
-        self.reference = None if n <= LABEL_CROSSOVER else np.sort(rng.choice(n, REFERENCE, replace=False))
+        self.reference = None if n <= LABEL_CROSSOVER else np.sort(rng.choice(n, min(n, REFERENCE), replace=False))
         self.bound = None
 
     def __call__(self, rows):
