@@ -229,8 +229,7 @@ def label_triage(context):
     classes, proba = out_of_fold_proba(context.embeddings, y, random_state=settings["random_state"])
     logits, ranks = context.logits, None
     if logits is not None:
-        masks = _synsets.class_masks(classes, settings["class_synsets"])
-        ranks = np.stack([_synsets.best_rank(logits, np.broadcast_to(masks[c], logits.shape)) for c in classes], axis=1)
+        ranks = _ranks(logits, classes, settings["class_synsets"])
     given = np.searchsorted(classes, y)
     order, suggested, own = label_candidates(y, classes, proba)
     budget = max(1, int(np.ceil(settings["label_fraction"] * len(y))))
@@ -243,6 +242,17 @@ def label_triage(context):
         block = slice(start, start + _BLOCK)
         wrong += _confirmed(order[block], suggested[block], own[block], classes, ranks, typical, settings["top_k"])
     return LabelTriage(classes, given, ranks, wrong[:count])
+
+
+def _ranks(logits, classes, class_synsets):
+    """``ranks[i, c]``: where the best class of class ``c``'s kind stands among photo ``i``'s logits."""
+    masks = _synsets.class_masks(classes, class_synsets)
+    ranks = np.empty((len(logits), len(classes)), np.int64)
+    for start in range(0, len(logits), _BLOCK):  # a block at a time: a masked copy of all logits is as big as them
+        block = logits[start : start + _BLOCK]
+        for k, c in enumerate(classes):
+            ranks[start : start + len(block), k] = _synsets.best_rank(block, np.broadcast_to(masks[c], block.shape))
+    return ranks
 
 
 def _confirmed(rows, suggested, own, classes, ranks, typical, top_k):
