@@ -167,14 +167,31 @@ def find_issues(
     pixel measures together, and all of it is cached, so a second call on the
     same photos performs no forward pass and reads no photo's pixels.
 
+    With ``embeddings`` given, no photo is read and no model is loaded: ``X``
+    only names the rows, and every check that needs no pixels runs on them.
+
     Parameters
     ----------
     X : sequence of str, path-like or ndarray
-        The photos (paths, or ``HxWx3`` uint8 arrays).
+        The photos (paths, or ``HxWx3`` uint8 arrays); with ``embeddings``,
+        the rows' names (paths, ids: one per row, as the result names them).
     y : array-like, optional
         Their labels. Without labels, no label or off-topic check runs.
     X_test : sequence, optional
         A test set: training photos with an exact or near copy in it are leaks.
+        With ``embeddings``, the names of ``test_embeddings``' rows.
+    embeddings : array of shape (n, d), optional
+        Embeddings the caller already has (float32 or float64, an
+        ``np.memmap`` included; used in place, never copied whole), one row
+        per item of ``X``. Then exact copies are identical rows, near copies
+        are not confirmed by grey prints (there are no pixels), and the checks
+        that read pixels are skipped (see Returns).
+    logits : array of shape (n, 1000), optional
+        ImageNet logits of the same rows, with ``embeddings``: the off-topic
+        check needs them, and the label check uses them to tell wrong labels
+        from junk.
+    test_embeddings : array of shape (m, d), optional
+        The embeddings of ``X_test``'s rows, with ``embeddings``.
     backbone : str, default="efficientnet_lite2"
         The network whose embeddings and ImageNet logits are used.
     views : tuple of str, default=("crop", "full")
@@ -229,12 +246,23 @@ def find_issues(
         (higher is worse), ``group`` (the set of copies a duplicate or leak
         belongs to), ``given_label`` and ``suggested_label`` (label errors),
         and ``detail`` (which photo to keep in a set of copies, the measure
-        that flagged a poor photo...).
+        that flagged a poor photo...). Its ``attrs["skipped"]`` is
+        ``{check: reason}`` for each selected check that did not run: without
+        labels, without a test set, or, with ``embeddings``, needing pixels
+        (or logits not given).
 
     Raises
     ------
     skcatdog.ImageLoadError
         Naming every unreadable photo.
+    ValueError
+        For embeddings or logits that are not 2-D, hold NaN or infinite values
+        (the first such row named), have more or fewer rows than ``X`` names,
+        or the wrong width; ``test_embeddings`` without ``X_test`` or the
+        reverse; ``logits`` or ``test_embeddings`` without ``embeddings``; a
+        check named in ``checks`` that needs pixels or logits the call lacks.
+    TypeError
+        For embeddings or logits that do not hold floats.
 
     Examples
     --------
@@ -246,6 +274,18 @@ def find_issues(
     >>> photos.append(np.zeros((40, 30, 3), np.uint8))  # a black photo
     >>> issues = find_issues(photos, backbone="efficientnet_lite0", cache=None)  # doctest: +SKIP
     >>> issues[["item", "issue", "detail"]]  # doctest: +SKIP
+
+    Embeddings already computed, named by any ids:
+
+    >>> rows = rng.standard_normal((4, 8)).astype(np.float32)
+    >>> rows[3] = rows[1]
+    >>> issues = find_issues(["a", "b", "c", "d"], embeddings=rows)
+    >>> issues[["item", "issue", "detail"]]
+      item            issue               detail
+    0    b  exact_duplicate                 keep
+    1    d  exact_duplicate  the same bytes as b
+    >>> issues.attrs["skipped"]["blurry"]
+    "it reads the photos' pixels, and embeddings were given instead of photos"
     """
     selected = _selected(checks)
     settings = {
