@@ -14,7 +14,13 @@ the set's photos): it is reported as a wrong label whatever ImageNet's
 ranks. On a photo unlike the set (a logo, a drawing) a classifier must still
 pick a label, so there ImageNet decides: the candidate is a wrong label when
 ImageNet sees the suggested label's kind among the photo's ``top_k``
-classes, and is otherwise left to the off-topic check.
+classes, and is otherwise left to the off-topic check. Without logits
+(embeddings given without them) nothing confirms a candidate: the least
+self-confident ones are reported, as many as confident learning estimates.
+
+Past :data:`LABEL_CROSSOVER` photos the check keeps to minutes and to the
+memory of the embeddings: the classifier learns on principal components in
+fewer folds, and neighbours are sought among photos drawn from the set.
 """
 
 from __future__ import annotations
@@ -188,7 +194,8 @@ def neighbour_similarity(embeddings, rows, *, k=NEIGHBOURS, reference=None, chun
 class LabelTriage:
     """What the label and off-topic checks share: ``wrong`` is ``[(index, suggested class
     index, P(given label), reason)]``, least self-confident first; ``ranks[i, c]`` is where
-    the best ImageNet class of class ``c``'s kind stands among photo ``i``'s logits."""
+    the best ImageNet class of class ``c``'s kind stands among photo ``i``'s logits
+    (``None`` without logits)."""
 
     classes: np.ndarray
     given: np.ndarray
