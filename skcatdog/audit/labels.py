@@ -72,14 +72,17 @@ _SAMPLE = 1000
 _BLOCK = 4096
 
 
-def reduced(embeddings, *, n_components=N_COMPONENTS, random_state=0):
-    """The rows projected on the principal components of a sample of them, float32, a block at a time."""
+def reduced(embeddings, *, n_components=None, random_state=0):
+    """The rows projected on the principal components of a sample of them, float32, a block at a time.
+
+    ``n_components``: :data:`N_COMPONENTS` by default; the sample is :data:`REFERENCE` rows.
+    """
     from sklearn.decomposition import PCA
     from sklearn.utils import check_random_state
 
     n, width = embeddings.shape
     picked = np.sort(check_random_state(random_state).choice(n, min(n, REFERENCE), replace=False))
-    k = min(n_components, width, len(picked))
+    k = min(n_components or N_COMPONENTS, width, len(picked))
     pca = PCA(k, svd_solver="randomized", random_state=random_state).fit(np.asarray(embeddings[picked], np.float32))
     out = np.empty((n, k), np.float32)
     for start in range(0, n, _BLOCK):
