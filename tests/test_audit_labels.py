@@ -87,3 +87,35 @@ def test_label_fraction_caps_the_count():
     few = get_check("label_error").find(_context(embeddings, labels, logits, label_fraction=0.005))
     assert len(many) >= 5 and len(few) == 2
     assert list(few["index"]) == list(many["index"][:2])
+
+
+def test_past_the_crossover_the_check_learns_on_a_reduced_space_and_a_drawn_reference(monkeypatch):
+    from skcatdog.audit import labels
+
+    embeddings, labels_, logits = _planted(np.random.default_rng(0))
+    small = get_check("label_error").find(_context(embeddings, labels_, logits))
+    monkeypatch.setattr(labels, "LABEL_CROSSOVER", 100)
+    monkeypatch.setattr(labels, "REFERENCE", 120)
+    monkeypatch.setattr(labels, "N_COMPONENTS", 8)
+    reduced = labels.reduced(embeddings, n_components=8)
+    assert reduced.shape == (300, 8) and reduced.dtype == np.float32
+    large = get_check("label_error").find(_context(embeddings, labels_, logits))
+    assert list(large["index"]) == list(small["index"]) == [5]
+    assert "like the others of the set" in large.detail.item()
+    off = get_check("off_topic").find(_context(embeddings, labels_, logits))
+    assert 7 in set(off["index"])
+
+
+def test_neighbours_among_a_reference_exclude_the_photo_itself():
+    from skcatdog.audit.labels import neighbour_similarity
+
+    x = np.random.default_rng(0).standard_normal((50, 6)).astype(np.float32)
+    rows = np.arange(50)
+    everyone = neighbour_similarity(x, rows, k=3)
+    np.testing.assert_allclose(neighbour_similarity(x, rows, k=3, reference=np.arange(50)), everyone, rtol=1e-6)
+    reference = np.arange(0, 50, 2)
+    part = neighbour_similarity(x, rows, k=3, reference=reference)
+    sim = x @ x.T / np.outer(np.linalg.norm(x, axis=1), np.linalg.norm(x, axis=1))
+    for i in (0, 1, 48):
+        others = [j for j in reference if j != i]
+        assert np.isclose(part[i], np.sort(sim[i, others])[-3:].mean(), atol=1e-5)

@@ -22,15 +22,17 @@ class PhotoSet:
     Parameters
     ----------
     items : list
-        The photos as given.
+        The photos as given (their names, when embeddings were given).
     names : list of str
         How the result names each photo (its path, or ``X[i] (array)``).
-    digests : list of str
-        Content digests: equal exactly when the contents are.
+    digests : list
+        Content digests: equal exactly when the contents are (with given
+        embeddings, hashes of the rows).
     embeddings : ndarray of shape (n, dim)
         The mean over the audit's views of each photo's embedding.
-    logits : ndarray of shape (n, 1000)
-        ImageNet logits of the ``full`` view (else of the last view).
+    logits : ndarray of shape (n, 1000) or None
+        ImageNet logits of the ``full`` view (else of the last view); ``None``
+        when embeddings were given without logits.
     measures : pandas.DataFrame or None
         The :data:`~skcatdog.audit.pixels.MEASURES` of each photo, by
         position; ``None`` unless a selected check needs ``pixel_measures``.
