@@ -175,8 +175,21 @@ def _photo_set(items, options, needs, pixels):
     return photos
 
 
+def _fill_on_cluster(items, test_items, needs, options):
+    """Have the cluster in ``options["client"]`` compute what this audit reads into its store."""
+    from ..distributed import precompute_audit
+
+    engine = {k: options[k] for k in ("backbone", "views", "cache", "n_jobs", "precision", "decoder")}
+    precompute_audit(items, client=options["client"], measures="pixel_measures" in needs, **engine)
+    if test_items is not None and "test_set" in needs:
+        precompute_audit(test_items, client=options["client"], measures=False, **engine)
+
+
 def build_context(items, labels, test_items, needs, options, settings):
-    """The :class:`AuditContext` of one audit, computing only what ``needs`` names."""
+    """The :class:`AuditContext` of one audit, computing only what ``needs`` names (on a
+    cluster first, with ``options["client"]``: what follows then finds it all stored)."""
+    if options.get("client") is not None:
+        _fill_on_cluster(items, test_items, needs, options)
     pixels = None
     if needs & {"pixel_measures", "grey_prints"}:
         size = get_backbone(options["backbone"]).input_size

@@ -14,6 +14,7 @@ import numpy as np
 from .. import _engine
 from .._html import PhotoTable
 from .._images import as_items, describe
+from .._store import is_url
 from .._validation import Interval, StrOptions, validate_params
 from ..backbones import DEFAULT_BACKBONE
 from .checks import FIND_COLUMNS, NEEDS, available_checks, get_check, register_check
@@ -132,6 +133,7 @@ def _as_rows(check, found, names):
         "decoder": [StrOptions(set(_engine.DECODERS))],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "client": "no_validation",
     },
     prefer_skip_nested_validation=True,
 )
@@ -158,6 +160,7 @@ def find_issues(
     decoder="auto",
     verbose=0,
     random_state=0,
+    client=None,
 ):
     """Find copies, leaks, wrong labels, junk and poor photos in an image dataset.
 
@@ -237,6 +240,13 @@ def find_issues(
         ``1`` shows progress bars while embedding.
     random_state : int, RandomState instance or None, default=0
         The cross-validation folds of the label check.
+    client : distributed.Client, optional
+        A Dask cluster that computes the embeddings, logits and pixel measures
+        on its workers, in one decode per photo, into ``cache``, which must
+        then be a shared store's URL (``"file:///shared/dir"``,
+        ``"s3://bucket/prefix"``); the checks then run here on what the store
+        holds (see :func:`skcatdog.distributed.precompute_audit`). The result
+        is the one without a cluster.
 
     Returns
     -------
@@ -319,6 +329,11 @@ def find_issues(
             f"{'logits' if logits is not None else 'test_embeddings'} given without embeddings: "
             "pass the photos' embeddings too, or leave both out to compute them from the photos"
         )
+    if client is not None and not (isinstance(cache, str) and is_url(cache)):
+        raise ValueError(
+            "find_issues(client=...) computes on the Dask workers, which must all reach the cache: give cache a "
+            f"shared store's fsspec URL such as 'file:///shared/dir' or 's3://bucket/prefix', not {cache!r}"
+        )
     items = as_items(X)
     y = _labels(y, len(items))
     test_items = as_items(X_test) if X_test is not None else None
@@ -333,6 +348,7 @@ def find_issues(
         "verbose": verbose,
         "precision": precision,
         "decoder": decoder,
+        "client": client,
     }
     context = build_context(items, y, test_items, needs, options, settings)
     return _table([_as_rows(check, check.find(context), context.names) for check in run], skipped, items)
