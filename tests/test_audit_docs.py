@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from skcatdog.audit import ISSUES, QUALITY_CHECKS, find_issues
-from skcatdog.audit.duplicates import MIN_PRINT_SIMILARITY
+from skcatdog.audit.duplicates import MIN_PRINT_SIMILARITY, NEAR_DISTANCE, UNCONFIRMED_NEAR_DISTANCE
 from skcatdog.audit.labels import LABEL_CROSSOVER, LARGE_FOLDS, N_COMPONENTS, REFERENCE
 from skcatdog.neighbours import CROSSOVER
 
@@ -18,7 +18,13 @@ STATED = re.findall(r"``(\w+)``[^`]{0,25}?default ([0-9][0-9.,]*)", TEXT)
 
 
 def test_the_page_states_some_defaults():
-    assert {name for name, _ in STATED} >= {"near_duplicate_distance", "label_fraction", "top_k", "flag_fraction"}
+    assert {name for name, _ in STATED} >= {"label_fraction", "top_k", "flag_fraction"}
+
+
+def test_the_page_states_what_auto_near_distances_are():
+    assert DEFAULTS["near_duplicate_distance"] == "auto"
+    assert f'``"auto"``, the default, is {NEAR_DISTANCE:g} for photos' in TEXT
+    assert f'So ``"auto"`` is tighter here, {UNCONFIRMED_NEAR_DISTANCE:g}' in TEXT
 
 
 @pytest.mark.parametrize(("name", "value"), STATED, ids=[name for name, _ in STATED])

@@ -126,3 +126,20 @@ def test_float32_rows_stay_float32_and_a_memmap_is_read_in_place(tmp_path, monke
     in_double = find_issues(names, y, embeddings=x.astype(np.float64))
     assert on_disk[["item", "issue"]].equals(in_double[["item", "issue"]])
     np.testing.assert_allclose(on_disk.score, in_double.score, atol=1e-4)
+
+
+def test_auto_near_distance_is_tighter_without_grey_copies():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 32)).astype(np.float32)
+    for a, b, target in ((0, 1, 0.05), (2, 3, 0.12)):  # one pair within 0.08 of each other, one beyond
+        # b = a rotated towards an orthogonal direction, to cosine distance `target`
+        u = x[a] / np.linalg.norm(x[a])
+        v = x[b] - (x[b] @ u) * u
+        v /= np.linalg.norm(v)
+        angle = np.arccos(1 - target)
+        x[b] = np.cos(angle) * u + np.sin(angle) * v
+    names = [f"row-{i}" for i in range(6)]
+    auto = find_issues(names, embeddings=x, checks=["near_duplicate"])
+    assert sorted(auto.item) == ["row-0", "row-1"]
+    wide = find_issues(names, embeddings=x, checks=["near_duplicate"], near_duplicate_distance=0.2)
+    assert sorted(wide.item) == ["row-0", "row-1", "row-2", "row-3"]

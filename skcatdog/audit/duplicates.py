@@ -15,6 +15,8 @@ from .pixels import print_similarity
 
 __all__ = [
     "MIN_PRINT_SIMILARITY",
+    "NEAR_DISTANCE",
+    "UNCONFIRMED_NEAR_DISTANCE",
     "ExactDuplicates",
     "Leaks",
     "NearDuplicates",
@@ -59,6 +61,13 @@ def near_sets(n, pairs):
         groups.setdefault(root(i), []).append(i)
     return [rows for rows in groups.values() if len(rows) > 1]
 
+
+#: ``near_duplicate_distance="auto"`` where grey prints confirm the candidates (photos given):
+#: wide enough for half-size copies, which embeddings put furthest apart.
+NEAR_DISTANCE = 0.2
+#: ``near_duplicate_distance="auto"`` where nothing confirms them (embeddings given): past it,
+#: different photos of look-alike subjects outnumber the copies (see the audit guide).
+UNCONFIRMED_NEAR_DISTANCE = 0.08
 
 #: Candidate near copies are confirmed when their grey prints correlate at least this well:
 #: embeddings alone put half-size copies further apart than different photos of similar cats.

@@ -19,7 +19,7 @@ from .._validation import Interval, StrOptions, validate_params
 from ..backbones import DEFAULT_BACKBONE
 from .checks import FIND_COLUMNS, NEEDS, available_checks, get_check, register_check
 from .context import build_context
-from .duplicates import ExactDuplicates, Leaks, NearDuplicates
+from .duplicates import NEAR_DISTANCE, UNCONFIRMED_NEAR_DISTANCE, ExactDuplicates, Leaks, NearDuplicates
 from .given import as_names, given_context
 from .labels import LabelErrors
 from .off_topic import OffTopic
@@ -122,7 +122,7 @@ def _as_rows(check, found, names):
         "views": [tuple, list],
         "cache": [str, os.PathLike, None],
         "flag_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
-        "near_duplicate_distance": [Interval(numbers.Real, 0, 1, closed="left")],
+        "near_duplicate_distance": [Interval(numbers.Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "label_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "top_k": [Interval(numbers.Integral, 1, 1000, closed="both")],
         "class_synsets": [dict, None],
@@ -149,7 +149,7 @@ def find_issues(
     views=("crop", "full"),
     cache="auto",
     flag_fraction=0.01,
-    near_duplicate_distance=0.2,
+    near_duplicate_distance="auto",
     label_fraction=0.02,
     top_k=16,
     class_synsets=None,
@@ -205,11 +205,15 @@ def find_issues(
     flag_fraction : float, default=0.01
         The budget of each quality check: at most this fraction of the photos,
         the most extreme ones beyond the check's bound.
-    near_duplicate_distance : float, default=0.2
+    near_duplicate_distance : float or "auto", default="auto"
         Two photos whose embeddings are at most this cosine distance apart
         are candidate near copies; a candidate counts when small grey copies
         of the two photos correlate at 0.9 or more (over a few central crops:
         cropped copies count), so different photos of look-alike subjects do not.
+        ``"auto"`` is 0.2 (:data:`~skcatdog.audit.duplicates.NEAR_DISTANCE`)
+        for photos and 0.08
+        (:data:`~skcatdog.audit.duplicates.UNCONFIRMED_NEAR_DISTANCE`) with
+        ``embeddings``, where no grey copy confirms a candidate.
     label_fraction : float, default=0.02
         The most photos reported as wrong labels, as a fraction of all. Within
         it, as many as confident learning estimates there are, the least
@@ -300,7 +304,7 @@ def find_issues(
     selected = _selected(checks)
     settings = {
         "flag_fraction": flag_fraction,
-        "near_duplicate_distance": near_duplicate_distance,
+        "near_duplicate_distance": _near_distance(near_duplicate_distance, embeddings is not None),
         "label_fraction": label_fraction,
         "top_k": top_k,
         "class_synsets": class_synsets,
@@ -352,6 +356,13 @@ def find_issues(
     }
     context = build_context(items, y, test_items, needs, options, settings)
     return _table([_as_rows(check, check.find(context), context.names) for check in run], skipped, items)
+
+
+def _near_distance(asked, given):
+    """The near-copy distance in force: ``"auto"`` is tighter where no grey copy confirms a pair."""
+    if asked != "auto":
+        return asked
+    return UNCONFIRMED_NEAR_DISTANCE if given else NEAR_DISTANCE
 
 
 def _table(frames, skipped, items):
