@@ -422,6 +422,20 @@ def _probe_on_cluster(client, plan, n_workers, threads_by_host):
         )
         for s in range(0, n, size)
     ]
+    sizes = [min(size, n - s) for s in range(0, n, size)]
+    return _gather(client, futures, sizes, "identifying on the workers", plan.engine["verbose"])
+
+
+def _gather(client, futures, sizes, desc, verbose):
+    """The futures' results in order; with ``verbose``, a progress bar of the photos whose task is done."""
+    if verbose:
+        from distributed import as_completed
+        from tqdm.auto import tqdm
+
+        weight = {future.key: size for future, size in zip(futures, sizes, strict=True)}
+        with tqdm(total=sum(sizes), desc=desc, unit="photo", leave=False) as bar:
+            for future in as_completed(futures):
+                bar.update(weight[future.key])
     return client.gather(futures)
 
 
@@ -535,7 +549,8 @@ def _run_on_cluster(client, plan, gpu_cluster, threads_by_host):
         )
         for n, (name, part) in enumerate(plan.partitions)
     ]
-    return client.gather(futures)
+    sizes = [len(part) for _, part in plan.partitions]
+    return _gather(client, futures, sizes, "computing on the workers", plan.engine["verbose"])
 
 
 def _result(plan, outcomes, seconds):
@@ -660,7 +675,17 @@ def _measure_rest(items, cache, size, n_jobs, threads_by_host):
 
 
 def precompute_audit(
-    X, *, client, backbone, views=("crop", "full"), cache, n_jobs=-1, precision="auto", decoder="auto", measures=True
+    X,
+    *,
+    client,
+    backbone,
+    views=("crop", "full"),
+    cache,
+    n_jobs=-1,
+    precision="auto",
+    decoder="auto",
+    measures=True,
+    verbose=0,
 ):
     """Fill a shared store with what :func:`skcatdog.find_issues` reads, on a Dask cluster.
 
@@ -692,6 +717,8 @@ def precompute_audit(
         As for :func:`skcatdog.find_issues`.
     measures : bool, default=True
         Also compute and store the pixel measures of every photo.
+    verbose : int, default=0
+        ``1`` shows a progress bar of each stage's tasks.
 
     Returns
     -------
@@ -710,7 +737,7 @@ def precompute_audit(
         )
     from ._engine_params import backbone_names, view_names
 
-    engine = {"weights": "imagenet", "batch_size": "auto", "cache": cache, "n_jobs": n_jobs, "verbose": 0}
+    engine = {"weights": "imagenet", "batch_size": "auto", "cache": cache, "n_jobs": n_jobs, "verbose": verbose}
     request = {"items": as_items(X), "names": backbone_names(backbone), "views": view_names(views), "engine": engine}
     report = _precompute(request, precision, decoder, client, None, None, _MeasuredRows() if measures else None)
     if measures:
@@ -731,5 +758,6 @@ def precompute_audit(
             for name in request["names"]
             for s in range(0, len(items), size)
         ]
-        client.gather(futures)
+        sizes = [min(size, len(items) - s) for _ in request["names"] for s in range(0, len(items), size)]
+        _gather(client, futures, sizes, "measuring on the workers", verbose)
     return report

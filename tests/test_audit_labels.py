@@ -5,7 +5,7 @@ import re
 import numpy as np
 
 from skcatdog.audit import AuditContext, PhotoSet, get_check
-from skcatdog.audit.labels import estimated_error_count, label_candidates
+from skcatdog.audit.labels import estimated_error_count, label_candidates, out_of_fold_proba
 
 # With these synsets the cat kind is ImageNet class 281 (tabby) alone and the dog kind class 151 (Chihuahua).
 SYNSETS = {"cat": "n02123045", "dog": "n02085620"}
@@ -119,3 +119,18 @@ def test_neighbours_among_a_reference_exclude_the_photo_itself():
     for i in (0, 1, 48):
         others = [j for j in reference if j != i]
         assert np.isclose(part[i], np.sort(sim[i, others])[-3:].mean(), atol=1e-5)
+
+
+def test_out_of_fold_proba_is_cross_val_predicts_and_shows_its_folds(capsys):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 8)).astype(np.float32)
+    y = np.array(["cat", "dog", "fox"])[(x[:, 0] > 0).astype(int) + (x[:, 1] > 1)]
+    classes, proba = out_of_fold_proba(x, y, verbose=1)
+    assert "label check" in capsys.readouterr().err
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    expected = cross_val_predict(LogisticRegression(C=1.0, max_iter=2000), x, y, cv=cv, method="predict_proba")
+    assert list(classes) == ["cat", "dog", "fox"]
+    np.testing.assert_array_equal(proba, expected)

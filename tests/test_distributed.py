@@ -174,6 +174,15 @@ def test_a_warm_second_precompute_reads_no_photo_and_forwards_nothing(client, tm
     assert sum(client.run(_files_read).values()) == 0
 
 
+def test_verbose_shows_the_progress_of_each_stage_on_the_cluster(client, tmp_path, capsys):
+    paths = make_photos(tmp_path / "photos", 12)
+    transformer(f"file://{tmp_path}/store", verbose=1).precompute(paths, client=client)
+    shown = capsys.readouterr().err
+    assert "identifying on the workers" in shown and "computing on the workers" in shown
+    transformer(f"file://{tmp_path}/store2").precompute(paths, client=client)
+    assert "on the workers" not in capsys.readouterr().err
+
+
 def test_transform_here_reads_the_rows_the_cluster_stored(client, tmp_path, forward_count):
     paths = make_photos(tmp_path / "photos", 10)
     url = f"file://{tmp_path}/store"

@@ -86,7 +86,7 @@ class AuditContext:
         The parameters of :func:`~skcatdog.audit.find_issues` that tune the
         checks: ``flag_fraction``, ``near_duplicate_distance``,
         ``label_fraction``, ``top_k``, ``class_synsets``, ``thresholds``,
-        ``random_state``.
+        ``random_state``, and ``verbose`` (whether to show progress bars).
     """
 
     photos: PhotoSet
@@ -179,7 +179,7 @@ def _fill_on_cluster(items, test_items, needs, options):
     """Have the cluster in ``options["client"]`` compute what this audit reads into its store."""
     from ..distributed import precompute_audit
 
-    engine = {k: options[k] for k in ("backbone", "views", "cache", "n_jobs", "precision", "decoder")}
+    engine = {k: options[k] for k in ("backbone", "views", "cache", "n_jobs", "precision", "decoder", "verbose")}
     precompute_audit(items, client=options["client"], measures="pixel_measures" in needs, **engine)
     if test_items is not None and "test_set" in needs:
         precompute_audit(test_items, client=options["client"], measures=False, **engine)

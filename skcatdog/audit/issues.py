@@ -241,7 +241,9 @@ def find_issues(
     decoder : {"auto", "pillow", "gpu"}, default="auto"
         What decodes the photos (see :class:`~skcatdog.KerasEmbeddingTransformer`).
     verbose : int, default=0
-        ``1`` shows progress bars while embedding.
+        ``1`` shows progress bars: while embedding (on a cluster, of the
+        workers' tasks), searching for near copies and fitting the label
+        check's out-of-fold models.
     random_state : int, RandomState instance or None, default=0
         The cross-validation folds of the label check.
     client : distributed.Client, optional
@@ -310,6 +312,7 @@ def find_issues(
         "class_synsets": class_synsets,
         "thresholds": dict(thresholds or {}),
         "random_state": random_state,
+        "verbose": verbose,
     }
     explicit = checks != "all"
     if embeddings is not None:

@@ -90,14 +90,16 @@ def reduced(embeddings, *, n_components=None, random_state=0):
     return out
 
 
-def out_of_fold_proba(embeddings, y, *, n_splits=5, random_state=0):
+def out_of_fold_proba(embeddings, y, *, n_splits=5, random_state=0, verbose=0):
     """``(classes, (n, n_classes) probabilities)``, each row from a model that did not see it.
 
     Past :data:`LABEL_CROSSOVER` rows the model learns on :func:`reduced` rows in
-    :data:`LARGE_FOLDS` folds; float32 rows stay float32 throughout.
+    :data:`LARGE_FOLDS` folds; float32 rows stay float32 throughout. ``verbose``
+    shows a progress bar of the folds.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
+    from tqdm.auto import tqdm
 
     classes, counts = np.unique(y, return_counts=True)
     if len(y) > LABEL_CROSSOVER:
@@ -107,9 +109,16 @@ def out_of_fold_proba(embeddings, y, *, n_splits=5, random_state=0):
         raise ValueError(
             f"checking labels needs at least 2 photos of each label; {classes[counts.argmin()]!r} has {counts.min()}"
         )
-    model = LogisticRegression(C=1.0, max_iter=2000)
     cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
-    return classes, cross_val_predict(model, embeddings, y, cv=cv, method="predict_proba")
+    y = np.asarray(y)
+    proba = None
+    # cross_val_predict's loop, one fold at a time so that a long one shows its progress.
+    for train, test in tqdm(cv.split(embeddings, y), total=folds, desc="label check", disable=not verbose, leave=False):
+        fold = LogisticRegression(C=1.0, max_iter=2000).fit(embeddings[train], y[train]).predict_proba(embeddings[test])
+        if proba is None:
+            proba = np.empty((len(y), len(classes)), fold.dtype)
+        proba[test] = fold
+    return classes, proba
 
 
 def label_candidates(y, classes, proba):
@@ -236,7 +245,9 @@ def label_triage(context):
     the least self-confident ones are reported, as many as confident learning estimates.
     """
     settings, y = context.settings, context.labels
-    classes, proba = out_of_fold_proba(context.embeddings, y, random_state=settings["random_state"])
+    classes, proba = out_of_fold_proba(
+        context.embeddings, y, random_state=settings["random_state"], verbose=settings.get("verbose", 0)
+    )
     logits, ranks = context.logits, None
     if logits is not None:
         ranks = _ranks(logits, classes, settings["class_synsets"])
