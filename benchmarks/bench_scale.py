@@ -238,6 +238,7 @@ def main():
             "client's, for precompute), peak resident memory (the rows included) and its ratio to the matrix."
         ),
         machine=bench.machine_line(f"{software}; load average {load:.1f} at the start"),
+        order=51,  # after the cluster's overhead on one machine
         out=args.out,
     )
 
