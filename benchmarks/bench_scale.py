@@ -195,6 +195,15 @@ def precompute_rows(r):
     return out
 
 
+def _progress(what, r):
+    if r is None:
+        print(f"  {what}: not run", flush=True)
+        return
+    extra = {k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds", "peak_bytes", "matrix_bytes")}
+    peak = r["peak_bytes"] / 1e9
+    print(f"  {what} in {r['seconds']:.1f} s (CPU {r['cpu_seconds']:.1f} s), peak {peak:.2f} GB; {extra}", flush=True)
+
+
 def main():
     ap = bench.parser(__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="embeddings simulated (default %(default)s)")
@@ -213,15 +222,17 @@ def main():
     if "near" in args.stages or "labels" in args.stages:
         print(f"stages 1-2: {args.rows:,} rows built, then their exact and near copies", flush=True)
         near = audit_stage("near", base, args)
-        print(f"  {near}", flush=True)
+        _progress("rows built", near["rows"])
+        _progress("copies searched", near.get("stage"))
     if "labels" in args.stages:
         print(f"stage 3: label errors among {args.rows:,} rows", flush=True)
         labels = audit_stage("labels", base, args)
-        print(f"  {labels.get('stage')}", flush=True)
+        _progress("labels checked", labels.get("stage"))
     if "precompute" in args.stages:
         print(f"stage 4: {args.photos:,} photo files precomputed on LocalCluster(n_workers=2), twice", flush=True)
         pre = precompute_stage(photo_files(args.photo_cache, args.photos + WARM_UP), args)
-        print(f"  {pre}", flush=True)
+        _progress("first run", pre["first"])
+        _progress("second run", pre.get("second"))
     table = (audit_rows(near, labels, args) if near else []) + (precompute_rows(pre) if pre else [])
     software = ", ".join(f"{name} {_version(name)}" for name in ("faiss-cpu", "dask", "scikit-learn"))
     bench.write_result(
