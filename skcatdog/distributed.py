@@ -5,7 +5,12 @@ parameters, with a cluster or without: the precision and decoder of every
 row (``"auto"`` resolved by the processes that compute them, so their rows
 share one fingerprint), then the store's misses, one item per missing content
 (so each unique (backbone, view, content) is forwarded once per run, whichever
-worker gets it), split into tasks. Each task runs the ordinary engine with
+worker gets it), split into tasks. On a cluster the misses are found in two
+phases: the workers each read, digest and look up a slice of the items (the
+digest memo of their host spares the reading of files it knows, and the
+store's key index the reading of rows) and return one small record per
+missing content; this process, which only lists the items, merges the records
+by digest and hands out the tasks. Each task runs the ordinary engine with
 ``outputs=()``: it computes, writes the rows to the shared store and returns
 counts, never rows or models. The engine keeps one model per worker process,
 built by the first task and reused by the next ones; nothing heavy crosses the
@@ -32,15 +37,24 @@ from . import _engine
 from ._config import config_context
 from ._engine_params import PRECOMPUTE_PARAMS
 from ._images import ImageLoadError, as_items, describe
-from ._store import is_url
+from ._store import is_url, open_store
 from ._store.shards import ShardStore, compact
+from .backbones import get_backbone
 
 try:  # a module-level base class so that Dask accepts the plugin; Dask itself stays optional
     from distributed import WorkerPlugin as _WorkerPlugin
 except ImportError:  # pragma: no cover - exercised only without distributed
     _WorkerPlugin = object
 
-__all__ = ["ShardStore", "WorkerSetup", "compact", "precompute", "reset_worker_stats", "worker_stats"]
+__all__ = [
+    "ShardStore",
+    "WorkerSetup",
+    "compact",
+    "precompute",
+    "precompute_audit",
+    "reset_worker_stats",
+    "worker_stats",
+]
 
 
 class WorkerSetup(_WorkerPlugin):
@@ -194,6 +208,9 @@ class PrecomputePlan:
         Item index -> why it is unusable.
     missing : int
         Rows the store lacks.
+    task : callable or None
+        ``task(items, backbone, engine arguments)`` computes and stores one
+        task's rows (and whatever else it keeps); ``None``: the engine alone.
     """
 
     items: list
@@ -207,6 +224,7 @@ class PrecomputePlan:
     digests: dict = field(default_factory=dict)
     problems: dict = field(default_factory=dict)
     missing: int = 0
+    task: object = None
 
     def request(self, name):
         """The engine's keyword arguments for ``name``'s tasks."""
@@ -335,49 +353,146 @@ def _cluster_infos(client, cache, require_gpu):
     return infos, gpu_cluster
 
 
-def _plan(request, choice, n_workers, partition_size):
-    """The plan for ``request`` as ``choice`` resolves it: the store probed on this host (as the engine
-    does), each backbone's misses split into tasks (``n_workers=None``: this process alone, one task)."""
-    plan = PrecomputePlan(**request, **{key: choice[key] for key in ("precision", "decoder", "fingerprints")})
-    for name in plan.names:
-        found = _engine.find_missing(
-            plan.items,
-            name,
-            plan.engine["weights"],
-            views=plan.views,
-            cache=plan.engine["cache"],
-            n_jobs=plan.engine["n_jobs"],
-            precision=plan.precision[name],
-            decoder=plan.decoder,
-            fingerprint=plan.fingerprints[name],
+#: Items per planning task at most: each task's records stay small, and a lost worker's
+#: retried task redoes little.
+PROBE_ITEMS = 20_000
+
+
+def _plan(request, choice, task=None):
+    """The plan for ``request`` as ``choice`` resolves it, before the store is probed."""
+    chosen = {key: choice[key] for key in ("precision", "decoder", "fingerprints")}
+    return PrecomputePlan(**request, **chosen, task=task)
+
+
+def _probe_requests(plan):
+    """Backbone -> :func:`skcatdog._engine.find_missing`'s keyword arguments."""
+    return {
+        name: {
+            "weights": plan.engine["weights"],
+            "views": plan.views,
+            "cache": plan.engine["cache"],
+            "n_jobs": plan.engine["n_jobs"],
+            "precision": plan.precision[name],
+            "decoder": plan.decoder,
+            "fingerprint": plan.fingerprints[name],
+        }
+        for name in plan.names
+    }
+
+
+def _probe(items, start, requests):
+    """What the store lacks for ``items`` (item ``start`` onwards), as small records:
+    ``{"problems": [(index, reason)], "missing": {backbone: [(digest, views it lacks,
+    indices of the items holding it)]}}``. The photos are read and digested here (or their
+    digests come from this host's memo), never by the caller."""
+    problems, missing = {}, {}
+    for name, request in requests.items():
+        found = _engine.find_missing(items, name, **request)
+        for i, reason in found.problems:
+            problems.setdefault(start + i, reason)
+        shared = {}  # one tuple per set of views: pickled once, however many records hold it
+        missing[name] = records = []
+        for digest, rows in found.rows.items():
+            views = tuple(found.views[digest])
+            records.append((digest, shared.setdefault(views, views), [start + i for i in rows]))
+    return {"problems": sorted(problems.items()), "missing": missing}
+
+
+def _probe_on_worker(items, start, requests, threads_by_host):
+    """One planning task on a worker: :func:`_probe`, with the worker's share of its host's cores."""
+    requests = {name: _worker_request(request, threads_by_host) for name, request in requests.items()}
+    with parallel_config(backend="threading"), config_context(decoder="threads"):
+        return _probe(items, start, requests)
+
+
+def _probe_on_cluster(client, plan, n_workers, threads_by_host):
+    """The workers probe the store, each for a slice of the items; their records, in item order."""
+    n = len(plan.items)
+    size = max(1, min(PROBE_ITEMS, math.ceil(n / (4 * n_workers))))
+    requests = _probe_requests(plan)
+    futures = [
+        client.submit(
+            _probe_on_worker,
+            plan.items[s : s + size],
+            s,
+            requests,
+            threads_by_host,
+            pure=False,
+            key=f"skcatdog-probe-{s}-{os.urandom(4).hex()}",
         )
-        plan.problems.update(found.problems)
-        plan.digests.update((i, d) for d, rows in found.rows.items() for i in rows)
-        plan.missing += sum(len(views) for views in found.views.values())
-        todo = [rows[0] for rows in found.rows.values()]
-        if not todo:
+        for s in range(0, n, size)
+    ]
+    sizes = [min(size, n - s) for s in range(0, n, size)]
+    return _gather(client, futures, sizes, "identifying on the workers", plan.engine["verbose"])
+
+
+def _gather(client, futures, sizes, desc, verbose):
+    """The futures' results in order; with ``verbose``, a progress bar of the photos whose task is done."""
+    if verbose:
+        from distributed import as_completed
+        from tqdm.auto import tqdm
+
+        weight = {future.key: size for future, size in zip(futures, sizes, strict=True)}
+        with tqdm(total=sum(sizes), desc=desc, unit="photo", leave=False) as bar:
+            for future in as_completed(futures):
+                bar.update(weight[future.key])
+    return client.gather(futures)
+
+
+def _add_tasks(plan, probes, n_workers, partition_size):
+    """Merge the probes' records into ``plan``: each missing content once (the first item
+    that holds it, whichever probe saw it), split into tasks (``n_workers=None``: this
+    process alone, one task per backbone)."""
+    todo = {name: [] for name in plan.names}
+    seen = {name: set() for name in plan.names}  # digests already given a task
+    while probes:
+        probe = probes.pop(0)  # each probe's records are dropped once merged
+        for i, reason in probe["problems"]:
+            plan.problems.setdefault(i, reason)
+        for name, records in probe["missing"].items():
+            for digest, views, rows in records:
+                plan.digests.update(dict.fromkeys(rows, digest))
+                if digest not in seen[name]:
+                    seen[name].add(digest)
+                    todo[name].append(rows[0])
+                    plan.missing += len(views)
+    for name in plan.names:
+        if not todo[name]:
             continue
         if partition_size:
             size = partition_size
         elif n_workers is None:
-            size = len(todo)
+            size = len(todo[name])
         else:
             # A whole number of rounds over the workers (no worker left finishing a task alone),
             # up to 4 (retries after a lost worker redo less), each task at least a full batch.
             batch = _engine.resolve_batch_size(plan.engine["batch_size"])
-            rounds = max(1, min(4, len(todo) // (batch * n_workers)))
-            size = math.ceil(len(todo) / (rounds * n_workers))
-        plan.partitions += [(name, todo[s : s + size]) for s in range(0, len(todo), size)]
+            rounds = max(1, min(4, len(todo[name]) // (batch * n_workers)))
+            size = math.ceil(len(todo[name]) / (rounds * n_workers))
+        plan.partitions += [(name, todo[name][s : s + size]) for s in range(0, len(todo[name]), size)]
     return plan
 
 
-def _compute(items, name, request):
-    """Compute and store the rows of ``items`` in this process; return counts, never rows."""
+def _worker_request(request, threads_by_host):
+    if request["n_jobs"] == -1 and threads_by_host:
+        # "All cores" means this worker's share of its host's cores: several
+        # worker processes on one host would otherwise each start a decode
+        # thread per core and crowd out each other's forward passes.
+        return dict(request, n_jobs=threads_by_host.get(socket.gethostname(), -1))
+    return request
+
+
+def _compute(items, name, request, task=None):
+    """Compute and store the rows of ``items`` in this process (through ``task`` if given);
+    return counts, never rows."""
     before = _engine.stats.snapshot()
     start = time.perf_counter()
     problems = []
     try:
-        _engine.embed_many(items, name, outputs=(), **request)
+        if task is None:
+            _engine.embed_many(items, name, outputs=(), **request)
+        else:
+            task(items, name, request)
     except ImageLoadError as exc:
         problems = exc.problems
     after = _engine.stats.snapshot()
@@ -393,30 +508,32 @@ def _compute(items, name, request):
     }
 
 
-def _embed_partition(items, name, request, require_gpu, threads_by_host):
+def _embed_partition(items, name, request, require_gpu, threads_by_host, task=None):
     """One task on a worker: :func:`_compute`, with the worker's share of its host's cores."""
     if require_gpu and not _engine.gpu_available():
         raise RuntimeError(_no_gpu_message(_worker_info()))
-    if request["n_jobs"] == -1 and threads_by_host:
-        # "All cores" means this worker's share of its host's cores: several
-        # worker processes on one host would otherwise each start a decode
-        # thread per core and crowd out each other's forward passes.
-        request = dict(request, n_jobs=threads_by_host.get(socket.gethostname(), -1))
+    request = _worker_request(request, threads_by_host)
     # joblib's default backend refuses to count cores inside a daemonic Dask worker (and
     # warns); a worker is already one process among several, so Pillow decodes in its threads.
     with parallel_config(backend="threading"), config_context(decoder="threads"):
-        return _compute(items, name, request)
+        return _compute(items, name, request, task)
 
 
 def _run_here(plan):
-    return [_compute([plan.items[i] for i in part], name, plan.request(name)) for name, part in plan.partitions]
+    return [
+        _compute([plan.items[i] for i in part], name, plan.request(name), plan.task) for name, part in plan.partitions
+    ]
 
 
-def _run_on_cluster(client, plan, infos, gpu_cluster):
+def _threads_by_host(infos):
+    """Host -> each worker's share of its cores."""
     per_host = {}
     for info in infos.values():
         per_host.setdefault(info["host"], []).append(info["cores"])
-    threads_by_host = {host: max(1, min(cores) // len(cores)) for host, cores in per_host.items()}
+    return {host: max(1, min(cores) // len(cores)) for host, cores in per_host.items()}
+
+
+def _run_on_cluster(client, plan, gpu_cluster, threads_by_host):
     requests = {name: dict(plan.request(name), verbose=0) for name in plan.names}
     futures = [
         client.submit(
@@ -426,12 +543,14 @@ def _run_on_cluster(client, plan, infos, gpu_cluster):
             requests[name],
             gpu_cluster,
             threads_by_host,
+            plan.task,
             pure=False,
             key=f"skcatdog-embed-{name}-{n}-{os.urandom(4).hex()}",
         )
         for n, (name, part) in enumerate(plan.partitions)
     ]
-    return client.gather(futures)
+    sizes = [len(part) for _, part in plan.partitions]
+    return _gather(client, futures, sizes, "computing on the workers", plan.engine["verbose"])
 
 
 def _result(plan, outcomes, seconds):
@@ -495,19 +614,150 @@ def precompute(est, X, *, client=None, partition_size=None, require_gpu=None):
     """
     est._validate_once()
     request, precision, decoder = _asked(est, X)
+    return _precompute(request, precision, decoder, client, partition_size, require_gpu)
+
+
+def _precompute(request, precision, decoder, client, partition_size, require_gpu, task=None):
+    """:func:`precompute` of a request (see :func:`_asked`), each task run by ``task``."""
     if client is None:
         client = _default_client()
     started = time.perf_counter()
     here = _choose(request["names"], request["engine"]["weights"], precision, decoder)
     if client is None:
-        plan = _plan(request, here, None, partition_size)
+        plan = _plan(request, here, task)
+        _add_tasks(plan, [_probe(plan.items, 0, _probe_requests(plan))], None, partition_size)
     else:
+        # The workers read, digest and look up the photos; this process only lists them,
+        # merges the workers' small records and hands out the contents to compute.
         infos, gpu_cluster = _cluster_infos(client, request["engine"]["cache"], require_gpu)
-        plan = _plan(
-            request, _choose_on_cluster(client, request, precision, decoder, infos), len(infos), partition_size
-        )
+        threads_by_host = _threads_by_host(infos)
+        plan = _plan(request, _choose_on_cluster(client, request, precision, decoder, infos), task)
         _warn_if_here_differs(plan, here, request["engine"]["weights"])
+        _add_tasks(plan, _probe_on_cluster(client, plan, len(infos), threads_by_host), len(infos), partition_size)
     planned = time.perf_counter()
-    outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, infos, gpu_cluster)
+    outcomes = _run_here(plan) if client is None else _run_on_cluster(client, plan, gpu_cluster, threads_by_host)
     done = time.perf_counter()
     return _result(plan, outcomes, {"plan": planned - started, "compute": done - planned, "total": done - started})
+
+
+@dataclass(frozen=True)
+class _MeasuredRows:
+    """A task that also takes the audit's pixel measures of each photo it decodes, in that
+    decode, and publishes them in the store beside the rows."""
+
+    def __call__(self, items, name, request):
+        from .audit.pixels import PixelPass
+
+        store = open_store(request["cache"])
+        # Prints are not stored (a near-copy candidate's is made when the audit asks for it): none is kept.
+        pixels = PixelPass(store, get_backbone(name).input_size, request["n_jobs"], keep_prints=False)
+        try:
+            _engine.embed_many(items, name, outputs=(), extras=pixels.extras(), **request)
+        finally:
+            pixels.store_measured()
+            store.flush()
+
+
+def _measure_rest(items, cache, size, n_jobs, threads_by_host):
+    """On a worker: the measures of the photos among ``items`` whose measures the store lacks
+    (their rows were stored earlier, so the engine did not decode them); none read otherwise."""
+    from .audit.pixels import PixelPass
+
+    n_jobs = _worker_request({"n_jobs": n_jobs}, threads_by_host)["n_jobs"]
+    with parallel_config(backend="threading"), config_context(decoder="threads"):
+        store = open_store(cache)
+        digests, problems = _engine.content_digests(items, cache, n_jobs)
+        if problems:
+            raise ImageLoadError([(describe(items[i], i), reason) for i, reason in problems])
+        PixelPass(store, size, n_jobs).measures(items, digests)
+        store.flush()
+    return len(items)
+
+
+def precompute_audit(
+    X,
+    *,
+    client,
+    backbone,
+    views=("crop", "full"),
+    cache,
+    n_jobs=-1,
+    precision="auto",
+    decoder="auto",
+    measures=True,
+    verbose=0,
+):
+    """Fill a shared store with what :func:`skcatdog.find_issues` reads, on a Dask cluster.
+
+    The workers compute each missing content's rows (embeddings and logits of
+    every view) and, with ``measures=True``, the audit's pixel measures in the
+    decode that embeds it, and publish both in the store; a photo whose rows
+    were already stored but not its measures is decoded for them alone. The
+    client only lists the photos, as :func:`precompute` does. An audit of the
+    same photos with the same store then reads everything from it:
+    ``find_issues(..., client=client)`` calls this function first.
+
+    Parameters
+    ----------
+    X : sequence of str, path-like or ndarray
+        The photos; paths must be readable by the workers.
+    client : distributed.Client
+        The cluster to compute on.
+    backbone : str
+        The audit's backbone.
+    views : tuple of str, default=("crop", "full")
+        The audit's views.
+    cache : str
+        A shared store's fsspec URL, which every worker reaches.
+    n_jobs : int, default=-1
+        Read and decode threads per worker (-1: its share of its host's cores).
+    precision : {"auto", "float32", "mixed", "bfloat16"}, default="auto"
+        As for :func:`skcatdog.find_issues`.
+    decoder : {"auto", "pillow", "gpu"}, default="auto"
+        As for :func:`skcatdog.find_issues`.
+    measures : bool, default=True
+        Also compute and store the pixel measures of every photo.
+    verbose : int, default=0
+        ``1`` shows a progress bar of each stage's tasks.
+
+    Returns
+    -------
+    dict
+        The counts :func:`precompute` returns, for the rows.
+
+    Raises
+    ------
+    skcatdog.ImageLoadError
+        Naming every unreadable photo, after the good ones' rows and measures are stored.
+    """
+    if not (isinstance(cache, str) and is_url(cache)):
+        raise ValueError(
+            f"an audit on a Dask cluster needs a store every worker reaches, an fsspec URL such as "
+            f"'file:///shared/dir' or 's3://bucket/prefix', as cache; got {cache!r}"
+        )
+    from ._engine_params import backbone_names, view_names
+
+    engine = {"weights": "imagenet", "batch_size": "auto", "cache": cache, "n_jobs": n_jobs, "verbose": verbose}
+    request = {"items": as_items(X), "names": backbone_names(backbone), "views": view_names(views), "engine": engine}
+    report = _precompute(request, precision, decoder, client, None, None, _MeasuredRows() if measures else None)
+    if measures:
+        items, infos = request["items"], client.run(_worker_info)
+        threads_by_host = _threads_by_host(infos)
+        size = max(1, min(PROBE_ITEMS, math.ceil(len(items) / (4 * len(infos)))))
+        futures = [
+            client.submit(
+                _measure_rest,
+                items[s : s + size],
+                cache,
+                get_backbone(name).input_size,
+                n_jobs,
+                threads_by_host,
+                pure=False,
+                key=f"skcatdog-measure-{s}-{os.urandom(4).hex()}",
+            )
+            for name in request["names"]
+            for s in range(0, len(items), size)
+        ]
+        sizes = [min(size, len(items) - s) for _ in request["names"] for s in range(0, len(items), size)]
+        _gather(client, futures, sizes, "measuring on the workers", verbose)
+    return report

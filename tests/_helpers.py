@@ -40,6 +40,30 @@ TINY = register_backbone(
 )
 
 
+def _build_tiny_fixed(weights):
+    # The same network in every process for any weights, "imagenet" included: for callers that
+    # always ask for ImageNet weights (find_issues) and compare processes.
+    model = _build_tiny(weights)
+    rng = np.random.default_rng(0)
+    for var in model.weights:
+        if len(var.shape) >= 2:
+            var.assign(rng.uniform(-0.5, 0.5, size=tuple(var.shape)).astype(np.float32))
+    return model
+
+
+TINY_FIXED = register_backbone(
+    Backbone(
+        name="tiny_fixed",
+        input_size=32,
+        embedding_dim=8,
+        preprocessing="lite",
+        build=_build_tiny_fixed,
+        imagenet_id="tiny-fixed-seed0",
+    ),
+    replace=True,
+)
+
+
 def tiny_transformer(**params):
     """The tiny random-weights transformer, with ``params`` (views, cache...) on top."""
     from skcatdog import KerasEmbeddingTransformer

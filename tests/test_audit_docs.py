@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from skcatdog.audit import ISSUES, QUALITY_CHECKS, find_issues
-from skcatdog.audit.duplicates import MIN_PRINT_SIMILARITY
+from skcatdog.audit.duplicates import MIN_PRINT_SIMILARITY, NEAR_DISTANCE, UNCONFIRMED_NEAR_DISTANCE
+from skcatdog.audit.labels import LABEL_CROSSOVER, LARGE_FOLDS, N_COMPONENTS, REFERENCE
 from skcatdog.neighbours import CROSSOVER
 
 PAGE = Path(__file__).resolve().parents[1] / "doc" / "user_guide" / "audit.rst"
@@ -17,7 +18,13 @@ STATED = re.findall(r"``(\w+)``[^`]{0,25}?default ([0-9][0-9.,]*)", TEXT)
 
 
 def test_the_page_states_some_defaults():
-    assert {name for name, _ in STATED} >= {"near_duplicate_distance", "label_fraction", "top_k", "flag_fraction"}
+    assert {name for name, _ in STATED} >= {"label_fraction", "top_k", "flag_fraction"}
+
+
+def test_the_page_states_what_auto_near_distances_are():
+    assert DEFAULTS["near_duplicate_distance"] == "auto"
+    assert f'``"auto"``, the default, is {NEAR_DISTANCE:g} for photos' in TEXT
+    assert f'So ``"auto"`` is tighter here, {UNCONFIRMED_NEAR_DISTANCE:g}' in TEXT
 
 
 @pytest.mark.parametrize(("name", "value"), STATED, ids=[name for name, _ in STATED])
@@ -33,3 +40,9 @@ def test_the_page_lists_every_check_and_states_the_codes_bounds():
     assert f"up to {CROSSOVER:,} photos the embeddings are compared exactly" in TEXT
     assert f"a side under {QUALITY_CHECKS['tiny'][2]:g} pixels" in TEXT
     assert QUALITY_CHECKS["odd_aspect"][2] == 3.0 and "over three times the other" in TEXT
+
+
+def test_the_page_states_where_the_label_check_scales():
+    assert f"Up to {LABEL_CROSSOVER:,} photos the classifier learns on the full embeddings in 5 folds" in TEXT
+    assert f"past that, on {N_COMPONENTS} principal components (fitted on {REFERENCE:,} photos" in TEXT
+    assert LARGE_FOLDS == 3 and "in 3 folds, and a photo's neighbours are sought among those" in TEXT

@@ -5,7 +5,7 @@ import re
 import numpy as np
 
 from skcatdog.audit import AuditContext, PhotoSet, get_check
-from skcatdog.audit.labels import estimated_error_count, label_candidates
+from skcatdog.audit.labels import estimated_error_count, label_candidates, out_of_fold_proba
 
 # With these synsets the cat kind is ImageNet class 281 (tabby) alone and the dog kind class 151 (Chihuahua).
 SYNSETS = {"cat": "n02123045", "dog": "n02085620"}
@@ -87,3 +87,50 @@ def test_label_fraction_caps_the_count():
     few = get_check("label_error").find(_context(embeddings, labels, logits, label_fraction=0.005))
     assert len(many) >= 5 and len(few) == 2
     assert list(few["index"]) == list(many["index"][:2])
+
+
+def test_past_the_crossover_the_check_learns_on_a_reduced_space_and_a_drawn_reference(monkeypatch):
+    from skcatdog.audit import labels
+
+    embeddings, labels_, logits = _planted(np.random.default_rng(0))
+    small = get_check("label_error").find(_context(embeddings, labels_, logits))
+    monkeypatch.setattr(labels, "LABEL_CROSSOVER", 100)
+    monkeypatch.setattr(labels, "REFERENCE", 120)
+    monkeypatch.setattr(labels, "N_COMPONENTS", 8)
+    reduced = labels.reduced(embeddings, n_components=8)
+    assert reduced.shape == (300, 8) and reduced.dtype == np.float32
+    large = get_check("label_error").find(_context(embeddings, labels_, logits))
+    assert list(large["index"]) == list(small["index"]) == [5]
+    assert "like the others of the set" in large.detail.item()
+    off = get_check("off_topic").find(_context(embeddings, labels_, logits))
+    assert 7 in set(off["index"])
+
+
+def test_neighbours_among_a_reference_exclude_the_photo_itself():
+    from skcatdog.audit.labels import neighbour_similarity
+
+    x = np.random.default_rng(0).standard_normal((50, 6)).astype(np.float32)
+    rows = np.arange(50)
+    everyone = neighbour_similarity(x, rows, k=3)
+    np.testing.assert_allclose(neighbour_similarity(x, rows, k=3, reference=np.arange(50)), everyone, rtol=1e-6)
+    reference = np.arange(0, 50, 2)
+    part = neighbour_similarity(x, rows, k=3, reference=reference)
+    sim = x @ x.T / np.outer(np.linalg.norm(x, axis=1), np.linalg.norm(x, axis=1))
+    for i in (0, 1, 48):
+        others = [j for j in reference if j != i]
+        assert np.isclose(part[i], np.sort(sim[i, others])[-3:].mean(), atol=1e-5)
+
+
+def test_out_of_fold_proba_is_cross_val_predicts_and_shows_its_folds(capsys):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 8)).astype(np.float32)
+    y = np.array(["cat", "dog", "fox"])[(x[:, 0] > 0).astype(int) + (x[:, 1] > 1)]
+    classes, proba = out_of_fold_proba(x, y, verbose=1)
+    assert "label check" in capsys.readouterr().err
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    expected = cross_val_predict(LogisticRegression(C=1.0, max_iter=2000), x, y, cv=cv, method="predict_proba")
+    assert list(classes) == ["cat", "dog", "fox"]
+    np.testing.assert_array_equal(proba, expected)

@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 import skcatdog.distributed as skdist
 from skcatdog import ImageLoadError, _engine, get_backbone
 from skcatdog.distributed import ShardStore
-from tests._helpers import tiny_transformer
+from tests._helpers import TRAIN, needs_shared, tiny_transformer
 
 VIEWS = ("crop", "full")
 
@@ -120,6 +120,67 @@ def test_rows_equal_the_single_process_engine_and_each_content_is_forwarded_once
     more = make_photos(tmp_path / "more", 3, seed=1)
     assert transformer(url).precompute(X + more, client=client)["forwarded"] == 6
     assert forwarded_on_workers(client) == 46
+
+
+def _files_read():
+    return _engine.stats.files_read
+
+
+def _set_default_cache_dir(path):
+    previous = os.environ.get("SKCATDOG_CACHE_DIR")
+    if path is None:
+        os.environ.pop("SKCATDOG_CACHE_DIR", None)
+    else:
+        os.environ["SKCATDOG_CACHE_DIR"] = path
+    return previous
+
+
+def _chdir(path):
+    previous = os.getcwd()
+    os.chdir(path)
+    return previous
+
+
+def test_the_client_only_lists_the_items_and_the_workers_read_them(client, tmp_path):
+    # Relative paths that name photos in the workers' working directory, not in this one:
+    # a client that stat-ed, read or digested a photo would find nothing there.
+    paths = make_photos(tmp_path / "photos", 12)
+    names = [os.path.basename(p) for p in paths]
+    names += names[:3]  # copies in other probe slices than their originals: forwarded once
+    assert not any(os.path.exists(n) for n in names)
+    before = client.run(_chdir, str(tmp_path / "photos"))
+    try:
+        url = f"file://{tmp_path}/store"
+        report = transformer(url).precompute(names, client=client)
+        assert report["unique_missing"] == 12 and report["forwarded"] == forwarded_on_workers(client) == 24
+    finally:
+        for worker, cwd in before.items():
+            client.run(_chdir, cwd, workers=[worker])
+    for view in VIEWS:
+        np.testing.assert_allclose(
+            np.stack(stored_rows(url, paths, view, tmp_path)), single_process_rows(paths, view), atol=1e-6
+        )
+
+
+def test_a_warm_second_precompute_reads_no_photo_and_forwards_nothing(client, tmp_path):
+    paths = make_photos(tmp_path / "photos", 30)
+    time.sleep(2.1)  # photos whose digests the hosts' memos may keep (see skcatdog._store.digest_trusted)
+    url = f"file://{tmp_path}/store"
+    first = transformer(url).precompute(paths, client=client)
+    assert first["forwarded"] == 60 and sum(client.run(_files_read).values()) > 0
+    skdist.reset_worker_stats(client)
+    second = transformer(url).precompute(paths, client=client)
+    assert second["forwarded"] == second["missing"] == second["tasks"] == 0
+    assert sum(client.run(_files_read).values()) == 0
+
+
+def test_verbose_shows_the_progress_of_each_stage_on_the_cluster(client, tmp_path, capsys):
+    paths = make_photos(tmp_path / "photos", 12)
+    transformer(f"file://{tmp_path}/store", verbose=1).precompute(paths, client=client)
+    shown = capsys.readouterr().err
+    assert "identifying on the workers" in shown and "computing on the workers" in shown
+    transformer(f"file://{tmp_path}/store2").precompute(paths, client=client)
+    assert "on the workers" not in capsys.readouterr().err
 
 
 def test_transform_here_reads_the_rows_the_cluster_stored(client, tmp_path, forward_count):
@@ -405,3 +466,44 @@ def test_precision_auto_is_float32_where_the_workers_disagree(client, tmp_path, 
     calls = [call for worker in client.run(_real_engine).values() for call in worker]
     assert report["precision"] == {"tiny_test": "float32"}
     assert calls and {call["precision"] for call in calls} == {"float32"}
+
+
+@needs_shared
+def test_an_audit_on_the_cluster_gives_the_local_result_from_what_the_store_holds(
+    client, tmp_path, forward_count, monkeypatch
+):
+    import pandas as pd
+
+    from skcatdog import find_issues
+
+    # This process on the workers' host: it shares their digest memo, as a client beside its workers does.
+    host_dir = str(tmp_path / "host-cache")
+    monkeypatch.setenv("SKCATDOG_CACHE_DIR", host_dir)
+    before = client.run(_set_default_cache_dir, host_dir)
+    photos = [str(p) for label in ("cat", "dog") for p in sorted((TRAIN / label).glob("*.jpg"))[:30]]
+    planted = tmp_path / "planted-copy.jpg"
+    shutil.copy(photos[3], planted)
+    time.sleep(2.1)  # a file the memo may keep (see skcatdog._store.digest_trusted)
+    X = photos + [str(planted)]
+    y = ["cat"] * 30 + ["dog"] * 31  # the copy of a cat, filed as a dog
+    url = f"file://{tmp_path}/store"
+    try:
+        remote = find_issues(X, y, backbone="tiny_fixed", cache=url, client=client)
+    finally:
+        for worker, previous in before.items():
+            client.run(_set_default_cache_dir, previous, workers=[worker])
+    # Embeddings, logits and measures came from the store: no forward pass here, no photo read to digest it.
+    assert forward_count() == 0 and _engine.stats.files_read == 0
+    assert forwarded_on_workers(client) == 2 * len(photos)
+    local = find_issues(X, y, backbone="tiny_fixed", cache=str(tmp_path / "local"))
+    assert forward_count() == 2 * len(photos)
+    assert {"exact_duplicate"} <= set(local["issue"])
+    pd.testing.assert_frame_equal(pd.DataFrame(remote), pd.DataFrame(local), check_exact=False, rtol=1e-5)
+
+
+def test_an_audit_on_the_cluster_needs_a_shared_store(client, tmp_path):
+    from skcatdog import find_issues
+
+    with pytest.raises(ValueError, match="client=.*shared store's fsspec URL"):
+        find_issues(make_photos(tmp_path / "photos", 2), backbone="tiny_test", cache=str(tmp_path), client=client)
+    assert forwarded_on_workers(client) == 0

@@ -135,9 +135,10 @@ def test_only_new_shards_are_read(url, tmp_path, monkeypatch):
     real_open = reader._fs.open
     monkeypatch.setattr(reader._fs, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
     np.testing.assert_array_equal(reader.get("new", 6), row(2))
-    assert len(opened) == 1 and opened[0].endswith(new_shard)
+    # Its key column (the index), then its rows: the new shard alone.
+    assert len(opened) == 2 and all(path.endswith(new_shard) for path in opened)
     assert reader.get("still-absent", 6) is None
-    assert len(opened) == 1  # a listing with nothing new reads nothing
+    assert len(opened) == 2  # a listing with nothing new reads nothing
 
 
 def test_the_local_copy_survives_a_restart_without_rereading(tmp_path, monkeypatch):
@@ -306,3 +307,63 @@ def test_a_shard_cut_in_half_is_skipped_with_a_warning_and_its_rows_computed_aga
     assert (tmp_path / "cut" / "damaged" / name).exists()
     fresh = ShardStore(url, local_cache=tmp_path / "d")
     assert name not in fresh.shards() and len(fresh) == 4
+
+
+def test_which_keys_the_store_holds_comes_from_a_key_index_without_copying_rows(url, tmp_path, monkeypatch):
+    writer = ShardStore(url, local_cache=tmp_path / "w")
+    writer.put_many((f"k{i}", row(i)) for i in range(5))
+    writer.flush()
+    (first,) = writer.shards()
+    writer.put_many((f"k{i}", row(i)) for i in range(5, 10))
+    writer.flush()
+    (second,) = set(writer.shards()) - {first}
+    reader = ShardStore(url, local_cache=tmp_path / "r")
+    opened = []
+    real_open = reader._fs.open
+    monkeypatch.setattr(reader._fs, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    assert reader.contains_many(["k0", "k7", "absent"], 6) == [True, True, False]
+    assert reader._local_get_many(["k0", "k7"], 6) == [None, None]  # no row was copied to learn that
+    assert len(opened) == 2  # each shard's key column, once
+    opened.clear()
+    np.testing.assert_array_equal(reader.get("k7", 6), row(7))
+    assert opened and all(path.endswith(second) for path in opened)  # the shard that holds it, alone
+    assert reader._local_get_many(["k0"], 6) == [None]
+    # The index is kept on the host: a new process neither lists nor reads a shard for known keys.
+    again = ShardStore(url, local_cache=tmp_path / "r")
+    monkeypatch.setattr(again._fs, "ls", lambda *a, **k: pytest.fail("listed the shards for indexed keys"))
+    assert again.contains_many([f"k{i}" for i in range(10)], 6) == [True] * 10
+
+
+def test_measures_are_shared_with_every_host_apart_from_the_rows(url, tmp_path):
+    from skcatdog._store import measure_key
+
+    key = measure_key("quality/1", "d" * 40)
+    writer = ShardStore(url, local_cache=tmp_path / "w")
+    writer.measures.put_many([(key, row(1, width=3))])
+    writer.flush()
+    reader = ShardStore(url, local_cache=tmp_path / "r")
+    np.testing.assert_array_equal(reader.measures.get_many([key], 3)[0], row(1, width=3))
+    assert reader.measures.get_many([key], 4) == [None]
+    assert reader.get_many([key], 3) == [None]  # not a model row
+
+
+def test_a_host_copy_of_an_older_schema_keeps_its_rows_and_gains_the_key_index(tmp_path):
+    import sqlite3
+
+    url = f"file://{tmp_path}/store"
+    writer = ShardStore(url, local_cache=tmp_path / "w")
+    writer.put_many([("k", row(1))])
+    writer.flush()
+    ShardStore(url, local_cache=tmp_path / "old").get("k", 6)
+    # As an earlier version left it: rows and loaded shards, no index.
+    con = sqlite3.connect(tmp_path / "old" / "rows" / "store.sqlite3")
+    con.execute("DROP TABLE shard_keys")
+    con.execute("DROP TABLE indexed_shards")
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    again = ShardStore(url, local_cache=tmp_path / "old")
+    np.testing.assert_array_equal(again.get("k", 6), row(1))
+    writer.put_many([("k2", row(2))])
+    writer.flush()
+    assert again.contains_many(["k", "k2", "absent"], 6) == [True, True, False]

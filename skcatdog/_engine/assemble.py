@@ -17,6 +17,7 @@ class NoOutput:
     """``outputs=()``: rows are computed and stored; nothing is returned."""
 
     remembers_view_rows = True  # rows read are kept in process memory one by one
+    needs_rows = False  # whether rows found are read (else the store is only asked which it holds)
     lookup_digests = None  # the store's own digest memo
     missed_memory = False  # whether a row was looked for past process memory
 
@@ -44,6 +45,8 @@ class NoOutput:
 
 class PerView(NoOutput):
     """One output per view: ``out[v, i]`` is item ``i``'s row of view ``v``."""
+
+    needs_rows = True
 
     def __init__(self, request, store, n_items):
         super().__init__(request, store, n_items)

@@ -280,8 +280,9 @@ def find_missing(
     """Which contents of ``items`` lack a row in ``cache``, without computing any.
 
     The same identify and look-up phases as :func:`embed_many` (the stat memo,
-    batched lookups, header checks), for a caller that computes the rows
-    elsewhere (a cluster).
+    batched presence checks that read no row, header checks), for a caller that
+    computes the rows elsewhere (a cluster). Where the digest memo knows every
+    file and the store holds every row, no photo is read.
 
     ``fingerprint`` names the rows where they are to be computed elsewhere
     (a cluster's workers, whose libraries decide it); by default, the
@@ -295,7 +296,8 @@ def find_missing(
     items = list(items)
     store = open_store(cache)
     assembler = assembler_for(request, store, len(items))
-    prober = Prober(request, store, Identifier(items, store, None, assembler.lookup_digests), assembler)
+    identifier = Identifier(items, store, stat_files(items), assembler.lookup_digests)
+    prober = Prober(request, store, identifier, assembler)
     problems, misses = [], Misses()
     with ThreadPoolExecutor(max_workers=_threads(n_jobs)) as pool:
         for results in pool.map(prober.probe, chunks(len(items))):

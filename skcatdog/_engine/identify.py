@@ -145,6 +145,7 @@ class Identifier:
         """Read and digest the files no memo knows; the memo learns those that are no longer changing."""
         self.did_io = True
         learned = []
+        stats.add(files_read=sum(map(len, unknown.values())))
         for fkey, rows in unknown.items():
             for i in rows:
                 try:

@@ -91,7 +91,12 @@ class Prober:
         views, n_views = request.views, len(request.views)
         unique = list(dict.fromkeys(digests.values()))
         keys = [request.row_name(view, d) for d in unique for view in views]
-        rows, from_memory = self.store.lookup(keys, request.width, request.cols, remember=assembler.remembers_view_rows)
+        if assembler.needs_rows:
+            rows, from_memory = self.store.lookup(
+                keys, request.width, request.cols, remember=assembler.remembers_view_rows
+            )
+        else:  # rows are only computed where absent: which the store holds is enough
+            rows, from_memory = [True if hit else None for hit in self.store.contains_many(keys, request.width)], False
         if not from_memory:
             self.read_store = True
         position = {d: k * n_views for k, d in enumerate(unique)}
@@ -129,6 +134,7 @@ class Prober:
                     src = identifier.source(i)
                 if src.data is None and src.path is not None:
                     identifier.did_io = True
+                    stats.add(files_read=1)
                     src.data = _images.source_bytes(src)
                 _images.check_header(src)
                 miss_sources[d] = src

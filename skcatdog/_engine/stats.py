@@ -19,6 +19,10 @@ class WorkCounts:
     items_identified : int
         Items whose content the identify phase looked up (a remembered call
         looks up none).
+    files_read : int
+        Files the identify and look-up phases read, to digest or check them
+        (a call whose files the digest memo knows and whose rows are all
+        found reads none; decoding reads the misses again).
     calls_recalled : int
         Calls answered whole from process memory: the output of an earlier call
         on the same files, none changed since.
@@ -36,6 +40,7 @@ class WorkCounts:
             self.models_built = 0
             self.items_identified = 0
             self.calls_recalled = 0
+            self.files_read = 0
             self.seconds_probe = 0.0
             self.seconds_decode = 0.0
             self.seconds_forward = 0.0

@@ -18,6 +18,7 @@ __all__ = [
     "file_key",
     "file_keys",
     "measure_key",
+    "measure_row_key",
     "memory_tag",
     "model_fingerprint",
     "row_key",
@@ -54,6 +55,13 @@ def measure_key(kind, digest):
     """The key of one measure row: what was measured (with its version, such as
     ``"quality/1"``) and the content digest."""
     return f"{kind}/{digest}"
+
+
+def measure_row_key(key):
+    """The row key under which a store that keeps everything in one table (a shard store)
+    keeps the measure row ``key`` (a :func:`measure_key`): apart from every model row, whose
+    key starts with its fingerprint."""
+    return f"measures/{key}"
 
 
 def file_key(path, st):

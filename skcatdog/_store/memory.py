@@ -193,6 +193,19 @@ class CachedStore(StoreBase):
         """Rows for ``keys``: process memory first, then the backend (see :meth:`lookup`)."""
         return self.lookup(keys, width, cols)[0]
 
+    def contains_many(self, keys, width):
+        """Whether each key has a row: rows held whole in process memory, then the backend's
+        answer for the others (no row is read into memory)."""
+        if not self.capabilities.stores_rows:
+            return [False] * len(keys)
+        name = self.name
+        found = [row is not None for row in rows.get_many([(name, k, 0, width) for k in keys])]
+        absent = [j for j, hit in enumerate(found) if not hit]
+        if absent:
+            for j, hit in zip(absent, self.backend.contains_many([keys[j] for j in absent], width), strict=True):
+                found[j] = bool(hit)
+        return found
+
     def put_many(self, pairs):
         """Store whole rows in the backend and keep a copy of each in memory."""
         if not self.capabilities.stores_rows:

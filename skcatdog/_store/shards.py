@@ -25,11 +25,22 @@ Why it is safe to share without locks:
   again and published in new shards. :func:`compact` moves it to
   ``<url>/damaged/``.
 
-Reads never scan the shards per lookup: each host keeps a local read-through
-copy (:class:`~skcatdog._store.sqlite.SQLiteStore`) of the rows, plus the
-names of the shards already copied into it. File digests (they describe this
-host's files) and measures are kept in that local copy only.  A lookup that misses locally
-lists ``shards/`` once per batch and copies only shards it has not seen.
+Reads never scan the shards per lookup. Each host keeps, in a local SQLite
+database (:class:`~skcatdog._store.sqlite.SQLiteStore`):
+
+* a key index: which shard holds each key, built by reading only the ``key``
+  column of each shard once. It answers :meth:`ShardStore.contains_many` (what
+  ``precompute`` asks) without reading a row;
+* a read-through copy of the rows of the shards whose rows were asked for,
+  each such shard copied whole, once (a ``transform`` reads the rows of a few
+  shards, not of the whole store);
+* the file digests, which describe this host's files.
+
+Measures (other rows computed from a content, such as an audit's pixel
+measures) are published in the shards like model rows, under their own keys
+(:func:`~skcatdog._store.keys.measure_row_key`), so every host finds them. A
+lookup that misses locally lists ``shards/`` once per batch and indexes only
+shards it has not seen. Nothing is ever evicted.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .keys import measure_row_key
 from .location import default_cache_dir, is_url
 from .spec import Capabilities, StoreBase
 from .sqlite import SQLiteStore
@@ -123,14 +135,13 @@ class ShardStore(StoreBase):
         self._shards_dir = f"{self._root}/shards"
         local = _local_dir(self.url, local_cache)
         self.local_dir = local
+        self._lock = threading.RLock()
         self._local = SQLiteStore(local / "rows", size_limit=0)  # a copy: bounded by the shared store
+        self._host = _HostCopy(self, self._local)
         # File digests are memoised per host (they describe local files), beside the rows.
         self.digests = self._local.digests
-        self.measures = self._local.measures
-        self._lock = threading.RLock()
+        self.measures = _SharedMeasures(self)
         self._buffer = {}  # key -> row bytes not yet published
-        self._loaded = None  # names of shards copied into the local cache (read lazily)
-        self._damaged = set()  # names of shards found damaged in this process (warned once)
 
     def __reduce__(self):
         return (type(self), (self.url,))
@@ -144,7 +155,7 @@ class ShardStore(StoreBase):
         return list(self._local.get_many(keys, width, cols=cols))
 
     def get_many(self, keys, width, cols=None):
-        """Look rows up: this host's copy first, then shards it has not copied yet.
+        """Look rows up: this host's copy first, then the shards that hold the others.
 
         Parameters
         ----------
@@ -163,7 +174,7 @@ class ShardStore(StoreBase):
         keys = list(keys)
         rows = self._local_get_many(keys, width, cols)
         missing = [i for i, row in enumerate(rows) if row is None]
-        if missing and self._refresh():
+        if missing and self._host.copy_shards_holding([keys[i] for i in missing]):
             for i, row in zip(missing, self._local_get_many([keys[i] for i in missing], width, cols), strict=True):
                 rows[i] = row
         start, stop = (0, width) if cols is None else cols
@@ -173,6 +184,34 @@ class ShardStore(StoreBase):
                 if value is not None and len(value) == 4 * width:
                     rows[i] = np.frombuffer(value, "<f4")[start:stop]
         return rows
+
+    def contains_many(self, keys, width):
+        """Whether the store holds each key, from this host's copy and key index: no row is read.
+
+        Parameters
+        ----------
+        keys : sequence of str
+            Row keys.
+        width : int
+            Floats in a row: a row of another length in this host's copy is absent
+            (the index, built from the keys alone, does not know the lengths).
+
+        Returns
+        -------
+        list of bool
+            ``True`` where the store holds the key (published, or buffered by this process).
+        """
+        keys = list(keys)
+        found = self._local.contains_many(keys, width)
+        with self._lock:
+            for i, key in enumerate(keys):
+                if not found[i] and key in self._buffer:
+                    found[i] = len(self._buffer[key]) == 4 * width
+        absent = [keys[i] for i, hit in enumerate(found) if not hit]
+        if not absent:
+            return found
+        indexed = self._host.indexed(absent)
+        return [hit or key in indexed for key, hit in zip(keys, found, strict=True)]
 
     def get(self, key, width):
         """Look one row up (see :meth:`get_many`).
@@ -190,48 +229,6 @@ class ShardStore(StoreBase):
             The row, ``None`` if absent.
         """
         return self.get_many([key], width)[0]
-
-    def _loaded_names(self):
-        if self._loaded is None:
-            self._loaded = self._local.loaded_shards.names()
-        return self._loaded
-
-    def _list_shards(self):
-        return _list_shards(self._fs, self._shards_dir)
-
-    def _refresh(self):
-        """Copy shards this host has not seen into the local cache; True if any were new."""
-        with self._lock:
-            seen = self._loaded_names()
-            loaded_any = False
-            for _ in range(2):
-                vanished = False
-                for name in [n for n in self._list_shards() if n not in seen and n not in self._damaged]:
-                    table = _read_shard(self._fs, f"{self._shards_dir}/{name}")
-                    if table is None:
-                        vanished = True  # compacted away since the listing: its rows are in a merged shard
-                        continue
-                    if table is False:
-                        self._damaged.add(name)
-                        warnings.warn(
-                            f"skipped the damaged shard {self.url}/shards/{name} (it cannot be read whole): its "
-                            "rows are computed again; skcatdog.distributed.compact sets it aside",
-                            RuntimeWarning,
-                            stacklevel=5,
-                        )
-                        continue
-                    keys = table.column("key").to_pylist()
-                    rows = (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())
-                    self._local.put_many(zip(keys, rows, strict=True))
-                    self._mark_loaded([name])
-                    loaded_any = True
-                if not vanished:
-                    break
-            return loaded_any
-
-    def _mark_loaded(self, names):
-        self._local.loaded_shards.add(names)
-        self._loaded_names().update(names)
 
     # -- writing ---------------------------------------------------------
 
@@ -260,9 +257,11 @@ class ShardStore(StoreBase):
         name = publish_shard(self._fs, self._root, pairs)
         # Only rows that are in the shared store go into the local copy: a host
         # killed before publishing must not later find rows no one else can.
-        self._local.put_many((k, np.frombuffer(v, "<f4")) for k, v in pairs)
-        self._mark_loaded([name])
+        self._host.published(name, pairs)
         self._buffer.clear()
+
+    def _list_shards(self):
+        return _list_shards(self._fs, self._shards_dir)
 
     def __len__(self):
         """Unique keys published (buffered rows are not counted until flushed)."""
@@ -277,6 +276,134 @@ class ShardStore(StoreBase):
             Their names.
         """
         return self._list_shards()
+
+
+class _HostCopy:
+    """What one host keeps of a shard store: the key index and the rows of the shards copied
+    (both in ``local``, a :class:`~skcatdog._store.sqlite.SQLiteStore`)."""
+
+    def __init__(self, store, local):
+        self._store = store
+        self._local = local
+        self._index = local.shard_index
+        self._lock = store._lock
+        self._copied = None  # names of shards whose rows are in the local copy (read lazily)
+        self._indexed = None  # names of shards whose keys are in the index (read lazily)
+        self._damaged = set()  # names of shards found damaged in this process (warned once)
+
+    def indexed(self, keys):
+        """The ``keys`` some shard holds (the shards not yet indexed are indexed first if needed)."""
+        where = self._index.shards_of(keys)
+        if len(where) < len(keys) and self.refresh():
+            where = self._index.shards_of(keys)
+        return set(where)
+
+    def published(self, name, pairs):
+        """Record a shard this host published: its ``(key, row bytes)`` pairs copied and indexed."""
+        self._local.put_many((k, np.frombuffer(v, "<f4")) for k, v in pairs)
+        self._index.add(name, [k for k, _ in pairs])
+        self._indexed_names().add(name)
+        self._local.loaded_shards.add([name])
+        self._copied_names().add(name)
+
+    def _copied_names(self):
+        if self._copied is None:
+            self._copied = self._local.loaded_shards.names()
+        return self._copied
+
+    def _indexed_names(self):
+        if self._indexed is None:
+            self._indexed = self._index.names()
+        return self._indexed
+
+    def copy_shards_holding(self, keys):
+        """Copy into this host's copy the shards that hold ``keys`` (indexing new shards
+        first where the index lacks some); True if any rows were copied."""
+        with self._lock:
+            copied_any = False
+            for _ in range(2):
+                where = self._index.shards_of(keys)
+                if len(where) < len(keys) and self.refresh():
+                    where = self._index.shards_of(keys)
+                needed = set(where.values()) - self._copied_names()
+                if needed:  # another process of this host may have copied them since
+                    self._copied_names().update(self._local.loaded_shards.names())
+                copied, vanished = self._copy(sorted(needed - self._copied_names()))
+                copied_any = copied_any or copied
+                if not vanished:  # else: compacted away since indexed; its rows are in a merged shard
+                    break
+            return copied_any
+
+    def _copy(self, names):
+        """Copy the rows of the shards ``names``; ``(any copied, any vanished)``."""
+        copied = vanished = False
+        for name in names:
+            table = self._read(name)
+            if table is None:
+                vanished = True
+                continue
+            if table is False:
+                continue
+            keys = table.column("key").to_pylist()
+            rows = (np.frombuffer(v, "<f4") for v in table.column("row").to_pylist())
+            self._local.put_many(zip(keys, rows, strict=True))
+            self._local.loaded_shards.add([name])
+            self._copied_names().add(name)
+            copied = True
+        return copied, vanished
+
+    def _read(self, name, columns=None):
+        """The shard's table; ``None`` if it is gone, ``False`` if it is damaged (warned once);
+        either way it leaves the index."""
+        table = _read_shard(self._store._fs, f"{self._store._shards_dir}/{name}", columns=columns)
+        if table is None or table is False:
+            self._index.forget(name)
+            self._indexed_names().discard(name)
+        if table is False and name not in self._damaged:
+            self._damaged.add(name)
+            warnings.warn(
+                f"skipped the damaged shard {self._store.url}/shards/{name} (it cannot be read whole): its "
+                "rows are computed again; skcatdog.distributed.compact sets it aside",
+                RuntimeWarning,
+                stacklevel=6,
+            )
+        return table
+
+    def refresh(self):
+        """Index the keys of the shards this host has not seen; True if any were new."""
+        with self._lock:
+            seen = self._indexed_names()
+            seen.update(self._index.names())  # indexed since by another process of this host
+            indexed_any = False
+            for _ in range(2):
+                vanished = False
+                for name in [n for n in self._store._list_shards() if n not in seen and n not in self._damaged]:
+                    table = self._read(name, columns=["key"])
+                    if table is None:
+                        vanished = True  # compacted away since the listing: its rows are in a merged shard
+                        continue
+                    if table is False:
+                        continue
+                    self._index.add(name, table.column("key").to_pylist())
+                    seen.add(name)
+                    indexed_any = True
+                if not vanished:
+                    break
+            return indexed_any
+
+
+class _SharedMeasures:
+    """A shard store's measures table: measure rows published in the shards like model rows,
+    under their own keys, so that every host finds them."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def get_many(self, keys, width):
+        return self._store.get_many([measure_row_key(k) for k in keys], width)
+
+    def put_many(self, pairs):
+        self._store.put_many((measure_row_key(k), row) for k, row in pairs)
 
 
 def _read_shard(fs, path, columns=None):

@@ -102,6 +102,11 @@ class Store(Protocol):
         """Rows for ``keys`` (``None`` where absent or not ``width`` floats long);
         ``cols=(start, stop)`` returns only those floats of each row."""
 
+    def contains_many(self, keys, width):
+        """Whether the store holds a row for each key (a list of bool), reading no row where
+        the backend can tell without it; a row of another length than ``width`` floats is
+        absent where the backend reads it."""
+
     def put_many(self, pairs):
         """Store ``(key, float32 row)`` pairs; each row's length is its width."""
 
@@ -169,6 +174,11 @@ class StoreBase:
 
     def put_many(self, pairs):
         raise NotImplementedError
+
+    def contains_many(self, keys, width):
+        """The rows' presence through :meth:`get_many` (a backend that can tell without
+        reading the rows overrides it)."""
+        return [row is not None for row in self.get_many(keys, width)]
 
     def flush(self):
         pass

@@ -6,7 +6,9 @@ Schema (``store.sqlite3`` in the cache directory; ``PRAGMA user_version`` is
     rows           key TEXT PRIMARY KEY, value BLOB   a model's row: float32 little-endian
     digests        file TEXT PRIMARY KEY, digest TEXT  a file's content digest at one stat
     measures       key TEXT PRIMARY KEY, value BLOB   other float32 rows computed from a content
-    loaded_shards  name TEXT PRIMARY KEY               shards copied in (a shard store's local copy)
+    loaded_shards  name TEXT PRIMARY KEY               shards whose rows were copied in (a shard store's local copy)
+    indexed_shards id INTEGER PRIMARY KEY, name TEXT    shards whose keys are in shard_keys
+    shard_keys     key TEXT, shard INTEGER             which shard holds each key (a shard store's key index)
 
 The database is in WAL mode: readers never wait for a writer, and several
 processes (joblib workers, parallel CV jobs) may read and write one directory.
@@ -35,8 +37,9 @@ __all__ = ["DB_NAME", "SCHEMA_VERSION", "SIZE_LIMIT", "SIZE_LIMIT_ENV", "Databas
 
 #: The database's file name in the cache directory.
 DB_NAME = "store.sqlite3"
-#: Bump when the tables change; a database of another version is not read.
-SCHEMA_VERSION = 1
+#: Bump when the tables change; a database of an older version gains the new tables in place,
+#: one of a newer version is not read.
+SCHEMA_VERSION = 2
 
 #: Environment variable that sets :data:`SIZE_LIMIT` (bytes; ``0``: no limit).
 SIZE_LIMIT_ENV = "SKCATDOG_CACHE_SIZE_LIMIT"
@@ -55,6 +58,10 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS digests (file TEXT PRIMARY KEY, digest TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS measures (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS loaded_shards (name TEXT PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS indexed_shards (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)",
+    # A key may sit in several shards (written twice, or merged by compact before the old ones go).
+    "CREATE TABLE IF NOT EXISTS shard_keys (key TEXT NOT NULL, shard INTEGER NOT NULL, PRIMARY KEY (key, shard)) "
+    "WITHOUT ROWID",
 )
 _F4 = np.dtype("<f4")  # a row's values (a dtype object: np.frombuffer parses a string per call)
 
@@ -123,6 +130,47 @@ class _LoadedShards:
 
     def add(self, names):
         self._db.write("INSERT OR IGNORE INTO loaded_shards (name) VALUES (?)", [(n,) for n in names])
+
+
+class _ShardIndex:
+    """Which shard of a shard store holds each key: built from the shards' key columns alone,
+    so a host learns what the store holds without copying its rows."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def names(self):
+        """The shards whose keys are indexed."""
+        return {name for (name,) in self._db.select("SELECT name FROM indexed_shards", [])}
+
+    def add(self, name, keys):
+        """Index ``keys`` as held by the shard ``name``, in one transaction."""
+        self._db.write_all(
+            [
+                ("INSERT OR IGNORE INTO indexed_shards (name) VALUES (?)", [(name,)]),
+                (
+                    "INSERT OR IGNORE INTO shard_keys (key, shard) SELECT ?, id FROM indexed_shards WHERE name = ?",
+                    [(key, name) for key in keys],
+                ),
+            ]
+        )
+
+    def shards_of(self, keys):
+        """``{key: shard name}`` for the indexed ``keys`` (any one shard that holds each)."""
+        query = (
+            "SELECT k.key, s.name FROM shard_keys AS k JOIN indexed_shards AS s ON s.id = k.shard "
+            "WHERE k.key IN ({keys})"
+        )
+        return dict(self._db.select(query, list(keys)))
+
+    def forget(self, name):
+        """Drop a shard (gone, or found damaged) and its keys from the index."""
+        self._db.write_all(
+            [
+                ("DELETE FROM shard_keys WHERE shard IN (SELECT id FROM indexed_shards WHERE name = ?)", [(name,)]),
+                ("DELETE FROM indexed_shards WHERE name = ?", [(name,)]),
+            ]
+        )
 
 
 def _use_wal(con, path, timeout=60.0):
@@ -243,13 +291,19 @@ class Database:
 
     def write(self, statement, rows):
         """``executemany(statement, rows)`` in one transaction."""
-        if not rows:
+        self.write_all([(statement, rows)])
+
+    def write_all(self, steps):
+        """``executemany(statement, rows)`` for each ``(statement, rows)`` step, in one transaction."""
+        steps = [(statement, rows) for statement, rows in steps if rows]
+        if not steps:
             return
 
         def work(con):
             con.execute("BEGIN IMMEDIATE")
             try:
-                con.executemany(statement, rows)
+                for statement, rows in steps:
+                    con.executemany(statement, rows)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -283,6 +337,7 @@ class SQLiteStore(StoreBase):
         self.digests = _Digests(self.db)
         self.measures = _Measures(self.db)
         self.loaded_shards = _LoadedShards(self.db)
+        self.shard_index = _ShardIndex(self.db)
 
     def __repr__(self):
         return f"SQLiteStore({self.name!r})"
@@ -311,6 +366,13 @@ class SQLiteStore(StoreBase):
         found = dict(self.db.select(f"SELECT key, {value} FROM rows WHERE key IN ({{keys}})", keys, params))
         get, frombuffer, f4 = found.get, np.frombuffer, _F4
         return [None if (v := get(k)) is None else frombuffer(v, f4) for k in keys]
+
+    def contains_many(self, keys, width):
+        """Whether each key has a row ``width`` floats long, without reading the rows."""
+        keys = list(keys)
+        query = "SELECT key FROM rows WHERE length(value) = ? AND key IN ({keys})"
+        found = {key for (key,) in self.db.select(query, keys, (4 * width,))}
+        return [key in found for key in keys]
 
     def get_many_by_file(self, files, prefix, width):
         """Each file's memoised digest and the row under ``prefix + digest``, in one

@@ -51,6 +51,11 @@ class IssueCheck(ABC):
         ``issue`` column says.
     needs : frozenset of str
         Of :data:`NEEDS`: what :meth:`find` reads from the context.
+    optional : frozenset of str
+        Of :data:`NEEDS`: what :meth:`find` reads when the audit has it and
+        does without otherwise (the near-copy check confirms its pairs with
+        grey prints when photos were read, not when embeddings were given).
+        The photo audit computes it as it computes :attr:`needs`.
     description : str
         One line on how the issue is found.
 
@@ -73,6 +78,7 @@ class IssueCheck(ABC):
 
     name: str = ""
     needs: frozenset = frozenset()
+    optional: frozenset = frozenset()
     description: str = ""
 
     @abstractmethod
@@ -176,7 +182,7 @@ def register_check(check, *, replace=False):
         raise TypeError(f"expected an IssueCheck instance, got {type(check).__name__}")
     if not isinstance(check.name, str) or not check.name:
         raise ValueError(f"{check!r} has no name: set the class attribute `name` to a non-empty string")
-    unknown = set(check.needs) - set(NEEDS)
+    unknown = (set(check.needs) | set(check.optional)) - set(NEEDS)
     if unknown:
         raise ValueError(f"check {check.name!r} needs {sorted(unknown)}, which the audit does not know; use {NEEDS}")
     if check.name in _REGISTRY and not replace:

@@ -22,15 +22,17 @@ class PhotoSet:
     Parameters
     ----------
     items : list
-        The photos as given.
+        The photos as given (their names, when embeddings were given).
     names : list of str
         How the result names each photo (its path, or ``X[i] (array)``).
-    digests : list of str
-        Content digests: equal exactly when the contents are.
+    digests : list
+        Content digests: equal exactly when the contents are (with given
+        embeddings, hashes of the rows).
     embeddings : ndarray of shape (n, dim)
         The mean over the audit's views of each photo's embedding.
-    logits : ndarray of shape (n, 1000)
-        ImageNet logits of the ``full`` view (else of the last view).
+    logits : ndarray of shape (n, 1000) or None
+        ImageNet logits of the ``full`` view (else of the last view); ``None``
+        when embeddings were given without logits.
     measures : pandas.DataFrame or None
         The :data:`~skcatdog.audit.pixels.MEASURES` of each photo, by
         position; ``None`` unless a selected check needs ``pixel_measures``.
@@ -84,7 +86,7 @@ class AuditContext:
         The parameters of :func:`~skcatdog.audit.find_issues` that tune the
         checks: ``flag_fraction``, ``near_duplicate_distance``,
         ``label_fraction``, ``top_k``, ``class_synsets``, ``thresholds``,
-        ``random_state``.
+        ``random_state``, and ``verbose`` (whether to show progress bars).
     """
 
     photos: PhotoSet
@@ -173,8 +175,21 @@ def _photo_set(items, options, needs, pixels):
     return photos
 
 
+def _fill_on_cluster(items, test_items, needs, options):
+    """Have the cluster in ``options["client"]`` compute what this audit reads into its store."""
+    from ..distributed import precompute_audit
+
+    engine = {k: options[k] for k in ("backbone", "views", "cache", "n_jobs", "precision", "decoder", "verbose")}
+    precompute_audit(items, client=options["client"], measures="pixel_measures" in needs, **engine)
+    if test_items is not None and "test_set" in needs:
+        precompute_audit(test_items, client=options["client"], measures=False, **engine)
+
+
 def build_context(items, labels, test_items, needs, options, settings):
-    """The :class:`AuditContext` of one audit, computing only what ``needs`` names."""
+    """The :class:`AuditContext` of one audit, computing only what ``needs`` names (on a
+    cluster first, with ``options["client"]``: what follows then finds it all stored)."""
+    if options.get("client") is not None:
+        _fill_on_cluster(items, test_items, needs, options)
     pixels = None
     if needs & {"pixel_measures", "grey_prints"}:
         size = get_backbone(options["backbone"]).input_size

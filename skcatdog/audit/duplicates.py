@@ -15,6 +15,8 @@ from .pixels import print_similarity
 
 __all__ = [
     "MIN_PRINT_SIMILARITY",
+    "NEAR_DISTANCE",
+    "UNCONFIRMED_NEAR_DISTANCE",
     "ExactDuplicates",
     "Leaks",
     "NearDuplicates",
@@ -60,12 +62,27 @@ def near_sets(n, pairs):
     return [rows for rows in groups.values() if len(rows) > 1]
 
 
+#: ``near_duplicate_distance="auto"`` where grey prints confirm the candidates (photos given):
+#: wide enough for half-size copies, which embeddings put furthest apart.
+NEAR_DISTANCE = 0.2
+#: ``near_duplicate_distance="auto"`` where nothing confirms them (embeddings given): past it,
+#: different photos of look-alike subjects outnumber the copies (see the audit guide).
+UNCONFIRMED_NEAR_DISTANCE = 0.08
+
 #: Candidate near copies are confirmed when their grey prints correlate at least this well:
 #: embeddings alone put half-size copies further apart than different photos of similar cats.
 MIN_PRINT_SIMILARITY = 0.9
 
 
-def _confirmed(pairs, prints_a, prints_b):
+def _confirmed(pairs, photos_a, photos_b):
+    """The pairs whose grey prints correlate; all of them where the sets hold no pixels (given embeddings)."""
+    if photos_a.pixels is None or photos_b.pixels is None:
+        return pairs
+    if photos_b is photos_a:
+        prints_a = prints_b = photos_a.grey_prints(dict.fromkeys(k for i, j, _ in pairs for k in (i, j)))
+    else:
+        prints_a = photos_a.grey_prints(dict.fromkeys(i for i, _, _ in pairs))
+        prints_b = photos_b.grey_prints(dict.fromkeys(j for _, j, _ in pairs))
     return [(i, j, d) for i, j, d in pairs if print_similarity(prints_a[i], prints_b[j]) >= MIN_PRINT_SIMILARITY]
 
 
@@ -92,8 +109,9 @@ class NearDuplicates(IssueCheck):
     """Re-encoded, resized, cropped or brightened copies, as sets with the largest photo marked ``keep``."""
 
     name = "near_duplicate"
-    needs = frozenset({"embeddings", "pixel_measures", "grey_prints"})
-    description = "embeddings a small cosine distance apart whose grey prints correlate"
+    needs = frozenset({"embeddings"})
+    optional = frozenset({"pixel_measures", "grey_prints"})
+    description = "embeddings a small cosine distance apart whose grey prints correlate (when photos were read)"
 
     def find(self, context):
         photos, names = context.photos, context.names
@@ -103,13 +121,14 @@ class NearDuplicates(IssueCheck):
             for i, j, d in near_pairs(photos.embeddings, max_distance=context.settings["near_duplicate_distance"])
             if not (i in in_exact and in_exact.get(j) == in_exact[i])
         ]
-        grey = photos.grey_prints(dict.fromkeys(k for i, j, _ in pairs for k in (i, j)))
-        pairs = _confirmed(pairs, grey, grey)
+        pairs = _confirmed(pairs, photos, photos)
         closest = {}
         for i, j, d in pairs:
             closest[i] = min(closest.get(i, 1.0), d)
             closest[j] = min(closest.get(j, 1.0), d)
-        sizes = (photos.measures["width"] * photos.measures["height"]).fillna(0).to_numpy()
+        # Without pixel measures (given embeddings) every photo counts as the same size: the first is kept.
+        m = photos.measures
+        sizes = np.zeros(len(names)) if m is None else (m["width"] * m["height"]).fillna(0).to_numpy()
         index, score, group, detail = [], [], [], []
         for g, rows in enumerate(near_sets(len(names), pairs)):
             keep = max(rows, key=lambda i: (sizes[i], -i))
@@ -125,7 +144,8 @@ class Leaks(IssueCheck):
     """Training photos with an exact or near copy in the test set."""
 
     name = "leak"
-    needs = frozenset({"embeddings", "grey_prints", "test_set"})
+    needs = frozenset({"embeddings", "test_set"})
+    optional = frozenset({"grey_prints"})
     description = "a training photo with an exact or near copy in the test set"
 
     def find(self, context):
@@ -139,9 +159,7 @@ class Leaks(IssueCheck):
                 found[i] = (1.0, f"the same bytes as {test.names[test_of[d]]} in the test set")
         max_distance = context.settings["near_duplicate_distance"]
         pairs = near_pairs(photos.embeddings, test.embeddings, max_distance=max_distance)
-        mine = photos.grey_prints(dict.fromkeys(i for i, _, _ in pairs))
-        theirs = test.grey_prints(dict.fromkeys(k for _, k, _ in pairs))
-        for i, k, d in _confirmed(pairs, mine, theirs):
+        for i, k, d in _confirmed(pairs, photos, test):
             if i not in found or found[i][0] < 1.0 - d:
                 found[i] = (1.0 - d, f"a near copy of {test.names[k]} in the test set")
         rows = sorted(found)

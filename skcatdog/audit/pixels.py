@@ -144,10 +144,13 @@ class PixelPass:
         The side of the model's views (the backbone's input size).
     n_jobs : int
         Threads that decode photos whose values are neither stored nor computed by the engine.
+    keep_prints : bool
+        Keep the grey prints of the photos decoded for the call (``False``: only their
+        measures, for a caller that asks for no print).
     """
 
-    def __init__(self, store, size, n_jobs=-1):
-        self.size, self.n_jobs = size, n_jobs
+    def __init__(self, store, size, n_jobs=-1, keep_prints=True):
+        self.size, self.n_jobs, self.keep_prints = size, n_jobs, keep_prints
         self.table = store.measures
         self.measure_kind, self.print_kind = _kinds(size)
         self.fresh = {}  # digest -> (measures, print), computed in this call
@@ -157,7 +160,7 @@ class PixelPass:
         return Extras(compute=PixelValues(), deliver=self._deliver, views=(_VIEW,))
 
     def _deliver(self, digest, value):
-        self.fresh[digest] = value
+        self.fresh[digest] = value if self.keep_prints else (value[0], None)
 
     def _decode(self, items, indices, digests):
         """Compute the values of ``indices`` (by content) through the decoder; names bad photos."""
@@ -183,6 +186,11 @@ class PixelPass:
                     self.fresh[digest] = value
         if problems:
             raise ImageLoadError([(_images.describe(items[i], i), reason) for i, reason in sorted(problems)])
+
+    def store_measured(self):
+        """Store the measures of every photo decoded so far (a worker that embeds photos for a
+        later audit keeps them for it; the prints are kept only for the call)."""
+        self.table.put_many([(measure_key(self.measure_kind, d), value[0]) for d, value in self.fresh.items()])
 
     def measures(self, items, digests):
         """A :class:`pandas.DataFrame` of the :data:`MEASURES` of every photo, by position."""

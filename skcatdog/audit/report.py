@@ -103,9 +103,16 @@ def render(issues, title, thumbnail):
         panels.append(f'<section class="panel" id="p{k}">{"".join(blocks)}</section>')
     if not tabs:
         panels.append("<p>No issue found.</p>")
+    skipped = issues.attrs.get("skipped") or {}
+    notes = "".join(f"<li><b>{esc(name)}</b>: {esc(why)}</li>" for name, why in skipped.items())
     body = (
         f"<h1>{esc(title)}</h1>\n<p>{len(issues)} issues on {issues['item'].nunique()} photos. "
         f"Choose keep, drop or relabel, then {export_button()}.</p>\n"
-        f"<nav>{''.join(tabs)}</nav>\n{''.join(panels)}"
+        + (
+            f'<details class="skipped"><summary>Not checked ({len(skipped)})</summary><ul>{notes}</ul></details>\n'
+            if notes
+            else ""
+        )
+        + f"<nav>{''.join(tabs)}</nav>\n{''.join(panels)}"
     )
     return document(title, body, TABS_SCRIPT + EXPORT_SCRIPT)
