@@ -117,7 +117,6 @@ def audit_stage(stage, base, args):
         "seed": 0,
         "near_copies": min(1000, args.rows // 100),
         "flips": max(10, args.rows // 1000),
-        "max_distance": 0.2,
     }
     return bench.run_child("scale_stage", payload, pythonpath=[bench.ROOT], timeout=args.timeout)
 
