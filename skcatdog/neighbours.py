@@ -56,6 +56,7 @@ _PARAMS = {
     "dimension": [Interval(numbers.Integral, 1, None, closed="left"), None],
     "chunk": [Interval(numbers.Integral, 1, None, closed="left")],
     "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
+    "verbose": ["verbose"],
 }
 _DISTANCE = [Interval(numbers.Real, 0, 2, closed="both")]
 
@@ -98,6 +99,9 @@ class NeighbourIndex(BaseEstimator):
         Rows per block of the exact product (a ``chunk x chunk`` block of similarities).
     random_state : int, default=0
         Seed of the sample the projection and the index's cells are learned from.
+    verbose : int, default=0
+        ``0`` is silent; ``1`` shows a progress bar for each stage that goes through the
+        rows (projecting, indexing, searching).
 
     Attributes
     ----------
@@ -133,6 +137,7 @@ class NeighbourIndex(BaseEstimator):
         dimension=None,
         chunk=BLOCK,
         random_state=0,
+        verbose=0,
     ):
         self.model = model
         self.method = method
@@ -144,6 +149,7 @@ class NeighbourIndex(BaseEstimator):
         self.dimension = dimension
         self.chunk = chunk
         self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, embeddings, y=None):
         """Index ``embeddings`` (n x d floats; kept by reference when already float32).
@@ -153,13 +159,17 @@ class NeighbourIndex(BaseEstimator):
         self : NeighbourIndex
         """
         self._validate_params()
-        x = check_embeddings(embeddings, width=self.dimension)
+        self._fit(check_embeddings(embeddings, width=self.dimension))
+        self._projected = None  # kept only for near_pairs' search of the indexed rows themselves
+        return self
+
+    def _fit(self, x):
         self.embeddings_, self.norms_ = x, norms(x)
         self.n_indexed_, self.n_features_in_ = x.shape
         self.method_ = self._choose(len(x))
-        self.projection_ = self.index_ = None
+        self.projection_ = self.index_ = self._projected = None
         if self.method_ == "approximate":
-            self._build()
+            self._projected = self._build()
         return self
 
     def _choose(self, n):
@@ -173,24 +183,37 @@ class NeighbourIndex(BaseEstimator):
             warnings.warn(
                 f"{n:,} rows are searched exactly, in time that grows with their square: "
                 f"{_install(self.backend)} for the approximate index",
-                stacklevel=3,
+                stacklevel=4,
             )
             return "exact"
         return "approximate"
 
     def _build(self):
+        """Fit the projection on a sample, project every row once, learn the cells from a
+        sample of the projected rows and add them all; returns the projected rows."""
         x, lengths, cls = self.embeddings_, self.norms_, _INDEXES[self.backend]
-        n = len(x)
-        size = min(n, max(_PCA_SAMPLE, cls.sample_size(n)))
-        picked = np.sort(np.random.default_rng(self.random_state).choice(n, size, replace=False))
-        sample = x[picked] / lengths[picked, None]
-        self.projection_ = Projection.fit(sample[:_PCA_SAMPLE], self.n_components)
+        n, rng = len(x), np.random.default_rng(self.random_state)
+        picked = np.sort(rng.choice(n, min(n, _PCA_SAMPLE), replace=False))
+        self.projection_ = Projection.fit(x[picked] / lengths[picked, None], self.n_components)
+        projected = np.empty((n, self.projection_.n_components), np.float32)
+        for start, stop in self._blocks(n, "projecting"):
+            projected[start:stop] = self.projection_(unit_block(x, lengths, start, stop))
         index = cls(self.projection_.n_components, n, n_probe=self.n_probe)
-        index.train(self.projection_(sample[: cls.sample_size(n)]))
-        del sample
-        for start in range(0, n, self.chunk):
-            index.add(self.projection_(unit_block(x, lengths, start, min(start + self.chunk, n))))
+        size = cls.sample_size(n)
+        if size:
+            index.train(projected[np.sort(rng.choice(n, size, replace=False))])
+        for start, stop in self._blocks(n, "indexing"):
+            index.add(projected[start:stop])
         self.index_ = index
+        return projected
+
+    def _blocks(self, n, stage):
+        """``(start, stop)`` of each block of ``n`` rows, with a progress bar when verbose."""
+        with _progress(n, stage, self.verbose) as bar:
+            for start in range(0, n, self.chunk):
+                stop = min(start + self.chunk, n)
+                yield start, stop
+                bar.update(stop - start)
 
     def query(self, embeddings, max_distance=0.1):
         """Pairs ``(i, j, distance)`` of new row ``i`` and indexed row ``j`` at most ``max_distance`` apart.
@@ -216,16 +239,14 @@ class NeighbourIndex(BaseEstimator):
         """``(query row, indexed row, distance)`` arrays; ``same``: ``q`` is the indexed set, pairs once."""
         x, lengths = self.embeddings_, self.norms_
         if self.method_ == "exact":
-            return exact_pairs(q, q_norms, x, lengths, max_distance=max_distance, same=same, chunk=self.chunk)
+            return exact_pairs(
+                q, q_norms, x, lengths, max_distance=max_distance, same=same, chunk=self.chunk,
+                blocks=lambda n: self._blocks(n, "exact search"),
+            )  # fmt: skip
         found = []
-        radius = 2.0 * max_distance  # squared Euclidean distance of unit rows
-        k = self.n_candidates + same  # within one set a row finds itself too
-        for start in range(0, len(q), self.chunk):
-            stop = min(start + self.chunk, len(q))
-            rows = unit_block(q, q_norms, start, stop)
-            qi, j = self.index_.candidates(self.projection_(rows), radius, k)
-            qi, j, d = refine(rows, x, lengths, qi, j, max_distance=max_distance)
-            qi += start
+        for ids, rows, candidates in self._candidate_blocks(q, q_norms, max_distance=max_distance, same=same):
+            qi, j, d = refine(rows, x, lengths, candidates, max_distance=max_distance)
+            qi = ids[qi]
             if same:  # either direction of a pair may be the one found: keep each once, as (low, high)
                 keep = qi != j
                 qi, j, d = np.minimum(qi[keep], j[keep]), np.maximum(qi[keep], j[keep]), d[keep]
@@ -235,6 +256,23 @@ class NeighbourIndex(BaseEstimator):
             i, first = np.unique(i * len(x) + j, return_index=True)
             i, j, d = i // len(x), i % len(x), d[first]
         return i, j, d
+
+    def _candidate_blocks(self, q, q_norms, *, max_distance, same):
+        """``(ids, unit rows, candidates)`` for blocks of ``q``'s rows, with a progress bar."""
+        radius = 2.0 * max_distance  # squared Euclidean distance of unit rows
+        k = self.n_candidates + same  # within one set a row finds itself too
+        projected, self._projected = getattr(self, "_projected", None), None
+        with _progress(len(q), "searching", self.verbose) as bar:
+            if same and projected is not None:  # the rows were projected when indexed: search them as they are
+                for ids, candidates in self.index_.self_candidates(projected, radius, k, self.chunk):
+                    yield ids, q[ids] / q_norms[ids, None], candidates
+                    bar.update(len(ids))
+                return
+            for start in range(0, len(q), self.chunk):
+                stop = min(start + self.chunk, len(q))
+                rows = unit_block(q, q_norms, start, stop)
+                yield np.arange(start, stop), rows, self.index_.candidates(self.projection_(rows), radius, k)
+                bar.update(stop - start)
 
     def save(self, path):
         """Write the index to ``path`` (one ``.npz`` file, whole or not at all: the old file stays
@@ -302,8 +340,15 @@ class NeighbourIndex(BaseEstimator):
             )
 
     def _record_params(self):
-        # What decides the rows an index holds and the pairs it finds; chunk and crossover change neither.
-        return {k: v for k, v in self.get_params().items() if k not in ("chunk", "crossover", "dimension")}
+        # What decides the rows an index holds and the pairs it finds; chunk, crossover and verbose change neither.
+        skip = ("chunk", "crossover", "dimension", "verbose")
+        return {k: v for k, v in self.get_params().items() if k not in skip}
+
+
+def _progress(total, stage, verbose):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"near copies: {stage}", unit="row", disable=not verbose, leave=False)
 
 
 def _install(backend):
@@ -343,6 +388,7 @@ def near_pairs(
     crossover=CROSSOVER,
     chunk=BLOCK,
     random_state=0,
+    verbose=0,
 ):
     """Pairs ``(i, j, cosine distance)`` of rows at most ``max_distance`` apart.
 
@@ -359,7 +405,7 @@ def near_pairs(
         A second set of rows, to pair with ``embeddings`` instead of ``embeddings`` itself.
     max_distance : float, default=0.1
         The largest cosine distance (``1 - cosine similarity``) of a pair.
-    method, backend, n_components, n_probe, n_candidates, crossover, chunk, random_state
+    method, backend, n_components, n_probe, n_candidates, crossover, chunk, random_state, verbose
         As for :class:`NeighbourIndex`.
 
     Returns
@@ -387,11 +433,12 @@ def near_pairs(
         backend=backend, n_components=n_components, n_probe=n_probe, n_candidates=n_candidates, crossover=crossover,
         chunk=chunk,
         random_state=random_state,
+        verbose=verbose,
     )  # fmt: skip
     largest = max(len(a), 0 if b is None else len(b))
     if method == "auto":
         method = NeighbourIndex(method="auto", **params)._choose(largest)
-    index = NeighbourIndex(method=method, **params).fit(a)
+    index = NeighbourIndex(method=method, **params)._fit(a)
     if b is None:
         return _as_list(*index._pairs(a, index.norms_, max_distance=max_distance, same=True))
     j, i, d = index._pairs(b, norms(b), max_distance=max_distance, same=False)

@@ -192,3 +192,33 @@ def test_no_rows_no_pairs():
 def test_the_module_is_documented_in_the_user_guide():
     page = Path(__file__).resolve().parents[1] / "doc" / "user_guide" / "neighbours.rst"
     assert "skcatdog.neighbours" in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("method", ["exact", pytest.param("approximate", marks=LIBRARIES[0].marks)])
+def test_verbose_shows_each_stage_and_silent_shows_nothing(method, capsys):
+    x, _ = _rows()
+    quiet = near_pairs(x, max_distance=0.1, method=method, n_components=16)
+    assert capsys.readouterr().err == ""
+    assert near_pairs(x, max_distance=0.1, method=method, n_components=16, verbose=1) == quiet
+    err = capsys.readouterr().err
+    stages = ["projecting", "indexing", "searching"] if method == "approximate" else ["exact search"]
+    assert all(f"near copies: {stage}" in err for stage in stages), err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="usearch is not installed (skcatdog[usearch])")
+def test_the_recheck_needs_no_faiss(monkeypatch):
+    import sys
+
+    x, planted = _rows()
+    with_faiss = near_pairs(x, max_distance=0.1, method="approximate", backend="usearch", n_components=16)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss now raises ImportError
+    without = near_pairs(x, max_distance=0.1, method="approximate", backend="usearch", n_components=16)
+    assert [(i, j) for i, j, _ in without] == [(i, j) for i, j, _ in with_faiss]
+    _check_exact_distances(without, _brute(x))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("faiss") is None, reason="faiss is not installed (skcatdog[ann])")
+def test_verbose_is_no_part_of_a_saved_index(tmp_path):
+    x, _ = _rows()
+    path = NeighbourIndex(method="approximate", n_components=16, verbose=1).fit(x).save(tmp_path / "i.npz")
+    assert NeighbourIndex(method="approximate", n_components=16).load(path).n_indexed_ == len(x)

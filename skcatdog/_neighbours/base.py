@@ -8,6 +8,7 @@ when it is used, so the process holds the caller's matrix, its norms and small b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -21,6 +22,7 @@ __all__ = [
     "check_embeddings",
     "concat",
     "exact_pairs",
+    "inner_products",
     "norms",
     "refine",
     "unit_block",
@@ -60,9 +62,17 @@ class CandidateIndex(Protocol):
     def add(self, rows: np.ndarray) -> None:
         """Append projected rows; their ids continue from the rows already added."""
 
-    def candidates(self, queries: np.ndarray, radius: float, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(query row, indexed row)`` int64 arrays: for each query, up to ``k`` of its nearest
-        indexed rows whose projections are at most ``radius`` apart in squared Euclidean distance."""
+    def candidates(self, queries: np.ndarray, radius: float, k: int) -> np.ndarray:
+        """An ``(m, k')`` int64 array of indexed rows, ``k' <= k``: for each query, its nearest
+        indexed rows whose projections are at most ``radius`` apart in squared Euclidean
+        distance, ``-1`` where there are fewer."""
+
+    def self_candidates(
+        self, rows: np.ndarray, radius: float, k: int, chunk: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`candidates` of the indexed rows themselves (``rows``: all of them, projected, in
+        the order added), ``chunk`` queries at a time, in the order the index searches fastest:
+        ``(ids, candidates)`` blocks, ``ids`` naming the rows each block queried."""
 
     def to_bytes(self) -> np.ndarray:
         """The index as a uint8 array, for a saved :class:`~skcatdog.neighbours.NeighbourIndex`."""
@@ -105,16 +115,19 @@ def unit_block(x, lengths, start, stop):
     return x[start:stop] / lengths[start:stop, None]
 
 
-def exact_pairs(a, a_norms, b, b_norms, *, max_distance, same, chunk=BLOCK):
+def exact_pairs(a, a_norms, b, b_norms, *, max_distance, same, chunk=BLOCK, blocks=None):
     """Every pair at most ``max_distance`` apart, by the blocked product of unit rows.
 
     ``same``: ``b`` is ``a`` and each pair comes once with ``i < j``. Tiles are ``chunk x chunk``,
-    so memory does not grow with the number of rows. Returns ``(i, j, distance)`` arrays.
+    so memory does not grow with the number of rows. ``blocks(n)`` yields the ``(start, stop)``
+    of each block of ``a``'s ``n`` rows (``chunk`` rows each; a caller's may show progress).
+    Returns ``(i, j, distance)`` arrays.
     """
     limit = np.float32(1.0 - max_distance)
     found = []
-    for start in range(0, len(a), chunk):
-        stop = min(start + chunk, len(a))
+    if blocks is None:
+        blocks = lambda n: ((start, min(start + chunk, n)) for start in range(0, n, chunk))  # noqa: E731
+    for start, stop in blocks(len(a)):
         rows = unit_block(a, a_norms, start, stop)
         for first in range(start if same else 0, len(b), chunk):
             last = min(first + chunk, len(b))
@@ -126,18 +139,45 @@ def exact_pairs(a, a_norms, b, b_norms, *, max_distance, same, chunk=BLOCK):
     return concat(found)
 
 
-def refine(rows, b, b_norms, i, j, *, max_distance):
-    """Candidate pairs ``(i, j)`` of unit ``rows`` and rows of ``b``, re-checked on the full rows:
-    those at most ``max_distance`` apart, with their exact cosine distance, as ``(i, j, distance)``
-    arrays. ``rows`` is a block already normalized, so only ``b``'s rows are gathered."""
-    kept = []
-    for start in range(0, len(i), PAIR_BLOCK):
-        ii, jj = i[start : start + PAIR_BLOCK], j[start : start + PAIR_BLOCK]
-        sim = np.einsum("ij,ij->i", rows[ii], b[jj]) / b_norms[jj]
-        dist = np.clip(1.0 - sim, 0.0, None)
-        keep = dist <= max_distance
-        kept.append((ii[keep], jj[keep], dist[keep]))
-    return concat(kept)
+def refine(rows, b, b_norms, candidates, *, max_distance):
+    """Candidate pairs of unit ``rows`` and rows of ``b`` re-checked on the full rows.
+
+    ``candidates`` is an ``(m, k)`` int64 array of rows of ``b`` for each of the ``m`` rows
+    (``-1``: none). Returns the pairs at most ``max_distance`` apart, with their exact cosine
+    distance, as ``(row, row of b, distance)`` arrays.
+    """
+    valid = candidates >= 0
+    safe = np.where(valid, candidates, 0)
+    dist = 1.0 - inner_products(rows, b, safe) / b_norms[safe]
+    i, c = np.nonzero(valid & (dist <= max_distance))
+    return i.astype(np.int64), candidates[i, c], np.clip(dist[i, c], 0.0, None).astype(np.float32)
+
+
+def inner_products(rows, b, ids):
+    """``out[i, c] = rows[i] . b[ids[i, c]]`` (float32), without gathering copies of ``b``'s rows.
+
+    faiss computes them in its threads when it is installed (and ``b`` is one contiguous float32
+    block); otherwise numpy gathers :data:`PAIR_BLOCK` pairs at a time.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    out = np.empty(ids.shape, np.float32)
+    if ids.size == 0:
+        return out
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
+    if faiss is not None and b.dtype == np.float32 and b.flags.c_contiguous:
+        ptr = faiss.swig_ptr
+        faiss.fvec_inner_products_by_idx(ptr(out), ptr(rows), ptr(b), ptr(ids), b.shape[1], *ids.shape)
+        return out
+    flat_i = np.repeat(np.arange(len(ids)), ids.shape[1])
+    flat_j, flat = ids.ravel(), out.ravel()
+    for start in range(0, len(flat_j), PAIR_BLOCK):
+        ii, jj = flat_i[start : start + PAIR_BLOCK], flat_j[start : start + PAIR_BLOCK]
+        flat[start : start + PAIR_BLOCK] = np.einsum("ij,ij->i", rows[ii], b[jj])
+    return out
 
 
 def concat(parts):

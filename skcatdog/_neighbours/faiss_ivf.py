@@ -3,6 +3,12 @@
 The rows are split into about ``2 * sqrt(n)`` cells by k-means on a sample; a query scans
 the ``n_probe`` cells whose centres are nearest to it and proposes its ``k`` nearest rows there
 that are within the radius.
+
+Within one set, each row's ``n_probe`` nearest centres are found once, when it is added (the
+nearest decides its cell), and reused when it is searched; the rows are then searched cell by
+cell, so that consecutive queries scan the same cells while they are still in the CPU's cache
+(in the rows' own order they scan a different part of the index each time, and the search is
+bound by memory reads).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class FaissIVF:
             index.cp.niter = KMEANS_ROUNDS
         index.nprobe = min(n_probe, index.nlist)
         self.index = index
+        self._probes = []  # each added block's nearest centres, until the self-search uses them
 
     @classmethod
     def from_bytes(cls, data, *, n_probe):
@@ -62,12 +69,30 @@ class FaissIVF:
         self.index.train(sample)
 
     def add(self, rows):
-        self.index.add(rows)
+        _, probes = self.index.quantizer.search(rows, self.index.nprobe)
+        cells = np.ascontiguousarray(probes[:, 0])
+        self.index.add_core(len(rows), self._faiss.swig_ptr(rows), None, self._faiss.swig_ptr(cells))
+        self._probes.append(probes.astype(np.int32))
 
     def candidates(self, queries, radius, k):
         dist, ids = self.index.search(queries, min(k, self.index.ntotal))
-        rows, cols = np.nonzero((dist <= radius) & (ids >= 0))
-        return rows.astype(np.int64), ids[rows, cols].astype(np.int64)
+        return _within(dist, ids, radius)
+
+    def self_candidates(self, rows, radius, k, chunk):
+        probes = np.concatenate(self._probes) if self._probes else np.empty((0, self.index.nprobe), np.int32)
+        self._probes = []
+        if len(probes) != len(rows):  # rows added before this instance (a loaded index): no centres kept
+            probes = self.index.quantizer.search(rows, self.index.nprobe)[1]
+        order = np.argsort(probes[:, 0], kind="stable")
+        k = min(k, self.index.ntotal)
+        for start in range(0, len(rows), chunk):
+            ids = order[start : start + chunk]
+            dist, found = self.index.search_preassigned(rows[ids], k, probes[ids], None)
+            yield ids, _within(dist, found, radius)
 
     def to_bytes(self):
         return self._faiss.serialize_index(self.index)
+
+
+def _within(dist, ids, radius):
+    return np.where(dist <= radius, ids, -1).astype(np.int64, copy=False)

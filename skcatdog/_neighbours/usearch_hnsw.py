@@ -51,8 +51,13 @@ class UsearchHNSW:
     def candidates(self, queries, radius, k):
         found = self.index.search(queries, min(k, max(len(self.index), 1)))
         keys, dist = np.atleast_2d(found.keys), np.atleast_2d(found.distances)
-        rows, cols = np.nonzero((dist <= radius) & (np.arange(keys.shape[1]) < np.atleast_1d(found.counts)[:, None]))
-        return rows.astype(np.int64), keys[rows, cols].astype(np.int64)
+        keep = (dist <= radius) & (np.arange(keys.shape[1]) < np.atleast_1d(found.counts)[:, None])
+        return np.where(keep, keys.astype(np.int64), -1)
+
+    def self_candidates(self, rows, radius, k, chunk):
+        for start in range(0, len(rows), chunk):
+            ids = np.arange(start, min(start + chunk, len(rows)))
+            yield ids, self.candidates(rows[start : start + chunk], radius, k)
 
     def to_bytes(self):
         return np.frombuffer(self.index.save(), dtype=np.uint8)
