@@ -143,3 +143,12 @@ def test_auto_near_distance_is_tighter_without_grey_copies():
     assert sorted(auto.item) == ["row-0", "row-1"]
     wide = find_issues(names, embeddings=x, checks=["near_duplicate"], near_duplicate_distance=0.2)
     assert sorted(wide.item) == ["row-0", "row-1", "row-2", "row-3"]
+
+
+def test_verbose_shows_the_near_copy_search_and_the_label_folds(capsys):
+    names, y, x = _given(n=40)
+    find_issues(names, y, embeddings=x, checks=["near_duplicate", "label_error"], verbose=1)
+    shown = capsys.readouterr().err
+    assert "label check" in shown and "near copies" in shown
+    find_issues(names, y, embeddings=x, checks=["near_duplicate", "label_error"])
+    assert capsys.readouterr().err == ""

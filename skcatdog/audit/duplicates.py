@@ -118,7 +118,11 @@ class NearDuplicates(IssueCheck):
         in_exact = {i: g for g, rows in enumerate(exact_sets(context.digests)) for i in rows}
         pairs = [
             (i, j, d)
-            for i, j, d in near_pairs(photos.embeddings, max_distance=context.settings["near_duplicate_distance"])
+            for i, j, d in near_pairs(
+                photos.embeddings,
+                max_distance=context.settings["near_duplicate_distance"],
+                verbose=context.settings.get("verbose", 0),
+            )
             if not (i in in_exact and in_exact.get(j) == in_exact[i])
         ]
         pairs = _confirmed(pairs, photos, photos)
@@ -158,7 +162,9 @@ class Leaks(IssueCheck):
             if d in test_of:
                 found[i] = (1.0, f"the same bytes as {test.names[test_of[d]]} in the test set")
         max_distance = context.settings["near_duplicate_distance"]
-        pairs = near_pairs(photos.embeddings, test.embeddings, max_distance=max_distance)
+        pairs = near_pairs(
+            photos.embeddings, test.embeddings, max_distance=max_distance, verbose=context.settings.get("verbose", 0)
+        )
         for i, k, d in _confirmed(pairs, photos, test):
             if i not in found or found[i][0] < 1.0 - d:
                 found[i] = (1.0 - d, f"a near copy of {test.names[k]} in the test set")
