@@ -185,6 +185,8 @@ def precompute_rows(r):
             f"{run['forwarded']:,} rows forwarded; client CPU {share:.1f}% of the wall time, memory "
             f"+{growth:,.0f} B per photo; workers' CPU {workers:,.0f} s"
         )
+        if "files_read" in run:
+            result += f"; the workers read {run['files_read']:,} photo files to identify them"
         if name == "second":
             result += f"; {run['seconds'] / first['seconds']:.3f} of the first run's time"
             if "store_rows" in r:

@@ -228,8 +228,20 @@ def _workers_cpu(client):
     return sum(client.run(cpu_seconds).values())
 
 
+def files_read():
+    """Photo files this process has read to identify or look them up (run on each worker)."""
+    from skcatdog import _engine
+
+    return _engine.stats.files_read
+
+
+def _workers_files_read(client):
+    return sum(client.run(files_read).values())
+
+
 def _one_run(client, est, paths):
     before_rss, cpu, workers = _status("VmRSS"), time.process_time(), _workers_cpu(client)
+    read = _workers_files_read(client)
     reset_peak()
     t = time.perf_counter()
     counts = est.precompute(paths, client=client)
@@ -238,6 +250,7 @@ def _one_run(client, est, paths):
         "seconds": wall,
         "cpu_seconds": time.process_time() - cpu,
         "workers_cpu_seconds": _workers_cpu(client) - workers,
+        "files_read": _workers_files_read(client) - read,
         "peak_bytes": _status("VmHWM"),
         "rss_growth_bytes": max(0, _status("VmHWM") - before_rss),
         "forwarded": int(counts["forwarded"]),
