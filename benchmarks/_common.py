@@ -279,6 +279,19 @@ def machine_line(backends=None):
     return f"{line}; {backends}" if backends else line
 
 
+def versions(*packages):
+    """``"name X.Y, ..."`` of installed distributions (``"not installed"`` for the others)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def one(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return ", ".join(f"{name} {one(name)}" for name in packages)
+
+
 def software():
     """Python and Keras (with its backend) versions: part of a speed table's machine line."""
     import platform
@@ -286,6 +299,25 @@ def software():
     import keras
 
     return f"Python {platform.python_version()}, Keras {keras.__version__} on {keras.backend.backend()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Simulated embeddings
+
+
+def copy_at_distance(row, max_distance, rng):
+    """A copy of ``row`` (same length) at a cosine distance drawn from 0.1 to 0.9 of ``max_distance``:
+    ``row`` turned towards a random orthogonal direction."""
+    import numpy as np
+
+    u = row.astype(np.float64)
+    length = np.linalg.norm(u)
+    u /= length
+    v = rng.standard_normal(len(u))
+    v -= (v @ u) * u
+    v /= np.linalg.norm(v)
+    cos = 1.0 - rng.uniform(0.1, 0.9) * max_distance
+    return (length * (cos * u + np.sqrt(1 - cos * cos) * v)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import _common as bench
@@ -114,7 +113,7 @@ def main():
         row += [r["pairs"], r["planted_found"], share(pairs, exact) if exact.exists() else None]
         table.append(row)
         print(*row, sep="\t", flush=True)
-    libraries = ", ".join(f"{name} {_version(name)}" for name in ("faiss-cpu", "usearch"))
+    libraries = bench.versions("faiss-cpu", "usearch")
     bench.write_result(
         "neighbours",
         HEADER,
@@ -129,13 +128,6 @@ def main():
         machine=bench.machine_line(f"{libraries}; load average {load:.1f} at the start"),
         out=args.out,
     )
-
-
-def _version(name):
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 if __name__ == "__main__":

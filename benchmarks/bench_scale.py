@@ -32,7 +32,6 @@ import os
 import shutil
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, version
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -235,7 +234,7 @@ def main():
         _progress("first run", pre["first"])
         _progress("second run", pre.get("second"))
     table = (audit_rows(near, labels, args) if near else []) + (precompute_rows(pre) if pre else [])
-    software = ", ".join(f"{name} {_version(name)}" for name in ("faiss-cpu", "dask", "scikit-learn"))
+    software = bench.versions("faiss-cpu", "dask", "scikit-learn")
     bench.write_result(
         "scale",
         HEADER,
@@ -253,13 +252,6 @@ def main():
         order=51,  # after the cluster's overhead on one machine
         out=args.out,
     )
-
-
-def _version(name):
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 import time
 
 import numpy as np
-from _common import child_result
+from _common import child_result, copy_at_distance
 
 from skcatdog.neighbours import near_pairs
 
@@ -43,14 +43,7 @@ def plant(x, count, max_distance, seed):
     rows = rng.choice(len(x), 2 * count, replace=False)
     sources, copies = rows[:count], rows[count:]
     for s, c in zip(sources, copies, strict=True):
-        u = x[s].astype(np.float64)
-        length = np.linalg.norm(u)
-        u /= length
-        v = rng.standard_normal(len(u))
-        v -= (v @ u) * u
-        v /= np.linalg.norm(v)
-        cos = 1.0 - rng.uniform(0.1, 0.9) * max_distance
-        x[c] = (length * (cos * u + np.sqrt(1 - cos * cos) * v)).astype(np.float32)
+        x[c] = copy_at_distance(x[s], max_distance, rng)
     return np.sort(np.stack([sources, copies], axis=1), axis=1)
 
 

@@ -17,7 +17,7 @@ import sys
 import time
 
 import numpy as np
-from _common import child_result
+from _common import child_result, copy_at_distance
 
 from skcatdog.backbones import Backbone, register_backbone
 
@@ -114,14 +114,7 @@ def plant_copies(x, y, count, max_distance, seed):
     rows = rng.choice(len(x), 2 * (count + EXACT_COPIES), replace=False)
     sources, copies = rows[: len(rows) // 2], rows[len(rows) // 2 :]
     for s, c in zip(sources[:count], copies[:count], strict=True):
-        u = x[s].astype(np.float64)
-        length = np.linalg.norm(u)
-        u /= length
-        v = rng.standard_normal(len(u))
-        v -= (v @ u) * u
-        v /= np.linalg.norm(v)
-        cos = 1.0 - rng.uniform(0.1, 0.9) * max_distance
-        x[c] = (length * (cos * u + np.sqrt(1 - cos * cos) * v)).astype(np.float32)
+        x[c] = copy_at_distance(x[s], max_distance, rng)
     x[copies[count:]] = x[sources[count:]]
     y[copies] = y[sources]
     pairs = np.sort(np.stack([sources, copies], axis=1), axis=1)
