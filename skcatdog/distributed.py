@@ -405,24 +405,30 @@ def _probe_on_worker(items, start, requests, threads_by_host):
         return _probe(items, start, requests)
 
 
+def _slices(n, n_workers):
+    """``(start, stop)`` of the slices of ``n`` items that per-photo tasks (probes, measures) take:
+    about four per worker, at most :data:`PROBE_ITEMS` items each."""
+    size = max(1, min(PROBE_ITEMS, math.ceil(n / (4 * n_workers))))
+    return [(s, min(s + size, n)) for s in range(0, n, size)]
+
+
 def _probe_on_cluster(client, plan, n_workers, threads_by_host):
     """The workers probe the store, each for a slice of the items; their records, in item order."""
-    n = len(plan.items)
-    size = max(1, min(PROBE_ITEMS, math.ceil(n / (4 * n_workers))))
+    slices = _slices(len(plan.items), n_workers)
     requests = _probe_requests(plan)
     futures = [
         client.submit(
             _probe_on_worker,
-            plan.items[s : s + size],
-            s,
+            plan.items[start:stop],
+            start,
             requests,
             threads_by_host,
             pure=False,
-            key=f"skcatdog-probe-{s}-{os.urandom(4).hex()}",
+            key=f"skcatdog-probe-{start}-{os.urandom(4).hex()}",
         )
-        for s in range(0, n, size)
+        for start, stop in slices
     ]
-    sizes = [min(size, n - s) for s in range(0, n, size)]
+    sizes = [stop - start for start, stop in slices]
     return _gather(client, futures, sizes, "identifying on the workers", plan.engine["verbose"])
 
 
@@ -743,21 +749,20 @@ def precompute_audit(
     if measures:
         items, infos = request["items"], client.run(_worker_info)
         threads_by_host = _threads_by_host(infos)
-        size = max(1, min(PROBE_ITEMS, math.ceil(len(items) / (4 * len(infos)))))
+        tasks = [(name, start, stop) for name in request["names"] for start, stop in _slices(len(items), len(infos))]
         futures = [
             client.submit(
                 _measure_rest,
-                items[s : s + size],
+                items[start:stop],
                 cache,
                 get_backbone(name).input_size,
                 n_jobs,
                 threads_by_host,
                 pure=False,
-                key=f"skcatdog-measure-{s}-{os.urandom(4).hex()}",
+                key=f"skcatdog-measure-{start}-{os.urandom(4).hex()}",
             )
-            for name in request["names"]
-            for s in range(0, len(items), size)
+            for name, start, stop in tasks
         ]
-        sizes = [min(size, len(items) - s) for _ in request["names"] for s in range(0, len(items), size)]
+        sizes = [stop - start for _, start, stop in tasks]
         _gather(client, futures, sizes, "measuring on the workers", verbose)
     return report
